@@ -1,0 +1,239 @@
+/**
+ * ctl messages: the verb tables of the global and the container `ctl` files, and the
+ * parser that turns one message (one line) into a typed Command. Pure: no I/O, imports
+ * nothing of the project outside ctl/. Carrying a Command out is core/'s job.
+ */
+import { tokenize, quoteAll, TokenizeError } from './tokenize.js';
+import {
+  ValueError, parseName, parseSize, parseCount, parseIntIn, parseCpuMax, parseSignal,
+  parseUser, parseEnv, parseSeconds, type CpuMax, type Max, type Signal, type User,
+} from './values.js';
+
+export class CtlSyntaxError extends Error {}
+
+/** Limits and network settings a container takes at create time or through its files. */
+export interface Settings {
+  'memory.max'?: number | Max;
+  'cpu.max'?: CpuMax;
+  'cpu.weight'?: number;
+  'pids.max'?: number | Max;
+  ports?: string[];
+  rules?: string[];
+  rate?: string;
+}
+export type SettingKey = keyof Settings;
+
+export type NetMode = 'bridge' | 'none';
+
+export interface CreateOptions {
+  image?: string;
+  net?: NetMode;
+  env: string[];
+  settings: Settings;
+}
+
+export type GlobalCommand =
+  | { verb: 'create'; name?: string; options: CreateOptions }
+  | { verb: 'destroy'; name: string }
+  | { verb: 'image import'; name: string; path: string }
+  | { verb: 'image remove'; name: string };
+
+export interface RunOptions {
+  id?: string;
+  dir?: string;
+  user?: User;
+  env: string[];
+  argv: string[];
+}
+
+export type ContainerCommand =
+  | ({ verb: 'run' } & RunOptions)
+  | { verb: 'kill'; id: string; signal: Signal }
+  | { verb: 'stop'; seconds: number }
+  | { verb: 'destroy' };
+
+export type ProcessCommand =
+  | { verb: 'kill'; signal: Signal }
+  | { verb: 'closein' };
+
+export const GLOBAL_USAGE = [
+  'create [NAME] [KEY=VALUE ...]   keys: image net env memory.max cpu.max cpu.weight pids.max ports rules rate',
+  'destroy NAME',
+  'image import NAME PATH',
+  'image remove NAME',
+].join('\n') + '\n';
+
+export const CONTAINER_USAGE = [
+  'run [id=ID] [dir=DIR] [user=UID[:GID]] [env=K=V ...] [--] PROGRAM [ARG ...]',
+  'kill ID [SIGNAL]',
+  'stop [SECONDS]',
+  'destroy',
+].join('\n') + '\n';
+
+export const PROCESS_USAGE = 'kill [SIGNAL]\nclosein\n';
+
+/** Setting keys: the writable files under cgroup/ and net/ (SPEC §3.5, §3.6). */
+export const SETTING_KEYS: readonly SettingKey[] = [
+  'memory.max', 'cpu.max', 'cpu.weight', 'pids.max', 'ports', 'rules', 'rate',
+];
+
+function isSettingKey(k: string): k is SettingKey {
+  return (SETTING_KEYS as readonly string[]).includes(k);
+}
+
+/** Parse one setting value into `settings` (pure; throws ValueError). */
+export function applySetting(settings: Settings, key: SettingKey, value: string): void {
+  switch (key) {
+    case 'memory.max': settings['memory.max'] = parseSize(value); break;
+    case 'cpu.max': settings['cpu.max'] = parseCpuMax(value); break;
+    case 'cpu.weight': settings['cpu.weight'] = parseIntIn(value, 1, 10000, 'cpu.weight'); break;
+    case 'pids.max': settings['pids.max'] = parseCount(value, 'pids.max'); break;
+    case 'ports': (settings.ports ??= []).push(value); break;
+    case 'rules': (settings.rules ??= []).push(value); break;
+    case 'rate': settings.rate = value; break;
+  }
+}
+
+function words(line: string): string[] {
+  try {
+    return tokenize(line);
+  } catch (e) {
+    if (e instanceof TokenizeError) throw new CtlSyntaxError(`${e.message} in ${JSON.stringify(line)}`);
+    throw e;
+  }
+}
+
+/** Run a value parser, turning its ValueError into a CtlSyntaxError. */
+function value<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof ValueError) throw new CtlSyntaxError(e.message);
+    throw e;
+  }
+}
+
+function unknown(tokens: string[]): CtlSyntaxError {
+  return new CtlSyntaxError(`unknown message ${JSON.stringify(quoteAll(tokens))}`);
+}
+
+function usage(text: string): CtlSyntaxError {
+  return new CtlSyntaxError(`usage: ${text}`);
+}
+
+function splitKeyValue(token: string): [string, string] | undefined {
+  const eq = token.indexOf('=');
+  if (eq <= 0) return undefined;
+  return [token.slice(0, eq), token.slice(eq + 1)];
+}
+
+function parseCreate(args: string[]): GlobalCommand {
+  const options: CreateOptions = { env: [], settings: {} };
+  let name: string | undefined;
+  let rest = args;
+  if (rest[0] !== undefined && splitKeyValue(rest[0]) === undefined) {
+    name = value(() => parseName(rest[0]!, 'container name'));
+    rest = rest.slice(1);
+  }
+  for (const token of rest) {
+    const kv = splitKeyValue(token);
+    if (!kv) throw new CtlSyntaxError(`bad option ${JSON.stringify(token)}: want KEY=VALUE`);
+    const [key, val] = kv;
+    if (key === 'image') options.image = value(() => parseName(val, 'image name'));
+    else if (key === 'net') {
+      if (val !== 'bridge' && val !== 'none') throw new CtlSyntaxError(`bad net ${JSON.stringify(val)}: want bridge or none`);
+      options.net = val;
+    } else if (key === 'env') options.env.push(value(() => parseEnv(val)));
+    else if (isSettingKey(key)) value(() => applySetting(options.settings, key, val));
+    else throw new CtlSyntaxError(`unknown option ${JSON.stringify(key)}`);
+  }
+  return name === undefined ? { verb: 'create', options } : { verb: 'create', name, options };
+}
+
+/** Parse one message of the global ctl. */
+export function parseGlobal(line: string): GlobalCommand {
+  const t = words(line);
+  const [verb, ...args] = t;
+  switch (verb) {
+    case 'create':
+      return parseCreate(args);
+    case 'destroy':
+      if (args.length !== 1) throw usage('destroy NAME');
+      return { verb: 'destroy', name: value(() => parseName(args[0]!, 'container name')) };
+    case 'image':
+      if (args[0] === 'import') {
+        if (args.length !== 3) throw usage('image import NAME PATH');
+        if (args[2] === '') throw usage('image import NAME PATH');
+        return { verb: 'image import', name: value(() => parseName(args[1]!, 'image name')), path: args[2]! };
+      }
+      if (args[0] === 'remove') {
+        if (args.length !== 2) throw usage('image remove NAME');
+        return { verb: 'image remove', name: value(() => parseName(args[1]!, 'image name')) };
+      }
+      throw unknown(t);
+    default:
+      throw unknown(t);
+  }
+}
+
+function parseRun(args: string[]): ContainerCommand {
+  const opts: RunOptions = { env: [], argv: [] };
+  let i = 0;
+  for (; i < args.length; i++) {
+    const token = args[i]!;
+    if (token === '--') { i++; break; }
+    const kv = splitKeyValue(token);
+    if (!kv) break;
+    const [key, val] = kv;
+    if (key === 'id') opts.id = value(() => parseName(val, 'process id'));
+    else if (key === 'dir') {
+      if (!val.startsWith('/')) throw new CtlSyntaxError(`bad dir ${JSON.stringify(val)}: want an absolute path`);
+      opts.dir = val;
+    } else if (key === 'user') opts.user = value(() => parseUser(val));
+    else if (key === 'env') opts.env.push(value(() => parseEnv(val)));
+    else break; // the first token that is not a known option starts the program (SPEC §3.1)
+  }
+  opts.argv = args.slice(i);
+  if (opts.argv.length === 0 || opts.argv[0] === '') throw usage('run [id=ID] [dir=DIR] [user=UID[:GID]] [env=K=V ...] [--] PROGRAM [ARG ...]');
+  return { verb: 'run', ...opts };
+}
+
+/** Parse one message of a container's ctl. */
+export function parseContainer(line: string): ContainerCommand {
+  const t = words(line);
+  const [verb, ...args] = t;
+  switch (verb) {
+    case 'run':
+      return parseRun(args);
+    case 'kill': {
+      if (args.length < 1 || args.length > 2) throw usage('kill ID [SIGNAL]');
+      const id = value(() => parseName(args[0]!, 'process id'));
+      const signal = value(() => parseSignal(args[1] ?? 'TERM'));
+      return { verb: 'kill', id, signal };
+    }
+    case 'stop':
+      if (args.length > 1) throw usage('stop [SECONDS]');
+      return { verb: 'stop', seconds: args[0] === undefined ? 10 : value(() => parseSeconds(args[0]!)) };
+    case 'destroy':
+      if (args.length !== 0) throw usage('destroy');
+      return { verb: 'destroy' };
+    default:
+      throw unknown(t);
+  }
+}
+
+/** Parse one message of a process's ctl. */
+export function parseProcess(line: string): ProcessCommand {
+  const t = words(line);
+  const [verb, ...args] = t;
+  switch (verb) {
+    case 'kill':
+      if (args.length > 1) throw usage('kill [SIGNAL]');
+      return { verb: 'kill', signal: value(() => parseSignal(args[0] ?? 'TERM')) };
+    case 'closein':
+      if (args.length !== 0) throw usage('closein');
+      return { verb: 'closein' };
+    default:
+      throw unknown(t);
+  }
+}

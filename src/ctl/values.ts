@@ -1,0 +1,127 @@
+/**
+ * Value parsers for ctl messages and control files. Pure: each returns a value or throws
+ * ValueError with a message in the project's style; callers wrap it into BadRequest.
+ */
+import { constants } from 'node:os';
+
+export class ValueError extends Error {}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+/** Names of containers, images and processes (SPEC §3.2). */
+export function isValidName(name: string): boolean {
+  return NAME_RE.test(name);
+}
+
+export function parseName(name: string, what = 'name'): string {
+  if (!isValidName(name)) {
+    throw new ValueError(`bad ${what} ${JSON.stringify(name)}: use 1 to 63 of A-Z a-z 0-9 _ . - starting with a letter or digit`);
+  }
+  return name;
+}
+
+export type Max = 'max';
+
+const SIZE_RE = /^(\d+)([KMGkmg]?)$/;
+const UNITS: Record<string, bigint> = { '': 1n, K: 1024n, M: 1024n ** 2n, G: 1024n ** 3n };
+
+/** Bytes, or with suffix K, M, G (powers of 1024), or `max`. Returns a safe integer. */
+export function parseSize(text: string): number | Max {
+  const t = text.trim();
+  if (t === 'max') return 'max';
+  const m = SIZE_RE.exec(t);
+  if (!m) throw new ValueError(`bad size ${JSON.stringify(text)}: want bytes, a number with K, M or G, or max`);
+  const bytes = BigInt(m[1]!) * UNITS[m[2]!.toUpperCase()]!;
+  if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw new ValueError(`size ${JSON.stringify(text)} is too large`);
+  return Number(bytes);
+}
+
+/** A non-negative integer or `max` (pids.max). */
+export function parseCount(text: string, what: string): number | Max {
+  const t = text.trim();
+  if (t === 'max') return 'max';
+  if (!/^\d{1,15}$/.test(t)) throw new ValueError(`bad ${what} ${JSON.stringify(text)}: want a number or max`);
+  return Number(t);
+}
+
+/** An integer in [lo, hi]. */
+export function parseIntIn(text: string, lo: number, hi: number, what: string): number {
+  const t = text.trim();
+  if (!/^\d{1,15}$/.test(t)) throw new ValueError(`bad ${what} ${JSON.stringify(text)}: want a number from ${lo} to ${hi}`);
+  const v = Number(t);
+  if (v < lo || v > hi) throw new ValueError(`bad ${what} ${JSON.stringify(text)}: want a number from ${lo} to ${hi}`);
+  return v;
+}
+
+export interface CpuMax { quota: number | Max; period: number }
+export const DEFAULT_CPU_PERIOD = 100000;
+
+/** `QUOTA PERIOD` in microseconds, or `max PERIOD`, or `max`. */
+export function parseCpuMax(text: string): CpuMax {
+  const parts = text.trim().split(/\s+/);
+  const bad = () => new ValueError(`bad cpu.max ${JSON.stringify(text)}: want QUOTA PERIOD, max PERIOD or max (microseconds)`);
+  if (parts.length < 1 || parts.length > 2 || parts[0] === '') throw bad();
+  const [q, p] = parts as [string, string | undefined];
+  let period = DEFAULT_CPU_PERIOD;
+  if (p !== undefined) {
+    if (!/^\d{1,10}$/.test(p)) throw bad();
+    period = Number(p);
+    if (period < 1000 || period > 1000000) throw new ValueError(`bad cpu.max period ${p}: want 1000 to 1000000`);
+  }
+  if (q === 'max') return { quota: 'max', period };
+  if (!/^\d{1,15}$/.test(q)) throw bad();
+  const quota = Number(q);
+  if (quota < 1000) throw new ValueError(`bad cpu.max quota ${q}: want at least 1000`);
+  return { quota, period };
+}
+
+export interface Signal { number: number; name: string }
+
+/** A signal by name (`TERM`, `SIGTERM`, any case) or number (`15`). */
+export function parseSignal(text: string): Signal {
+  const t = text.trim();
+  const table = constants.signals as Record<string, number>;
+  if (/^\d{1,2}$/.test(t)) {
+    const n = Number(t);
+    const entry = Object.entries(table).find(([, v]) => v === n);
+    if (!entry || n === 0) throw new ValueError(`bad signal ${JSON.stringify(text)}`);
+    return { number: n, name: entry[0].slice(3) };
+  }
+  const upper = t.toUpperCase();
+  const key = upper.startsWith('SIG') ? upper : 'SIG' + upper;
+  const n = table[key];
+  if (n === undefined) throw new ValueError(`bad signal ${JSON.stringify(text)}`);
+  return { number: n, name: key.slice(3) };
+}
+
+/** The name of a signal number without SIG, e.g. 9 → KILL. */
+export function signalName(n: number): string {
+  const table = constants.signals as Record<string, number>;
+  const entry = Object.entries(table).find(([k, v]) => v === n && k !== 'SIGIOT' && k !== 'SIGPOLL');
+  return entry ? entry[0].slice(3) : String(n);
+}
+
+export interface User { uid: number; gid: number }
+
+/** `UID[:GID]`, numeric; GID defaults to UID. */
+export function parseUser(text: string): User {
+  const m = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(text.trim());
+  if (!m) throw new ValueError(`bad user ${JSON.stringify(text)}: want UID or UID:GID (numbers)`);
+  const uid = Number(m[1]);
+  const gid = m[2] === undefined ? uid : Number(m[2]);
+  if (uid > 0xfffffffe || gid > 0xfffffffe) throw new ValueError(`bad user ${JSON.stringify(text)}: id too large`);
+  return { uid, gid };
+}
+
+/** `K=V` environment entry: K non-empty, no '=' or NUL in K. */
+export function parseEnv(text: string): string {
+  const eq = text.indexOf('=');
+  if (eq <= 0 || text.includes('\0')) throw new ValueError(`bad env ${JSON.stringify(text)}: want K=V`);
+  return text;
+}
+
+/** A duration in whole seconds (stop SECONDS). */
+export function parseSeconds(text: string): number {
+  if (!/^\d{1,6}(\.\d{1,3})?$/.test(text.trim())) throw new ValueError(`bad seconds ${JSON.stringify(text)}`);
+  return Number(text);
+}

@@ -1,0 +1,54 @@
+/**
+ * The typed errors of wardenfs. Each class stands for exactly one errno (SPEC §3.2);
+ * the FUSE adapter turns them into numbers in one place (`fs/errno.ts`). Messages follow
+ * one style, written down in docs/decisions.md: lower case, no trailing period, values
+ * in double quotes — `no such container "web"`.
+ */
+export type ErrnoName =
+  | 'EINVAL' | 'ENOENT' | 'EEXIST' | 'EBUSY' | 'ENOSPC' | 'EACCES' | 'EPERM' | 'EIO'
+  | 'EAGAIN' | 'EROFS' | 'EISDIR' | 'ENOTDIR' | 'ENOTEMPTY' | 'EXDEV' | 'ENOSYS' | 'ELOOP';
+
+export abstract class WardenError extends Error {
+  abstract readonly errno: ErrnoName;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Unknown message, bad syntax, bad value, bad name. */
+export class BadRequest extends WardenError { readonly errno = 'EINVAL' as const; }
+/** No such container, image or process. */
+export class NotFound extends WardenError { readonly errno = 'ENOENT' as const; }
+/** A container, image or process of that name exists. */
+export class Exists extends WardenError { readonly errno = 'EEXIST' as const; }
+/** The thing is in use. */
+export class Busy extends WardenError { readonly errno = 'EBUSY' as const; }
+/** Out of a resource: addresses, ports, disk. */
+export class NoSpace extends WardenError { readonly errno = 'ENOSPC' as const; }
+/** The caller may not do this. */
+export class Denied extends WardenError { readonly errno = 'EACCES' as const; }
+/** The operation is not permitted on this kind of node (e.g. writing a read-only file). */
+export class NotPermitted extends WardenError { readonly errno = 'EPERM' as const; }
+/** The runtime or the kernel failed; the message says how. */
+export class SystemFailure extends WardenError { readonly errno = 'EIO' as const; }
+/** A bounded resource of the daemon (e.g. blocked readers) is exhausted for now. */
+export class TryAgain extends WardenError { readonly errno = 'EAGAIN' as const; }
+/** A write to something that is read-only by design (images). */
+export class ReadOnly extends WardenError { readonly errno = 'EROFS' as const; }
+export class IsDirectory extends WardenError { readonly errno = 'EISDIR' as const; }
+export class NotDirectory extends WardenError { readonly errno = 'ENOTDIR' as const; }
+export class NotEmpty extends WardenError { readonly errno = 'ENOTEMPTY' as const; }
+export class CrossDevice extends WardenError { readonly errno = 'EXDEV' as const; }
+export class NotSupported extends WardenError { readonly errno = 'ENOSYS' as const; }
+
+/** The text for a human: a WardenError's message, or a short form of anything else. */
+export function describe(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+/** Quote a value for a message, Plan 9 style: `"frob x"`. */
+export function q(value: string): string {
+  return JSON.stringify(value);
+}

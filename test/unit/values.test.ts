@@ -1,0 +1,79 @@
+import test from 'ava';
+import {
+  parseSize, parseCount, parseCpuMax, parseSignal, parseUser, parseName, parseIntIn, parseEnv,
+  parseSeconds, signalName, ValueError,
+} from '../../src/ctl/values.js';
+
+test('sizes: bytes, K/M/G in powers of 1024, max', (t) => {
+  t.is(parseSize('0'), 0);
+  t.is(parseSize('4096'), 4096);
+  t.is(parseSize('64K'), 64 * 1024);
+  t.is(parseSize('64M'), 64 * 1024 * 1024);
+  t.is(parseSize('2G'), 2 * 1024 ** 3);
+  t.is(parseSize('1g'), 1024 ** 3);
+  t.is(parseSize(' 128M\n'), 128 * 1024 ** 2);
+  t.is(parseSize('max'), 'max');
+});
+
+test('sizes: malformed input is a ValueError', (t) => {
+  for (const bad of ['', '-1', '1.5M', '12T', 'M', 'maxi', '1 M', '0x10', '99999999999999999999G']) {
+    t.throws(() => parseSize(bad), { instanceOf: ValueError }, bad);
+  }
+});
+
+test('counts and ranges', (t) => {
+  t.is(parseCount('100', 'pids.max'), 100);
+  t.is(parseCount('max', 'pids.max'), 'max');
+  t.throws(() => parseCount('-5', 'pids.max'), { instanceOf: ValueError, message: 'bad pids.max "-5": want a number or max' });
+  t.is(parseIntIn('50', 1, 10000, 'cpu.weight'), 50);
+  t.throws(() => parseIntIn('0', 1, 10000, 'cpu.weight'), { instanceOf: ValueError });
+  t.throws(() => parseIntIn('10001', 1, 10000, 'cpu.weight'), { instanceOf: ValueError });
+});
+
+test('cpu.max forms', (t) => {
+  t.deepEqual(parseCpuMax('20000 100000'), { quota: 20000, period: 100000 });
+  t.deepEqual(parseCpuMax('max 50000'), { quota: 'max', period: 50000 });
+  t.deepEqual(parseCpuMax('max'), { quota: 'max', period: 100000 });
+  t.deepEqual(parseCpuMax('50000'), { quota: 50000, period: 100000 });
+  for (const bad of ['', 'a b', '1 2 3', '20000 10', '-1 100000', '500 100000']) {
+    t.throws(() => parseCpuMax(bad), { instanceOf: ValueError }, bad);
+  }
+});
+
+test('signals by name or number', (t) => {
+  t.deepEqual(parseSignal('TERM'), { number: 15, name: 'TERM' });
+  t.deepEqual(parseSignal('sigkill'), { number: 9, name: 'KILL' });
+  t.deepEqual(parseSignal('9'), { number: 9, name: 'KILL' });
+  t.deepEqual(parseSignal('HUP'), { number: 1, name: 'HUP' });
+  t.is(signalName(9), 'KILL');
+  t.is(signalName(15), 'TERM');
+  for (const bad of ['', 'FOO', '0', '99', '-9', 'SIG']) {
+    t.throws(() => parseSignal(bad), { instanceOf: ValueError }, bad);
+  }
+});
+
+test('users', (t) => {
+  t.deepEqual(parseUser('1000'), { uid: 1000, gid: 1000 });
+  t.deepEqual(parseUser('1000:50'), { uid: 1000, gid: 50 });
+  for (const bad of ['', 'root', '1:', ':1', '1:2:3', '99999999999']) {
+    t.throws(() => parseUser(bad), { instanceOf: ValueError }, bad);
+  }
+});
+
+test('names', (t) => {
+  for (const good of ['web', 'a', 'A1', 'x.y-z_1', 'a'.repeat(63)]) t.is(parseName(good), good);
+  for (const bad of ['', '.x', '-x', '_x', 'a/b', 'a b', '..', 'a'.repeat(64), 'é', 'a\0b']) {
+    t.throws(() => parseName(bad), { instanceOf: ValueError }, bad);
+  }
+});
+
+test('env and seconds', (t) => {
+  t.is(parseEnv('A=b=c'), 'A=b=c');
+  t.is(parseEnv('A='), 'A=');
+  t.throws(() => parseEnv('=x'), { instanceOf: ValueError });
+  t.throws(() => parseEnv('novalue'), { instanceOf: ValueError });
+  t.is(parseSeconds('3'), 3);
+  t.is(parseSeconds('0.5'), 0.5);
+  t.throws(() => parseSeconds('-1'), { instanceOf: ValueError });
+  t.throws(() => parseSeconds('soon'), { instanceOf: ValueError });
+});
