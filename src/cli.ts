@@ -1,0 +1,85 @@
+/**
+ * The command line (SPEC §2):
+ *   wardenfs mount MOUNTPOINT [--state-dir DIR] [--runtime runc|crun|PATH] [--subnet CIDR]
+ *   wardenfs unmount MOUNTPOINT
+ *   wardenfs reset --state-dir DIR
+ */
+import { runMount } from './daemon/mount.js';
+import { runUnmount, runReset } from './daemon/admin.js';
+
+export const DEFAULTS = {
+  mountpoint: '/mnt/wardenfs',
+  stateDir: '/var/lib/wardenfs',
+  runtime: 'runc',
+  subnet: '10.88.0.0/16',
+};
+
+const USAGE = `usage:
+  wardenfs mount [MOUNTPOINT] [--state-dir DIR] [--runtime runc|crun|PATH] [--subnet CIDR]
+  wardenfs unmount MOUNTPOINT
+  wardenfs reset [--state-dir DIR]
+defaults: mountpoint ${DEFAULTS.mountpoint}, state dir ${DEFAULTS.stateDir}, runtime ${DEFAULTS.runtime}, subnet ${DEFAULTS.subnet}
+`;
+
+class UsageError extends Error {}
+
+interface Parsed { positional: string[]; flags: Map<string, string> }
+
+const FLAGS = new Set(['--state-dir', '--runtime', '--subnet']);
+
+function parse(argv: string[]): Parsed {
+  const positional: string[] = [];
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--')) {
+      const [k, inline] = a.split('=', 2) as [string, string | undefined];
+      if (!FLAGS.has(k)) throw new UsageError(`unknown option ${k}`);
+      const v = inline ?? argv[++i];
+      if (v === undefined || v === '') throw new UsageError(`${k} needs a value`);
+      flags.set(k, v);
+    } else {
+      positional.push(a);
+    }
+  }
+  return { positional, flags };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  const { positional, flags } = parse(rest);
+  const common = {
+    stateDir: flags.get('--state-dir') ?? DEFAULTS.stateDir,
+    runtime: flags.get('--runtime') ?? DEFAULTS.runtime,
+    subnet: flags.get('--subnet') ?? DEFAULTS.subnet,
+  };
+  switch (command) {
+    case 'mount':
+      if (positional.length > 1) throw new UsageError('mount takes one MOUNTPOINT');
+      if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(common.subnet)) throw new UsageError(`bad --subnet ${common.subnet}: want a CIDR like 10.88.0.0/16`);
+      return runMount({ ...common, mountpoint: positional[0] ?? DEFAULTS.mountpoint });
+    case 'unmount':
+    case 'umount':
+      if (positional.length !== 1) throw new UsageError('unmount takes one MOUNTPOINT');
+      return runUnmount(positional[0]!);
+    case 'reset':
+      if (positional.length !== 0) throw new UsageError('reset takes no MOUNTPOINT; use --state-dir');
+      return runReset(common);
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      throw new UsageError(command ? `unknown command ${command}` : 'no command');
+  }
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof UsageError) {
+    process.stderr.write(`wardenfs: ${e.message}\n${USAGE}`);
+    process.exit(2);
+  }
+  process.stderr.write(`wardenfs: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

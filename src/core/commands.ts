@@ -1,0 +1,94 @@
+/**
+ * Carrying out ctl messages. The parser (ctl/) turns text into Commands; this module
+ * does them, in order, stopping at the first that fails. A failure is appended to the
+ * right events file as `error: MESSAGE` and rethrown, so the write() fails with its errno.
+ * The result of the last message is what a read on the same open file returns.
+ */
+import { BadRequest, WardenError, SystemFailure, NotFound, q } from '../errors.js';
+import { splitMessages } from '../ctl/tokenize.js';
+import {
+  parseGlobal, parseContainer, CtlSyntaxError,
+  type GlobalCommand, type ContainerCommand,
+} from '../ctl/messages.js';
+import type { EventLog } from './events.js';
+import type { Warden } from './warden.js';
+import { logger } from '../util/log.js';
+
+const log = logger('ctl');
+
+export const OK = 'ok';
+
+function asWardenError(e: unknown): WardenError {
+  if (e instanceof WardenError) return e;
+  if (e instanceof CtlSyntaxError) return new BadRequest(e.message);
+  log('unexpected failure: %O', e);
+  return new SystemFailure(e instanceof Error ? e.message : String(e), { cause: e });
+}
+
+/** Run every message of one write; log and rethrow the first failure. */
+async function runAll<C>(text: string, parse: (line: string) => C, exec: (c: C) => Promise<string>, events: () => EventLog): Promise<string> {
+  const messages = splitMessages(text);
+  if (messages.length === 0) {
+    const e = new BadRequest('empty message');
+    await events().error(e.message);
+    throw e;
+  }
+  let result = OK;
+  for (const line of messages) {
+    try {
+      result = await exec(parse(line));
+    } catch (raw) {
+      const e = asWardenError(raw);
+      await events().error(e.message);
+      throw e;
+    }
+  }
+  return result;
+}
+
+export class Commands {
+  constructor(private readonly w: Warden) {}
+
+  global(text: string): Promise<string> {
+    return runAll(text, parseGlobal, (c) => this.execGlobal(c), () => this.w.events);
+  }
+
+  container(name: string, text: string): Promise<string> {
+    const c = this.w.registry.get(name);
+    return runAll(text, parseContainer, (cmd) => this.execContainer(name, cmd), () => c.events);
+  }
+
+  private async execGlobal(c: GlobalCommand): Promise<string> {
+    switch (c.verb) {
+      case 'create':
+        return (await this.w.lifecycle.create(c.name, c.options)).name;
+      case 'destroy':
+        await this.w.lifecycle.destroy(c.name);
+        return OK;
+      case 'image import':
+        await this.w.images.import(c.name, c.path);
+        await this.w.events.append(`image imported ${c.name}`);
+        return OK;
+      case 'image remove':
+        await this.w.images.remove(c.name);
+        await this.w.events.append(`image removed ${c.name}`);
+        return OK;
+    }
+  }
+
+  private async execContainer(name: string, c: ContainerCommand): Promise<string> {
+    const container = this.w.registry.get(name);
+    if (container.state !== 'active' && c.verb !== 'destroy') throw new BadRequest(`container ${q(name)} is being destroyed`);
+    switch (c.verb) {
+      case 'destroy':
+        await this.w.lifecycle.destroy(name);
+        return OK;
+      case 'run':
+        throw new BadRequest('run: processes are not available in this version yet');
+      case 'kill':
+        throw new NotFound(`no such process ${q(c.id)}`);
+      case 'stop':
+        return OK;
+    }
+  }
+}

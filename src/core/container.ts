@@ -1,0 +1,45 @@
+/** A container as the daemon holds it: its persisted record plus what is true right now. */
+import type { CreateOptions, NetMode, Settings } from '../ctl/messages.js';
+import type { ContainerPaths } from './paths.js';
+import { EventLog } from './events.js';
+
+/** What container.json holds: enough to rebuild the container's bundle and to adopt it after a restart. */
+export interface ContainerRecord {
+  name: string;
+  image: string;
+  net: NetMode;
+  env: string[];
+  settings: Settings;
+  created: string;
+  cgroupsPath: string;
+}
+
+export type ContainerState = 'active' | 'destroying';
+
+export class Container {
+  state: ContainerState = 'active';
+  /** The host pid of the idle init. */
+  initPid: number;
+  readonly events: EventLog;
+  /** Set while a destroy is under way, so that a second destroy joins it. */
+  destroying?: Promise<void>;
+
+  constructor(readonly record: ContainerRecord, readonly paths: ContainerPaths, initPid: number) {
+    this.initPid = initPid;
+    this.events = new EventLog(paths.events);
+  }
+
+  get name(): string { return this.record.name; }
+}
+
+export function recordFrom(name: string, options: CreateOptions, image: string, cgroupsPath: string): ContainerRecord {
+  return {
+    name,
+    image,
+    net: options.net ?? 'bridge',
+    env: options.env,
+    settings: options.settings,
+    created: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    cgroupsPath,
+  };
+}

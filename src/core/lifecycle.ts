@@ -1,0 +1,160 @@
+/**
+ * Container life cycle: create, destroy, adopt after a restart, and tear down what a
+ * failed or interrupted create left. Create does its steps in order and writes
+ * container.json last; any failure undoes every step, so nothing half-made is left.
+ */
+import { promises as fs } from 'node:fs';
+import { BadRequest, Busy, NotFound, q } from '../errors.js';
+import type { CreateOptions } from '../ctl/messages.js';
+import { isValidName } from '../ctl/values.js';
+import { writeFileAtomic, readJson, randomHex, exists } from '../util/files.js';
+import { logger } from '../util/log.js';
+import type { OciRuntime } from '../drivers/runtime/oci.js';
+import { buildSpec } from '../drivers/runtime/spec.js';
+import { mountOverlay, unmountOverlay } from '../drivers/rootfs/overlay.js';
+import { cgroupsPathFor, removeCgroupDirs } from '../drivers/cgroups/hierarchy.js';
+import { DEFAULT_IMAGE, type ImageStore } from '../drivers/images/store.js';
+import { Container, recordFrom, type ContainerRecord } from './container.js';
+import type { Registry } from './registry.js';
+import type { StatePaths, ContainerPaths } from './paths.js';
+
+const log = logger('lifecycle');
+
+export interface LifecycleDeps {
+  paths: StatePaths;
+  runtime: OciRuntime;
+  images: ImageStore;
+  registry: Registry;
+  instance: string;
+  initBinary: string;
+}
+
+export class Lifecycle {
+  constructor(private readonly d: LifecycleDeps) {}
+
+  private generateName(): string {
+    for (;;) {
+      const name = `c-${randomHex(3)}`;
+      if (!this.d.registry.taken(name)) return name;
+    }
+  }
+
+  async create(requested: string | undefined, options: CreateOptions): Promise<Container> {
+    const { registry, images, paths } = this.d;
+    const image = options.image ?? DEFAULT_IMAGE;
+    const name = requested ?? this.generateName();
+    if (options.settings.ports || options.settings.rules || options.settings.rate) {
+      throw new BadRequest('ports, rules and rate need the container network, which this version does not have yet');
+    }
+    registry.reserve(name, image); // synchronous: a second create of this name fails with EEXIST
+    const cp = paths.container(name);
+    try {
+      if (images.isChanging(image)) throw new Busy(`image ${q(image)} is being imported or removed`);
+      if (!(await images.has(image))) throw new NotFound(`no such image ${q(image)}`);
+      const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name));
+      const pid = await this.build(record, cp);
+      await writeFileAtomic(cp.record, JSON.stringify(record, null, 2) + '\n');
+      const c = new Container(record, cp, pid);
+      registry.add(c);
+      await c.events.append(`created image=${image} pid=${pid}`);
+      log('created %s (pid %d)', name, pid);
+      return c;
+    } catch (e) {
+      await this.teardown(name, cp).catch((te: unknown) => log('cleanup of failed create %s: %s', name, te));
+      throw e;
+    } finally {
+      registry.release(name);
+    }
+  }
+
+  /** Mount the overlay, write the bundle and start the idle init; returns its pid. */
+  private async build(record: ContainerRecord, cp: ContainerPaths): Promise<number> {
+    await fs.mkdir(cp.bundle, { recursive: true, mode: 0o700 });
+    await mountOverlay({ lower: this.d.images.rootfs(record.image), upper: cp.upper, work: cp.work, merged: cp.rootfs });
+    const spec = buildSpec({
+      hostname: record.name,
+      rootfs: cp.rootfs,
+      initBinary: this.d.initBinary,
+      cgroupsPath: record.cgroupsPath,
+      env: record.env,
+      settings: record.settings,
+    });
+    await writeFileAtomic(cp.config, JSON.stringify(spec, null, 2) + '\n', 0o600);
+    return this.d.runtime.runDetached(record.name, cp.bundle);
+  }
+
+  /** Destroy: kill every process, release the runtime state, cgroups and overlay, delete the state. */
+  destroy(name: string): Promise<void> {
+    const c = this.d.registry.get(name);
+    c.destroying ??= (async () => {
+      c.state = 'destroying';
+      await c.events.append('destroying');
+      try {
+        await this.teardown(name, c.paths, c.record.cgroupsPath);
+        this.d.registry.remove(name);
+        log('destroyed %s', name);
+      } catch (e) {
+        c.destroying = undefined; // a later destroy may try again
+        throw e;
+      }
+    })();
+    return c.destroying;
+  }
+
+  /**
+   * Release everything a container (whole or half-made) may hold. Idempotent: each step
+   * checks whether there is anything to undo. The record goes first, so an interrupted
+   * teardown leaves a half-made container that the next start sweeps.
+   */
+  async teardown(name: string, cp: ContainerPaths, cgroupsPath = cgroupsPathFor(this.d.instance, name)): Promise<void> {
+    await fs.rm(cp.record, { force: true });
+    await this.d.runtime.delete(name);
+    await removeCgroupDirs(cgroupsPath);
+    await unmountOverlay(cp.rootfs);
+    await fs.rm(cp.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * At start: take up every container recorded in the state dir. A running init is
+   * adopted as it is; one that is gone (host reboot, killed) is started again on the
+   * same layer. Directories without a record are leftovers of an interrupted create.
+   */
+  async adoptAll(): Promise<void> {
+    await fs.mkdir(this.d.paths.containers, { recursive: true, mode: 0o700 });
+    for (const name of await fs.readdir(this.d.paths.containers)) {
+      const cp = this.d.paths.container(name);
+      const record = isValidName(name) ? await readJson<ContainerRecord>(cp.record).catch(() => undefined) : undefined;
+      if (!record || record.name !== name) {
+        log('sweeping half-made container %s', name);
+        await this.teardown(name, cp).catch((e: unknown) => log('sweep %s: %s', name, e));
+        continue;
+      }
+      try {
+        const pid = await this.revive(record, cp);
+        this.d.registry.add(new Container(record, cp, pid));
+      } catch (e) {
+        // The container stays on disk for reset; it is not listed because it cannot run.
+        log('cannot adopt %s: %s', name, e);
+      }
+    }
+  }
+
+  private async revive(record: ContainerRecord, cp: ContainerPaths): Promise<number> {
+    const state = await this.d.runtime.state(record.name);
+    if (state && state.status === 'running' && state.pid > 0) return state.pid;
+    log('restarting the init of %s (runtime says %s)', record.name, state?.status ?? 'unknown');
+    await this.d.runtime.delete(record.name);
+    const pid = await this.build(record, cp);
+    await new Container(record, cp, pid).events.append(`restarted pid=${pid}`);
+    return pid;
+  }
+
+  /** reset: tear down every container directory in the state dir, listed or not. */
+  async teardownAll(): Promise<void> {
+    const names = new Set(await this.d.runtime.list());
+    if (await exists(this.d.paths.containers)) {
+      for (const name of await fs.readdir(this.d.paths.containers)) names.add(name);
+    }
+    for (const name of names) await this.teardown(name, this.d.paths.container(name));
+  }
+}

@@ -1,0 +1,15 @@
+/** The text of containers/NAME/status (SPEC §3.3): `key: value` lines. */
+import type { Container } from './container.js';
+
+export function statusText(c: Container): string {
+  const r = c.record;
+  return [
+    `name: ${r.name}`,
+    `state: ${c.state}`,
+    `image: ${r.image}`,
+    `created: ${r.created}`,
+    `pid: ${c.initPid}`,
+    `address: none`,
+    `processes: 0 running, 0 ended`,
+  ].join('\n') + '\n';
+}

@@ -1,0 +1,104 @@
+/**
+ * The container domain, assembled: state dir, images, runtime, registry, life cycle and
+ * the ctl command executor. Knows nothing of FUSE; the fs layer calls into it.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { StatePaths } from './paths.js';
+import { EventLog } from './events.js';
+import { Registry } from './registry.js';
+import { Lifecycle } from './lifecycle.js';
+import { Commands } from './commands.js';
+import { ImageStore } from '../drivers/images/store.js';
+import { OciRuntime } from '../drivers/runtime/oci.js';
+import { instanceId, removeInstanceCgroups } from '../drivers/cgroups/hierarchy.js';
+import { checkOverlayPath } from '../drivers/rootfs/overlay.js';
+import { SystemFailure } from '../errors.js';
+import type { Container } from './container.js';
+
+export interface WardenOptions {
+  stateDir: string;
+  /** runc, crun, or a path to an OCI runtime binary. */
+  runtime: string;
+  /** The address pool of the bridge network (used by the network driver). */
+  subnet: string;
+  /** The idle init bind-mounted into every container. */
+  initBinary?: string;
+}
+
+export const INIT_CANDIDATES = ['/usr/bin/catatonit', '/usr/libexec/podman/catatonit'];
+
+async function findInit(explicit?: string): Promise<string> {
+  for (const p of explicit ? [explicit] : INIT_CANDIDATES) {
+    try {
+      if ((await fs.stat(p)).isFile()) return p;
+    } catch { /* next */ }
+  }
+  throw new SystemFailure('no idle init found: install Debian\'s catatonit (scripts/setup.sh does)');
+}
+
+export async function resolveRuntime(runtime: string): Promise<string> {
+  if (runtime.includes('/')) return path.resolve(runtime);
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/usr/bin'])) {
+    const p = path.join(dir, runtime);
+    try {
+      await fs.access(p, fs.constants.X_OK);
+      return p;
+    } catch { /* next */ }
+  }
+  throw new SystemFailure(`OCI runtime ${JSON.stringify(runtime)} not found`);
+}
+
+export class Warden {
+  readonly paths: StatePaths;
+  readonly registry = new Registry();
+  readonly events: EventLog;
+  readonly images: ImageStore;
+  readonly runtime: OciRuntime;
+  readonly lifecycle: Lifecycle;
+  readonly commands: Commands;
+  readonly instance: string;
+
+  private constructor(readonly options: WardenOptions, runtimeBinary: string, initBinary: string) {
+    this.paths = new StatePaths(path.resolve(options.stateDir));
+    this.instance = instanceId(this.paths.root);
+    this.events = new EventLog(this.paths.events);
+    this.images = new ImageStore(this.paths.images, (image) => this.registry.imageInUse(image));
+    this.runtime = new OciRuntime(runtimeBinary, this.paths.runtimeRoot);
+    this.lifecycle = new Lifecycle({
+      paths: this.paths, runtime: this.runtime, images: this.images, registry: this.registry,
+      instance: this.instance, initBinary,
+    });
+    this.commands = new Commands(this);
+  }
+
+  static async open(options: WardenOptions): Promise<Warden> {
+    const root = path.resolve(options.stateDir);
+    checkOverlayPath(root);
+    const w = new Warden(options, await resolveRuntime(options.runtime), await findInit(options.initBinary));
+    await fs.mkdir(root, { recursive: true, mode: 0o700 });
+    await fs.mkdir(w.paths.runtimeRoot, { recursive: true, mode: 0o700 });
+    return w;
+  }
+
+  /** Make the default image if needed and take up the containers recorded in the state dir. */
+  async start(progress: (line: string) => void): Promise<void> {
+    await this.images.sweep();
+    await this.images.ensureDefault(progress);
+    await this.lifecycle.adoptAll();
+    progress(`${this.registry.names().length} container(s) taken up`);
+  }
+
+  container(name: string): Container {
+    return this.registry.get(name);
+  }
+
+  /** Destroy every container recorded here, release their host resources, empty the state dir. */
+  async reset(): Promise<void> {
+    await this.lifecycle.teardownAll();
+    await removeInstanceCgroups(this.instance);
+    for (const entry of await fs.readdir(this.paths.root).catch(() => [] as string[])) {
+      await fs.rm(path.join(this.paths.root, entry), { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * One daemon per state dir: daemon.pid holds the pid of the daemon that owns it. A pid
+ * file whose process is gone (SIGKILL) is stale and taken over.
+ */
+import { promises as fs } from 'node:fs';
+import { Busy } from '../errors.js';
+import { isErrno } from '../util/files.js';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return isErrno(e, 'EPERM');
+  }
+}
+
+/** The pid of a live daemon holding this state dir, if any. */
+export async function holder(pidFile: string): Promise<number | undefined> {
+  const text = await fs.readFile(pidFile, 'utf8').catch(() => '');
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  if (!alive(pid)) return undefined;
+  // A recycled pid belongs to some other program: only a process running wardenfs counts.
+  const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmdline.includes('wardenfs') || cmdline.includes('cli.js') ? pid : undefined;
+}
+
+export async function acquire(pidFile: string): Promise<void> {
+  const pid = await holder(pidFile);
+  if (pid !== undefined) throw new Busy(`the state dir is in use by the daemon with pid ${pid}`);
+  await fs.writeFile(pidFile, `${process.pid}\n`, { mode: 0o644 });
+}
+
+export async function release(pidFile: string): Promise<void> {
+  const text = await fs.readFile(pidFile, 'utf8').catch(() => '');
+  if (Number(text.trim()) === process.pid) await fs.rm(pidFile, { force: true });
+}

@@ -1,0 +1,81 @@
+/**
+ * `wardenfs mount`: run the daemon in the foreground. Order matters: lock the state
+ * dir, take up images and containers, then mount and print `ready MOUNTPOINT`. On
+ * SIGINT/SIGTERM (or when someone unmounts the tree) it unmounts and exits 0, leaving
+ * containers running for the next mount with the same state dir.
+ */
+import path from 'node:path';
+import { promises as fs } from 'node:fs';
+import { Warden, type WardenOptions } from '../core/warden.js';
+import { FuseAdapter } from '../fs/adapter.js';
+import { buildTree } from '../fs/tree.js';
+import { isMountPoint } from '../util/mountinfo.js';
+import { BadRequest } from '../errors.js';
+import { acquire, release } from './lock.js';
+import { logger } from '../util/log.js';
+
+const log = logger('daemon');
+
+export interface MountOptions extends WardenOptions {
+  mountpoint: string;
+}
+
+function inside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+export async function runMount(opts: MountOptions): Promise<void> {
+  const mountpoint = path.resolve(opts.mountpoint);
+  const stateDir = path.resolve(opts.stateDir);
+  // The daemon must never touch its own mount: its state cannot live under it.
+  if (inside(stateDir, mountpoint)) throw new BadRequest('the state dir cannot be inside the mountpoint');
+
+  const progress = (line: string): void => {
+    process.stderr.write(`wardenfs: ${line}\n`);
+    log(line);
+  };
+  const warden = await Warden.open({ ...opts, stateDir });
+  await acquire(warden.paths.pidFile);
+
+  // The daemon never crashes on bad input; an unexpected failure is logged and the mount stays up.
+  process.on('uncaughtException', (e) => progress(`unexpected error: ${e.stack ?? String(e)}`));
+  process.on('unhandledRejection', (e) => progress(`unexpected rejection: ${String((e as Error)?.stack ?? e)}`));
+
+  try {
+    await warden.start(progress);
+  } catch (e) {
+    await release(warden.paths.pidFile);
+    throw e;
+  }
+
+  const adapter = new FuseAdapter(buildTree(warden));
+  await fs.mkdir(mountpoint, { recursive: true });
+  try {
+    await adapter.mount(mountpoint);
+  } catch (e) {
+    await release(warden.paths.pidFile);
+    throw new BadRequest(`cannot mount ${mountpoint}: ${(e as Error).message}`);
+  }
+
+  let stopping = false;
+  const stop = async (why: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    progress(`${why}: unmounting ${mountpoint}`);
+    clearInterval(watch);
+    await adapter.unmount();
+    await release(warden.paths.pidFile);
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  // `wardenfs unmount` (or umount) takes the tree away: then the daemon has nothing to serve.
+  const watch = setInterval(() => {
+    isMountPoint(mountpoint).then((mounted) => {
+      if (!mounted) void stop('unmounted');
+    }, () => undefined);
+  }, 1000);
+
+  process.stdout.write(`ready ${mountpoint}\n`);
+}

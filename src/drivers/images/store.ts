@@ -1,0 +1,146 @@
+/**
+ * The image store: `STATE/images/NAME/rootfs` is an image's root filesystem, used as the
+ * read-only lower layer of every container made from it; `image.json` beside it is
+ * written last, so a half-made image (daemon killed mid-import) is never listed and is
+ * swept at the next start. Images are built in a temporary directory and renamed into place.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { BadRequest, Exists, NotFound, Busy, q } from '../../errors.js';
+import { writeFileAtomic, readJson, exists, randomHex, isErrno } from '../../util/files.js';
+import { run } from '../../util/exec.js';
+import { logger } from '../../util/log.js';
+import { buildBusyboxRootfs } from './busybox.js';
+import { isOciLayout, unpackOciLayout } from './oci-layout.js';
+
+const log = logger('images');
+
+export const DEFAULT_IMAGE = 'busybox';
+
+export interface ImageRecord {
+  name: string;
+  created: string;
+  source: string;
+}
+
+export class ImageStore {
+  /** Names being imported or removed right now: a second message on the same name waits its turn by failing fast. */
+  private readonly pending = new Set<string>();
+
+  constructor(readonly dir: string, private readonly inUse: (image: string) => boolean) {}
+
+  rootfs(name: string): string {
+    return path.join(this.dir, name, 'rootfs');
+  }
+
+  async list(): Promise<string[]> {
+    const names = await fs.readdir(this.dir).catch(() => [] as string[]);
+    const ready: string[] = [];
+    for (const n of names) {
+      if (n.startsWith('.')) continue;
+      if (await exists(path.join(this.dir, n, 'image.json'))) ready.push(n);
+    }
+    return ready.sort();
+  }
+
+  async get(name: string): Promise<ImageRecord> {
+    const rec = await readJson<ImageRecord>(path.join(this.dir, name, 'image.json'));
+    if (!rec) throw new NotFound(`no such image ${q(name)}`);
+    return rec;
+  }
+
+  async has(name: string): Promise<boolean> {
+    return exists(path.join(this.dir, name, 'image.json'));
+  }
+
+  /** Remove leftovers of interrupted imports and removals. */
+  async sweep(): Promise<void> {
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    for (const n of await fs.readdir(this.dir)) {
+      const p = path.join(this.dir, n);
+      if (n.startsWith('.') || !(await exists(path.join(p, 'image.json')))) {
+        log('sweeping half-made image %s', n);
+        await fs.rm(p, { recursive: true, force: true });
+      }
+    }
+  }
+
+  /** Make the default image at first start. */
+  async ensureDefault(progress: (line: string) => void): Promise<void> {
+    if (await this.has(DEFAULT_IMAGE)) return;
+    progress(`building image ${DEFAULT_IMAGE} from busybox-static`);
+    await this.build(DEFAULT_IMAGE, 'busybox-static', (rootfs) => buildBusyboxRootfs(rootfs));
+    progress(`image ${DEFAULT_IMAGE} ready`);
+  }
+
+  /** `image import NAME PATH`: a directory, a tar archive (gzip or not) or an OCI image layout. */
+  async import(name: string, source: string): Promise<void> {
+    if (!path.isAbsolute(source)) throw new BadRequest(`bad path ${q(source)}: want an absolute host path`);
+    let st;
+    try {
+      st = await fs.stat(source);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT', 'ENOTDIR')) throw new NotFound(`no such file ${q(source)}`);
+      throw e;
+    }
+    await this.build(name, source, async (rootfs) => {
+      if (st.isDirectory()) {
+        if (await isOciLayout(source)) await unpackOciLayout(source, rootfs);
+        else await run('cp', ['-a', '--', source + '/.', rootfs + '/']);
+      } else if (st.isFile()) {
+        await run('tar', ['-xf', source, '-C', rootfs, '--numeric-owner']).catch((e: Error) => {
+          throw new BadRequest(`cannot import ${q(source)}: not a directory, tar archive or OCI layout (${e.message})`);
+        });
+      } else {
+        throw new BadRequest(`cannot import ${q(source)}: not a directory, tar archive or OCI layout`);
+      }
+    });
+  }
+
+  private async build(name: string, source: string, fill: (rootfs: string) => Promise<void>): Promise<void> {
+    if (this.pending.has(name) || (await this.has(name))) throw new Exists(`image ${q(name)} exists`);
+    this.pending.add(name);
+    const tmp = path.join(this.dir, `.import-${name}-${randomHex()}`);
+    try {
+      const rootfs = path.join(tmp, 'rootfs');
+      await fs.mkdir(rootfs, { recursive: true, mode: 0o755 });
+      await fill(rootfs);
+      // The root directory of an image is world-readable whatever the source said.
+      await fs.chmod(rootfs, 0o755);
+      const rec: ImageRecord = { name, created: new Date().toISOString(), source };
+      await writeFileAtomic(path.join(tmp, 'image.json'), JSON.stringify(rec, null, 2) + '\n');
+      await fs.rename(tmp, path.join(this.dir, name));
+      log('image %s imported from %s', name, source);
+    } catch (e) {
+      await fs.rm(tmp, { recursive: true, force: true });
+      throw e;
+    } finally {
+      this.pending.delete(name);
+    }
+  }
+
+  /** True while NAME is being imported or removed: a create must not start using it. */
+  isChanging(name: string): boolean {
+    return this.pending.has(name);
+  }
+
+  /**
+   * `image remove NAME`: refused with EBUSY while a container uses it. The in-use check and
+   * the pending mark happen in one synchronous step, so a concurrent create cannot slip in.
+   */
+  async remove(name: string): Promise<void> {
+    if (this.pending.has(name)) throw new Busy(`image ${q(name)} is being imported or removed`);
+    if (this.inUse(name)) throw new Busy(`image ${q(name)} is used by a container`);
+    this.pending.add(name);
+    try {
+      if (!(await this.has(name))) throw new NotFound(`no such image ${q(name)}`);
+      // Renamed first so that the name disappears at once; the tree is deleted after.
+      const trash = path.join(this.dir, `.remove-${name}-${randomHex()}`);
+      await fs.rename(path.join(this.dir, name), trash);
+      await fs.rm(trash, { recursive: true, force: true });
+      log('image %s removed', name);
+    } finally {
+      this.pending.delete(name);
+    }
+  }
+}

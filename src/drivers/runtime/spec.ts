@@ -1,0 +1,106 @@
+/**
+ * The OCI runtime spec (config.json) of a container's bundle. Pure: builds an object.
+ *
+ * The container's pid 1 is an idle init that reaps zombies (Debian's static catatonit
+ * in pause mode), bind-mounted read-only from the host into the container's /dev tmpfs
+ * so that nothing is written into the container's own layer. Processes are added later
+ * with the runtime's exec, so they join exactly these namespaces and this cgroup.
+ */
+import type { Settings } from '../../ctl/messages.js';
+
+export const INIT_IN_CONTAINER = '/dev/.init';
+
+/** Docker's default capability set: enough for ordinary programs, not enough to touch limits or the network config. */
+const CAPABILITIES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW',
+  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface SpecInput {
+  hostname: string;
+  rootfs: string;
+  initBinary: string;
+  cgroupsPath: string;
+  env: string[];
+  settings: Settings;
+  /** A network namespace made beforehand (network issue); a new one with loopback alone when absent. */
+  netnsPath?: string;
+}
+
+/** runc's conversion between cgroup v2 cpu.weight and v1 cpu.shares, inverted (shares = 2 + (weight-1)·262142/9999). */
+export function weightToShares(weight: number): number {
+  return Math.round(2 + ((weight - 1) * 262142) / 9999);
+}
+
+export function sharesToWeight(shares: number): number {
+  return Math.round(1 + ((shares - 2) * 9999) / 262142);
+}
+
+export function resourcesOf(s: Settings): Record<string, unknown> {
+  const r: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };
+  if (s['memory.max'] !== undefined) r.memory = { limit: s['memory.max'] === 'max' ? -1 : s['memory.max'] };
+  const cpu: Record<string, number> = {};
+  if (s['cpu.max'] !== undefined) {
+    cpu.quota = s['cpu.max'].quota === 'max' ? -1 : s['cpu.max'].quota;
+    cpu.period = s['cpu.max'].period;
+  }
+  if (s['cpu.weight'] !== undefined) cpu.shares = weightToShares(s['cpu.weight']);
+  if (Object.keys(cpu).length) r.cpu = cpu;
+  if (s['pids.max'] !== undefined) r.pids = { limit: s['pids.max'] === 'max' ? -1 : s['pids.max'] };
+  return r;
+}
+
+/** Merge env lists: later entries win, keyed by the name before '='. */
+export function mergeEnv(...lists: string[][]): string[] {
+  const byKey = new Map<string, string>();
+  for (const list of lists) for (const e of list) byKey.set(e.slice(0, e.indexOf('=')), e);
+  return [...byKey.values()];
+}
+
+export function buildSpec(input: SpecInput): Record<string, unknown> {
+  const caps = CAPABILITIES;
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: [INIT_IN_CONTAINER, '-P'],
+      env: mergeEnv([DEFAULT_PATH, 'TERM=xterm'], input.env),
+      cwd: '/',
+      capabilities: { bounding: caps, effective: caps, permitted: caps, ambient: [] },
+      noNewPrivileges: true,
+    },
+    root: { path: input.rootfs, readonly: false },
+    hostname: input.hostname,
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: INIT_IN_CONTAINER, type: 'bind', source: input.initBinary, options: ['bind', 'ro', 'nosuid', 'nodev'] },
+      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      // Read-only: a container process cannot raise its own limits (SPEC §4).
+      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+    ],
+    linux: {
+      cgroupsPath: input.cgroupsPath,
+      resources: resourcesOf(input.settings),
+      namespaces: [
+        { type: 'pid' },
+        input.netnsPath ? { type: 'network', path: input.netnsPath } : { type: 'network' },
+        { type: 'ipc' },
+        { type: 'uts' },
+        { type: 'mount' },
+      ],
+      maskedPaths: [
+        '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+        '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi',
+      ],
+      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+    },
+  };
+}

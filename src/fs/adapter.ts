@@ -1,0 +1,231 @@
+/**
+ * The FUSE adapter: fuse-native's callbacks in, the node tree out. It resolves paths to
+ * nodes, keeps the table of open handles, and maps errors to errnos (fs/errno.ts). It
+ * knows no names of the tree and no container logic.
+ *
+ * Mount options (see docs/fuse.md): fuse-native's option list lacks direct_io,
+ * big_writes and max_write, so the subclass below appends them. direct_io makes every
+ * reader read synthetic files to EOF and lets a read block (streams); timeouts of 0 make
+ * the kernel ask again each time, so sizes and listings are never stale.
+ */
+import Fuse, { type Ops, type Stat } from 'fuse-native';
+import { constants as C } from 'node:fs';
+import { toErrno } from './errno.js';
+import { NotFound, NotDirectory, IsDirectory, Denied, NotPermitted } from '../errors.js';
+import { S_IFDIR, type DirNode, type FileNode, type Handle, type Node, type Subtree } from './nodes/types.js';
+import type { HostDir } from './nodes/hostdir.js';
+import { logger } from '../util/log.js';
+
+const log = logger('fuse');
+
+export const MOUNT_OPTIONS = [
+  'direct_io', 'big_writes', 'max_write=131072', 'max_read=131072',
+  'attr_timeout=0', 'entry_timeout=0', 'negative_timeout=0',
+  'fsname=wardenfs', 'subtype=wardenfs',
+];
+
+class WardenFuse extends Fuse {
+  protected override _fuseOptions(): string {
+    const base = super._fuseOptions();
+    const extra = MOUNT_OPTIONS.join(',');
+    return base ? `${base},${extra}` : `-o${extra}`;
+  }
+}
+
+type Target =
+  | { kind: 'node'; node: FileNode | DirNode }
+  | { kind: 'sub'; sub: Subtree; rel: string };
+
+const DIR_STAT = (): Stat => {
+  const now = new Date();
+  return { mode: S_IFDIR | 0o755, nlink: 2, size: 0, mtime: now, ctime: now, atime: now };
+};
+
+function split(p: string): string[] {
+  return p.split('/').filter(Boolean);
+}
+
+export class FuseAdapter {
+  private readonly handles = new Map<number, Handle>();
+  private nextHandle = 1;
+  private fuse?: WardenFuse;
+
+  constructor(private readonly root: DirNode) {}
+
+  /** Walk the tree; a subtree takes the rest of the path. */
+  async resolve(p: string): Promise<Target> {
+    let node: Node = this.root;
+    const parts = split(p);
+    for (let i = 0; i < parts.length; i++) {
+      if (node.kind === 'subtree') return { kind: 'sub', sub: node, rel: parts.slice(i).join('/') };
+      if (node.kind !== 'dir') throw new NotDirectory(`not a directory`);
+      const next: Node | undefined = await node.child(parts[i]!);
+      if (!next) throw new NotFound(`no such file`);
+      node = next;
+    }
+    if (node.kind === 'subtree') return { kind: 'sub', sub: node, rel: '' };
+    return { kind: 'node', node };
+  }
+
+  /** The parent directory node of a path and the last name, for mkdir/rmdir of synthetic entries. */
+  private async parent(p: string): Promise<{ target: Target; name: string }> {
+    const parts = split(p);
+    const name = parts.pop() ?? '';
+    return { target: await this.resolve('/' + parts.join('/')), name };
+  }
+
+  private addHandle(h: Handle): number {
+    while (this.handles.has(this.nextHandle) || this.nextHandle === 0) this.nextHandle = (this.nextHandle + 1) >>> 0;
+    const fd = this.nextHandle;
+    this.nextHandle = (this.nextHandle + 1) >>> 0;
+    this.handles.set(fd, h);
+    return fd;
+  }
+
+  private handle(fd: number): Handle {
+    const h = this.handles.get(fd);
+    if (!h) throw Object.assign(new Error('bad handle'), { code: 'EBADF' });
+    return h;
+  }
+
+  /** Same-tree check for rename and link: both ends in one subtree. */
+  private async pair(a: string, b: string): Promise<[Subtree, string, string]> {
+    const ta = await this.resolve(a);
+    const tb = await this.parent(b);
+    if (ta.kind !== 'sub' || tb.target.kind !== 'sub') throw new NotPermitted('only files inside rootfs/ can be moved or linked');
+    (ta.sub as HostDir).same(tb.target.sub);
+    const relB = [tb.target.rel, tb.name].filter(Boolean).join('/');
+    return [ta.sub, ta.rel, relB];
+  }
+
+  /** A subtree op on the path (or its parent for ops that create the last name). */
+  private async onSub(p: string, creating: boolean): Promise<[Subtree, string]> {
+    if (!creating) {
+      const t = await this.resolve(p);
+      if (t.kind !== 'sub') throw new NotPermitted('not permitted here');
+      return [t.sub, t.rel];
+    }
+    const { target, name } = await this.parent(p);
+    if (target.kind !== 'sub') throw new Denied('cannot create files here');
+    return [target.sub, [target.rel, name].filter(Boolean).join('/')];
+  }
+
+  ops(): Ops {
+    // Every callback answers exactly once: success values, or the error's errno.
+    const done = <T>(p: Promise<T>, ok: (v: T) => void, fail: (errno: number) => void): void => {
+      p.then(ok, (e: unknown) => fail(toErrno(e)));
+    };
+    const unit = (p: Promise<unknown>, cb: (err: number) => void): void => done(p, () => cb(0), cb);
+
+    return {
+      getattr: (path, cb) => done(this.getattr(path), (st) => cb(0, st), cb),
+      fgetattr: (path, _fd, cb) => done(this.getattr(path), (st) => cb(0, st), cb),
+      readdir: (path, cb) => done(this.readdir(path), (names) => cb(0, names), cb),
+      open: (path, flags, cb) => done(this.open(path, flags), (fd) => cb(0, fd), cb),
+      create: (path, mode, cb) => done(this.onSub(path, true).then(([s, r]) => s.create(r, mode)), (h) => cb(0, this.addHandle(h)), cb),
+      read: (_path, fd, buf, len, pos, cb) => done(Promise.resolve().then(() => this.handle(fd).read(buf, len, pos)), cb, cb),
+      write: (_path, fd, buf, len, pos, cb) => done(Promise.resolve().then(() => this.handle(fd).write(buf, len, pos)), cb, cb),
+      release: (_path, fd, cb) => {
+        const h = this.handles.get(fd);
+        this.handles.delete(fd);
+        unit(h ? h.release() : Promise.resolve(), cb);
+      },
+      flush: (_path, _fd, cb) => cb(0),
+      fsync: (_path, _datasync, fd, cb) => unit(Promise.resolve().then(() => this.handle(fd).fsync?.()), cb),
+      truncate: (path, size, cb) => unit(this.truncate(path, size), cb),
+      ftruncate: (path, fd, size, cb) => {
+        const h = this.handles.get(fd);
+        unit(h?.truncate ? h.truncate(size) : this.truncate(path, size), cb);
+      },
+      mkdir: (path, mode, cb) => unit(this.mkdir(path, mode), cb),
+      rmdir: (path, cb) => unit(this.rmdir(path), cb),
+      unlink: (path, cb) => unit(this.onSub(path, false).then(([s, r]) => s.unlink(r)), cb),
+      rename: (a, b, cb) => unit(this.pair(a, b).then(([s, ra, rb]) => s.rename(ra, rb)), cb),
+      link: (a, b, cb) => unit(this.pair(a, b).then(([s, ra, rb]) => s.link(ra, rb)), cb),
+      symlink: (target, path, cb) => unit(this.onSub(path, true).then(([s, r]) => s.symlink(target, r)), cb),
+      readlink: (path, cb) => done(this.onSub(path, false).then(([s, r]) => s.readlink(r)), (t) => cb(0, t), cb),
+      chmod: (path, mode, cb) => unit(this.onSub(path, false).then(([s, r]) => s.chmod(r, mode)), cb),
+      chown: (path, uid, gid, cb) => unit(this.onSub(path, false).then(([s, r]) => s.chown(r, uid, gid)), cb),
+      utimens: (path, atime, mtime, cb) => unit(this.utimens(path, atime, mtime), cb),
+      statfs: (path, cb) => done(this.statfs(path), (st) => cb(0, st), cb),
+    };
+  }
+
+  private async getattr(p: string): Promise<Stat> {
+    const t = await this.resolve(p);
+    if (t.kind === 'sub') return t.sub.getattr(t.rel);
+    if (t.node.kind === 'dir') return { ...DIR_STAT(), mode: S_IFDIR | (t.node.mode ?? 0o755) };
+    return t.node.getattr();
+  }
+
+  private async readdir(p: string): Promise<string[]> {
+    const t = await this.resolve(p);
+    if (t.kind === 'sub') return ['.', '..', ...(await t.sub.readdir(t.rel))];
+    if (t.node.kind !== 'dir') throw new NotDirectory('not a directory');
+    return ['.', '..', ...(await t.node.list())];
+  }
+
+  private async open(p: string, flags: number): Promise<number> {
+    const t = await this.resolve(p);
+    if (t.kind === 'sub') return this.addHandle(await t.sub.open(t.rel, flags));
+    if (t.node.kind === 'dir') {
+      if ((flags & 3) !== C.O_RDONLY) throw new IsDirectory('is a directory');
+      return 0;
+    }
+    return this.addHandle(await t.node.open(flags));
+  }
+
+  private async truncate(p: string, size: number): Promise<void> {
+    const t = await this.resolve(p);
+    if (t.kind === 'sub') return t.sub.truncate(t.rel, size);
+    if (t.node.kind === 'dir') throw new IsDirectory('is a directory');
+    if (!t.node.truncate) throw new NotPermitted('read-only file');
+    return t.node.truncate(size);
+  }
+
+  private async mkdir(p: string, mode: number): Promise<void> {
+    const { target, name } = await this.parent(p);
+    if (target.kind === 'sub') return target.sub.mkdir([target.rel, name].filter(Boolean).join('/'), mode);
+    if (target.node.kind !== 'dir' || !target.node.mkdir) throw new Denied('cannot make a directory here');
+    return target.node.mkdir(name, mode);
+  }
+
+  private async rmdir(p: string): Promise<void> {
+    const t = await this.resolve(p);
+    if (t.kind === 'sub') {
+      if (t.rel === '') throw new NotPermitted('cannot remove rootfs');
+      return t.sub.rmdir(t.rel);
+    }
+    const { target, name } = await this.parent(p);
+    if (target.kind !== 'node' || target.node.kind !== 'dir' || !target.node.rmdir) throw new NotPermitted('cannot remove this directory');
+    return target.node.rmdir(name);
+  }
+
+  private async utimens(p: string, atime: number, mtime: number): Promise<void> {
+    const t = await this.resolve(p);
+    if (t.kind === 'sub') return t.sub.utimens(t.rel, atime, mtime);
+    // touch on a synthetic file changes nothing and is not an error.
+  }
+
+  private async statfs(p: string) {
+    const t = await this.resolve(p).catch(() => undefined);
+    if (t?.kind === 'sub') return t.sub.statfs(t.rel);
+    return { bsize: 4096, frsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, favail: 0, fsid: 0, flag: 0, namemax: 255 };
+  }
+
+  mount(mountpoint: string): Promise<void> {
+    // timeout: false — a ctl message may take longer than fuse-native's 15 s default,
+    // and a stream read waits for output; every callback above answers exactly once.
+    this.fuse = new WardenFuse(mountpoint, this.ops(), { force: true, mkdir: true, timeout: false });
+    return new Promise((resolve, reject) => this.fuse!.mount((err) => (err ? reject(err) : resolve())));
+  }
+
+  unmount(): Promise<void> {
+    const f = this.fuse;
+    if (!f) return Promise.resolve();
+    return new Promise((resolve) => f.unmount((err) => {
+      if (err) log('unmount: %s', err.message);
+      resolve();
+    }));
+  }
+}

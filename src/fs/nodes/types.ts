@@ -1,0 +1,68 @@
+/**
+ * The node kinds of the tree. The adapter resolves a path to one of them and never
+ * looks at names itself:
+ *   - DirNode: a synthetic directory (children by name, optional mkdir/rmdir);
+ *   - FileNode: a synthetic file (generated text, ctl, event log …) opened into a Handle;
+ *   - Subtree: a host directory shown as it is (rootfs/, images/NAME/rootfs/), which
+ *     takes the rest of the path itself.
+ */
+import type { Stat, StatFs } from 'fuse-native';
+
+export type { Stat, StatFs };
+
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+
+/** One open file. Per-open state (snapshots, ctl results) lives here, freed at release. */
+export interface Handle {
+  read(buf: Buffer, len: number, pos: number): Promise<number>;
+  write(buf: Buffer, len: number, pos: number): Promise<number>;
+  truncate?(size: number): Promise<void>;
+  fsync?(): Promise<void>;
+  release(): Promise<void>;
+}
+
+export interface FileNode {
+  kind: 'file';
+  getattr(): Promise<Stat>;
+  open(flags: number): Promise<Handle>;
+  /** O_TRUNC arrives as a truncate before the open (libfuse2 without atomic_o_trunc). */
+  truncate?(size: number): Promise<void>;
+}
+
+export interface DirNode {
+  kind: 'dir';
+  mode?: number;
+  list(): Promise<string[]> | string[];
+  child(name: string): Promise<Node | undefined> | Node | undefined;
+  mkdir?(name: string, mode: number): Promise<void>;
+  rmdir?(name: string): Promise<void>;
+}
+
+/** A host directory tree served by relative path ('' is its root). */
+export interface Subtree {
+  kind: 'subtree';
+  getattr(rel: string): Promise<Stat>;
+  readdir(rel: string): Promise<string[]>;
+  open(rel: string, flags: number): Promise<Handle>;
+  create(rel: string, mode: number): Promise<Handle>;
+  truncate(rel: string, size: number): Promise<void>;
+  unlink(rel: string): Promise<void>;
+  mkdir(rel: string, mode: number): Promise<void>;
+  rmdir(rel: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  link(from: string, to: string): Promise<void>;
+  symlink(target: string, rel: string): Promise<void>;
+  readlink(rel: string): Promise<string>;
+  chmod(rel: string, mode: number): Promise<void>;
+  chown(rel: string, uid: number, gid: number): Promise<void>;
+  utimens(rel: string, atimeMs: number, mtimeMs: number): Promise<void>;
+  statfs(rel: string): Promise<StatFs>;
+}
+
+export type Node = FileNode | DirNode | Subtree;
+
+/** The access mode bits of open flags. */
+export function wantsWrite(flags: number): boolean {
+  return (flags & 3) !== 0; // O_WRONLY = 1, O_RDWR = 2
+}

@@ -1,0 +1,91 @@
+/**
+ * The tree of SPEC §3, as tables of nodes (Plan 9's Dirtab). Each directory lists its
+ * children here; what a file does is its node kind's business, and what it means is the
+ * domain's (core/). No container logic lives in this file.
+ */
+import type { Warden } from '../core/warden.js';
+import type { Container } from '../core/container.js';
+import { GLOBAL_USAGE, CONTAINER_USAGE } from '../ctl/messages.js';
+import { parseName } from '../ctl/values.js';
+import { BadRequest, NotPermitted, describe } from '../errors.js';
+import { ValueError } from '../ctl/values.js';
+import { tableDir, dynamicDir } from './nodes/dir.js';
+import { textFile } from './nodes/text.js';
+import { ctlFile } from './nodes/ctl.js';
+import { logFile } from './nodes/log.js';
+import { HostDir } from './nodes/hostdir.js';
+import type { DirNode } from './nodes/types.js';
+import { statusText } from '../core/status.js';
+
+function validName(name: string, what: string): string {
+  try {
+    return parseName(name, what);
+  } catch (e) {
+    if (e instanceof ValueError) throw new BadRequest(e.message);
+    throw e;
+  }
+}
+
+function containerDir(w: Warden, c: Container): DirNode {
+  const rootfs = new HostDir(c.paths.rootfs, false);
+  const empty = tableDir(() => []);
+  return tableDir(() => [
+    ['ctl', ctlFile((text) => w.commands.container(c.name, text), CONTAINER_USAGE)],
+    ['status', textFile(() => statusText(c))],
+    ['events', logFile(c.paths.events)],
+    ['procs', empty],
+    ['cgroup', empty],
+    ['net', tableDir(() => [['address', textFile(() => 'none\n')]])],
+    ['rootfs', rootfs],
+  ]);
+}
+
+function containersDir(w: Warden): DirNode {
+  return dynamicDir({
+    list: () => w.registry.names(),
+    child: (name) => {
+      const c = w.registry.find(name);
+      return c ? containerDir(w, c) : undefined;
+    },
+    // mkdir NAME creates a container with defaults; rmdir NAME destroys it. Errors are logged like ctl errors.
+    async mkdir(name) {
+      try {
+        await w.lifecycle.create(validName(name, 'container name'), { env: [], settings: {} });
+      } catch (e) {
+        await w.events.error(describe(e));
+        throw e;
+      }
+    },
+    async rmdir(name) {
+      try {
+        await w.lifecycle.destroy(name);
+      } catch (e) {
+        await w.events.error(describe(e));
+        throw e;
+      }
+    },
+  });
+}
+
+function imagesDir(w: Warden): DirNode {
+  return dynamicDir({
+    list: () => w.images.list(),
+    child: async (name) => {
+      if (!(await w.images.has(name))) return undefined;
+      return tableDir(() => [['rootfs', new HostDir(w.images.rootfs(name), true)]]);
+    },
+    async mkdir() {
+      throw new NotPermitted('use "image import NAME PATH" in ctl');
+    },
+  });
+}
+
+export function buildTree(w: Warden): DirNode {
+  const root = tableDir(() => [
+    ['ctl', ctlFile((text) => w.commands.global(text), GLOBAL_USAGE)],
+    ['events', logFile(w.paths.events)],
+    ['images', imagesDir(w)],
+    ['containers', containersDir(w)],
+  ]);
+  return root;
+}

@@ -1,0 +1,52 @@
+// The parts of fuse-native 2.2.6 that wardenfs uses (the package ships no types).
+declare module 'fuse-native' {
+  export interface Stat {
+    mode: number; uid?: number; gid?: number; size?: number; dev?: number; nlink?: number;
+    ino?: number; rdev?: number; blksize?: number; blocks?: number;
+    atime?: Date | number; mtime?: Date | number; ctime?: Date | number;
+  }
+  export interface StatFs {
+    bsize: number; frsize: number; blocks: number; bfree: number; bavail: number;
+    files: number; ffree: number; favail: number; fsid: number; flag: number; namemax: number;
+  }
+  type Cb = (err: number) => void;
+  export interface Ops {
+    init?(cb: Cb): void;
+    statfs?(path: string, cb: (err: number, st?: StatFs) => void): void;
+    getattr?(path: string, cb: (err: number, st?: Stat) => void): void;
+    fgetattr?(path: string, fd: number, cb: (err: number, st?: Stat) => void): void;
+    readdir?(path: string, cb: (err: number, names?: string[], stats?: Stat[]) => void): void;
+    open?(path: string, flags: number, cb: (err: number, fd?: number) => void): void;
+    create?(path: string, mode: number, cb: (err: number, fd?: number) => void): void;
+    read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void;
+    write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void;
+    release?(path: string, fd: number, cb: Cb): void;
+    flush?(path: string, fd: number, cb: Cb): void;
+    fsync?(path: string, datasync: boolean, fd: number, cb: Cb): void;
+    truncate?(path: string, size: number, cb: Cb): void;
+    ftruncate?(path: string, fd: number, size: number, cb: Cb): void;
+    mkdir?(path: string, mode: number, cb: Cb): void;
+    rmdir?(path: string, cb: Cb): void;
+    unlink?(path: string, cb: Cb): void;
+    rename?(src: string, dest: string, cb: Cb): void;
+    link?(src: string, dest: string, cb: Cb): void;
+    symlink?(target: string, path: string, cb: Cb): void;
+    readlink?(path: string, cb: (err: number, target?: string) => void): void;
+    chmod?(path: string, mode: number, cb: Cb): void;
+    chown?(path: string, uid: number, gid: number, cb: Cb): void;
+    utimens?(path: string, atime: number, mtime: number, cb: Cb): void;
+  }
+  export interface FuseOptions {
+    force?: boolean; mkdir?: boolean; timeout?: number | false | Record<string, number | false>;
+    allowOther?: boolean; allowRoot?: boolean; defaultPermissions?: boolean;
+    fsname?: string; subtype?: string; debug?: boolean; displayFolder?: boolean;
+  }
+  export default class Fuse {
+    constructor(mnt: string, ops: Ops, opts?: FuseOptions);
+    readonly mnt: string;
+    mount(cb: (err: Error | null) => void): void;
+    unmount(cb: (err: Error | null) => void): void;
+    protected _fuseOptions(): string;
+    static unmount(mnt: string, cb: (err: Error | null) => void): void;
+  }
+}

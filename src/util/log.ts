@@ -1,0 +1,6 @@
+/** Logging through `debug` under `wardenfs:*` (SPEC §2): DEBUG=wardenfs:* shows everything. */
+import createDebug from 'debug';
+
+export function logger(area: string): createDebug.Debugger {
+  return createDebug(`wardenfs:${area}`);
+}
