@@ -35,5 +35,5 @@ export function containedLinkTarget(linkRel: string, target: string): string {
   const rel = path.posix.join(...up, ...resolved);
   const out = rel === '' ? '.' : rel;
   // Keep a trailing slash: it means "must be a directory".
-  return target.endsWith('/') && !out.endsWith('/') ? out + '/' : out;
+  return target.endsWith('/') && resolved.length > 0 ? out + '/' : out;
 }
