@@ -5,7 +5,6 @@
  * containers running for the next mount with the same state dir.
  */
 import path from 'node:path';
-import { promises as fs } from 'node:fs';
 import { Warden, type WardenOptions } from '../core/warden.js';
 import { FuseAdapter } from '../fs/adapter.js';
 import { buildTree } from '../fs/tree.js';
@@ -50,7 +49,7 @@ export async function runMount(opts: MountOptions): Promise<void> {
   }
 
   const adapter = new FuseAdapter(buildTree(warden));
-  await fs.mkdir(mountpoint, { recursive: true });
+  // fuse-native makes a missing mountpoint and clears a stale mount (force) itself.
   try {
     await adapter.mount(mountpoint);
   } catch (e) {

@@ -1,0 +1,95 @@
+/** The daemon's life (SPEC §2): ready line, SIGTERM, restart with the same state dir, stale mounts, unmount, reset. */
+import test from 'ava';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { Tree, CLI } from '../helpers/tree.js';
+import { pidAlive, mountsWith, cgroupDirsOf, exists, sleep } from '../helpers/host.js';
+
+test.serial('SIGTERM unmounts and exits 0 leaving containers running; a restart takes them up; reset leaves nothing', async (t) => {
+  const tree = new Tree('daemon');
+  t.teardown(() => tree.cleanup());
+  await tree.start();
+  await tree.ctl(tree.p('ctl'), 'create keep1');
+  await fs.mkdir(tree.p('containers', 'keep2'));
+  await fs.writeFile(tree.p('containers', 'keep1', 'rootfs', 'tmp', 'mark'), 'still here\n');
+  const pid1 = Number((await tree.status('keep1')).pid);
+  const pid2 = Number((await tree.status('keep2')).pid);
+  const cgroups = [...(await cgroupDirsOf(pid1)), ...(await cgroupDirsOf(pid2))];
+
+  t.is(await tree.stop('SIGTERM'), 0);
+  t.deepEqual(await mountsWith(tree.mnt), [], 'the tree is unmounted');
+  t.true(pidAlive(pid1) && pidAlive(pid2), 'containers keep running without the daemon');
+
+  await tree.start();
+  t.deepEqual((await fs.readdir(tree.p('containers'))).sort(), ['keep1', 'keep2']);
+  t.is(Number((await tree.status('keep1')).pid), pid1, 'the same init is adopted');
+  t.is((await tree.status('keep2')).state, 'active');
+  t.is(await fs.readFile(tree.p('containers', 'keep1', 'rootfs', 'tmp', 'mark'), 'utf8'), 'still here\n');
+
+  // reset refuses while a daemon holds the state dir
+  const busy = await execa(process.execPath, [CLI, 'reset', '--state-dir', tree.state], { reject: false });
+  t.not(busy.exitCode, 0);
+  t.regex(busy.stderr, /in use|unmount it first/);
+  t.true(pidAlive(pid1));
+
+  t.is(await tree.stop('SIGINT'), 0);
+  const r = await execa(process.execPath, [CLI, 'reset', '--state-dir', tree.state], { reject: false });
+  t.is(r.exitCode, 0, r.stderr);
+  for (let i = 0; i < 50 && (pidAlive(pid1) || pidAlive(pid2)); i++) await sleep(100);
+  t.false(pidAlive(pid1));
+  t.false(pidAlive(pid2));
+  t.deepEqual(await mountsWith(tree.state), [], 'no overlay left');
+  for (const d of cgroups) t.false(await exists(d), `cgroup ${d} left`);
+  // Nothing of this state dir's instance is left in any hierarchy either.
+  const instanceDirs = new Set(cgroups.map((d) => path.dirname(d)));
+  for (const d of instanceDirs) t.false(await exists(d), `cgroup parent ${d} left`);
+  t.deepEqual(await fs.readdir(tree.state), [], 'the state dir is empty');
+});
+
+test.serial('a stale mount left by a SIGKILLed daemon is cleared by the next mount', async (t) => {
+  const tree = new Tree('stale');
+  t.teardown(() => tree.cleanup());
+  await tree.start();
+  await tree.ctl(tree.p('ctl'), 'create survivor');
+  const pid = Number((await tree.status('survivor')).pid);
+  await tree.stop('SIGKILL');
+  const err = await fs.stat(tree.p('ctl')).catch((e: NodeJS.ErrnoException) => e);
+  t.is((err as NodeJS.ErrnoException).code, 'ENOTCONN');
+  t.true(pidAlive(pid));
+
+  await tree.start();
+  t.deepEqual(await fs.readdir(tree.p('containers')), ['survivor']);
+  t.is(Number((await tree.status('survivor')).pid), pid);
+  t.is((await mountsWith(tree.mnt)).length, 1, 'exactly one mount at the mountpoint');
+});
+
+test.serial('wardenfs unmount ends the daemon with exit 0', async (t) => {
+  const tree = new Tree('unmount');
+  t.teardown(() => tree.cleanup());
+  await tree.start();
+  const exited = new Promise<number | null>((r) => tree.daemon!.once('exit', (code) => r(code)));
+  const r = await execa(process.execPath, [CLI, 'unmount', tree.mnt], { reject: false });
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(await exited, 0);
+  t.deepEqual(await mountsWith(tree.mnt), []);
+});
+
+test.serial('a second daemon on the same state dir is refused', async (t) => {
+  const tree = new Tree('twice');
+  t.teardown(() => tree.cleanup());
+  await tree.start();
+  const other = path.join(tree.base, 'mnt2');
+  const r = await execa(process.execPath, [CLI, 'mount', other, '--state-dir', tree.state], { reject: false, timeout: 30_000 });
+  t.not(r.exitCode, 0);
+  t.regex(r.stderr, /in use by the daemon/);
+  t.deepEqual(await mountsWith(other), []);
+});
+
+test('bad command lines are refused with a usage text', async (t) => {
+  const r = await execa(process.execPath, [CLI, 'mount', '/tmp/x', '--frob'], { reject: false });
+  t.is(r.exitCode, 2);
+  t.regex(r.stderr, /unknown option --frob[\s\S]*usage:/);
+  const r2 = await execa(process.execPath, [CLI], { reject: false });
+  t.is(r2.exitCode, 2);
+});
