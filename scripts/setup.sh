@@ -35,4 +35,5 @@ fi
 if [ ! -f dist/.tsbuildinfo ] || [ -n "$(find src test scripts tsconfig.json package.json -newer dist/.tsbuildinfo -print -quit)" ]; then
   echo "setup: building" >&2
   npx tsc -p tsconfig.json
+  touch dist/.tsbuildinfo
 fi

@@ -11,6 +11,7 @@ import { Lifecycle } from './lifecycle.js';
 import { Commands } from './commands.js';
 import { ImageStore } from '../drivers/images/store.js';
 import { OciRuntime } from '../drivers/runtime/oci.js';
+import { crunForHost } from '../drivers/runtime/crun-hybrid.js';
 import { instanceId, removeInstanceCgroups } from '../drivers/cgroups/hierarchy.js';
 import { checkOverlayPath } from '../drivers/rootfs/overlay.js';
 import { SystemFailure } from '../errors.js';
@@ -75,8 +76,10 @@ export class Warden {
   static async open(options: WardenOptions): Promise<Warden> {
     const root = path.resolve(options.stateDir);
     checkOverlayPath(root);
-    const w = new Warden(options, await resolveRuntime(options.runtime), await findInit(options.initBinary));
     await fs.mkdir(root, { recursive: true, mode: 0o700 });
+    let runtime = await resolveRuntime(options.runtime);
+    if (path.basename(runtime) === 'crun') runtime = await crunForHost(runtime, root);
+    const w = new Warden(options, runtime, await findInit(options.initBinary));
     await fs.mkdir(w.paths.runtimeRoot, { recursive: true, mode: 0o700 });
     return w;
   }

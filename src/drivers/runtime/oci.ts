@@ -21,7 +21,7 @@ export class OciRuntime {
   constructor(readonly binary: string, readonly root: string) {}
 
   get name(): string {
-    return path.basename(this.binary);
+    return path.basename(this.binary) === 'crun-v1-view' ? 'crun' : path.basename(this.binary);
   }
 
   private args(...rest: string[]): string[] {

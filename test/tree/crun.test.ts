@@ -1,0 +1,26 @@
+/** --runtime crun: the alternative OCI runtime runs the same tree (with the hybrid-cgroup workaround where needed). */
+import test from 'ava';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Tree } from '../helpers/tree.js';
+import { pidAlive, cgroupDirsOf, exists, nsOf, sleep } from '../helpers/host.js';
+
+test('containers run under crun and are destroyed without leftovers', async (t) => {
+  const tree = new Tree('crun', { args: ['--runtime', 'crun'] });
+  t.teardown(() => tree.cleanup());
+  await tree.start();
+  t.is(await tree.ctl(tree.p('ctl'), 'create c1'), 'c1');
+  const pid = Number((await tree.status('c1')).pid);
+  t.true(pidAlive(pid));
+  t.not(await nsOf(pid, 'pid'), await nsOf('self', 'pid'));
+  // crun sees a v1 host here: its own cgroups are the v1 ones (the v2 root is not its).
+  const cgroups = (await cgroupDirsOf(pid)).filter((d) => d.endsWith('/c1'));
+  t.true(cgroups.some((d) => /\/wardenfs\/[0-9a-f]+\/c1$/.test(d)));
+  await fs.writeFile(tree.p('containers', 'c1', 'rootfs', 'tmp', 'x'), 'x');
+  t.is(await fs.readFile(`/proc/${pid}/root/tmp/x`, 'utf8'), 'x');
+  await fs.rmdir(tree.p('containers', 'c1'));
+  for (let i = 0; i < 50 && pidAlive(pid); i++) await sleep(100);
+  t.false(pidAlive(pid));
+  for (const d of cgroups) t.false(await exists(d), d);
+  t.false(await exists(path.join(tree.state, 'runtime', 'c1')));
+});
