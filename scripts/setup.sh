@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # libfuse2 + fuse: fuse-native's binding and fusermount. runc/crun: OCI runtimes.
 # catatonit: the idle init of every container. busybox-static: the default image.
 # conmon: the per-process monitor. iproute2/nftables: container networks.
-PACKAGES=(libfuse2 fuse runc crun catatonit busybox-static conmon iproute2 nftables tar gzip util-linux procps)
+# libfuse-dev, pkg-config, make, g++: the patched fuse-native is built at install.
+PACKAGES=(libfuse2 libfuse-dev pkg-config make g++ fuse runc crun catatonit busybox-static conmon iproute2 nftables tar gzip util-linux procps patch coreutils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -30,6 +31,8 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: npm ci" >&2
   npm ci --no-audit --no-fund
 fi
+
+bash scripts/build-fuse-native.sh
 
 # Build when any source is newer than the last build (tsc is incremental anyway).
 if [ ! -f dist/.tsbuildinfo ] || [ -n "$(find src test scripts tsconfig.json package.json -newer dist/.tsbuildinfo -print -quit)" ]; then

@@ -6,6 +6,7 @@
  */
 import { runMount } from './daemon/mount.js';
 import { runUnmount, runReset } from './daemon/admin.js';
+import { parseSize, parseIntIn, ValueError } from './ctl/values.js';
 
 export const DEFAULTS = {
   mountpoint: '/mnt/wardenfs',
@@ -16,6 +17,7 @@ export const DEFAULTS = {
 
 const USAGE = `usage:
   wardenfs mount [MOUNTPOINT] [--state-dir DIR] [--runtime runc|crun|PATH] [--subnet CIDR]
+                 [--output-cap SIZE] [--max-blocked-readers N]
   wardenfs unmount MOUNTPOINT
   wardenfs reset [--state-dir DIR]
 defaults: mountpoint ${DEFAULTS.mountpoint}, state dir ${DEFAULTS.stateDir}, runtime ${DEFAULTS.runtime}, subnet ${DEFAULTS.subnet}
@@ -25,7 +27,7 @@ class UsageError extends Error {}
 
 interface Parsed { positional: string[]; flags: Map<string, string> }
 
-const FLAGS = new Set(['--state-dir', '--runtime', '--subnet']);
+const FLAGS = new Set(['--state-dir', '--runtime', '--subnet', '--output-cap', '--max-blocked-readers']);
 
 function parse(argv: string[]): Parsed {
   const positional: string[] = [];
@@ -45,6 +47,18 @@ function parse(argv: string[]): Parsed {
   return { positional, flags };
 }
 
+function numberFlag(flags: Map<string, string>, name: string, parse: (v: string) => number | 'max'): number | undefined {
+  const v = flags.get(name);
+  if (v === undefined) return undefined;
+  try {
+    const n = parse(v);
+    if (n === 'max') throw new ValueError('max is not allowed here');
+    return n;
+  } catch (e) {
+    throw new UsageError(`bad ${name} ${v}: ${(e as Error).message}`);
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   const { positional, flags } = parse(rest);
@@ -57,7 +71,12 @@ async function main(argv: string[]): Promise<void> {
     case 'mount':
       if (positional.length > 1) throw new UsageError('mount takes one MOUNTPOINT');
       if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(common.subnet)) throw new UsageError(`bad --subnet ${common.subnet}: want a CIDR like 10.88.0.0/16`);
-      return runMount({ ...common, mountpoint: positional[0] ?? DEFAULTS.mountpoint });
+      return runMount({
+        ...common,
+        mountpoint: positional[0] ?? DEFAULTS.mountpoint,
+        outputCap: numberFlag(flags, '--output-cap', (v) => parseSize(v)),
+        maxBlockedReaders: numberFlag(flags, '--max-blocked-readers', (v) => parseIntIn(v, 1, 100000, '--max-blocked-readers')),
+      });
     case 'unmount':
     case 'umount':
       if (positional.length !== 1) throw new UsageError('unmount takes one MOUNTPOINT');

@@ -6,7 +6,7 @@
  */
 export type ErrnoName =
   | 'EINVAL' | 'ENOENT' | 'EEXIST' | 'EBUSY' | 'ENOSPC' | 'EACCES' | 'EPERM' | 'EIO'
-  | 'EAGAIN' | 'EROFS' | 'EISDIR' | 'ENOTDIR' | 'ENOTEMPTY' | 'EXDEV' | 'ENOSYS' | 'ELOOP';
+  | 'EAGAIN' | 'EINTR' | 'EPIPE' | 'EROFS' | 'EISDIR' | 'ENOTDIR' | 'ENOTEMPTY' | 'EXDEV' | 'ENOSYS' | 'ELOOP';
 
 export abstract class WardenError extends Error {
   abstract readonly errno: ErrnoName;
@@ -34,6 +34,25 @@ export class NotPermitted extends WardenError { readonly errno = 'EPERM' as cons
 export class SystemFailure extends WardenError { readonly errno = 'EIO' as const; }
 /** A bounded resource of the daemon (e.g. blocked readers) is exhausted for now. */
 export class TryAgain extends WardenError { readonly errno = 'EAGAIN' as const; }
+/** The caller was interrupted by a signal while it waited (Ctrl-C on a blocked read). */
+export class Interrupted extends WardenError { readonly errno = 'EINTR' as const; }
+/** Nobody reads any more (stdin of an ended process, or after closein). */
+export class BrokenPipe extends WardenError { readonly errno = 'EPIPE' as const; }
+
+/** Settle `wait`, or fail with Interrupted when `abort` fires first (the caller got a signal). */
+export function interruptible<T>(wait: Promise<T>, abort?: AbortSignal): Promise<T> {
+  if (!abort) return wait;
+  if (abort.aborted) return Promise.reject(new Interrupted('interrupted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new Interrupted('interrupted'));
+    abort.addEventListener('abort', onAbort, { once: true });
+    wait.then(
+      (v) => { abort.removeEventListener('abort', onAbort); resolve(v); },
+      (e: unknown) => { abort.removeEventListener('abort', onAbort); reject(e); },
+    );
+  });
+}
+
 /** A write to something that is read-only by design (images). */
 export class ReadOnly extends WardenError { readonly errno = 'EROFS' as const; }
 export class IsDirectory extends WardenError { readonly errno = 'EISDIR' as const; }

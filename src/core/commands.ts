@@ -4,10 +4,10 @@
  * right events file as `error: MESSAGE` and rethrown, so the write() fails with its errno.
  * The result of the last message is what a read on the same open file returns.
  */
-import { BadRequest, WardenError, SystemFailure, NotFound, q } from '../errors.js';
+import { BadRequest, WardenError, SystemFailure, q } from '../errors.js';
 import { splitMessages } from '../ctl/tokenize.js';
 import {
-  parseGlobal, parseContainer, CtlSyntaxError,
+  parseGlobal, parseContainer, parseProcess, CtlSyntaxError,
   type GlobalCommand, type ContainerCommand,
 } from '../ctl/messages.js';
 import type { EventLog } from './events.js';
@@ -58,6 +58,16 @@ export class Commands {
     return runAll(text, parseContainer, (cmd) => this.execContainer(name, cmd), () => c.events);
   }
 
+  /** A process's own ctl: `kill [SIGNAL]`, `closein`. Errors go to the container's events. */
+  process(name: string, id: string, text: string): Promise<string> {
+    const c = this.w.registry.get(name);
+    return runAll(text, parseProcess, async (cmd) => {
+      if (cmd.verb === 'kill') await c.procs.kill(id, cmd.signal);
+      else await c.procs.closeStdin(id);
+      return OK;
+    }, () => c.events);
+  }
+
   private async execGlobal(c: GlobalCommand): Promise<string> {
     switch (c.verb) {
       case 'create':
@@ -83,11 +93,15 @@ export class Commands {
       case 'destroy':
         await this.w.lifecycle.destroy(name);
         return OK;
-      case 'run':
-        throw new BadRequest('run: processes are not available in this version yet');
+      case 'run': {
+        const { verb: _verb, ...options } = c;
+        return container.procs.run(options);
+      }
       case 'kill':
-        throw new NotFound(`no such process ${q(c.id)}`);
+        await container.procs.kill(c.id, c.signal);
+        return OK;
       case 'stop':
+        await container.procs.stop(c.seconds);
         return OK;
     }
   }

@@ -2,6 +2,7 @@
 import type { CreateOptions, NetMode, Settings } from '../ctl/messages.js';
 import type { ContainerPaths } from './paths.js';
 import { EventLog } from './events.js';
+import { ProcessTable, type ProcessDeps } from './processes.js';
 
 /** What container.json holds: enough to rebuild the container's bundle and to adopt it after a restart. */
 export interface ContainerRecord {
@@ -24,9 +25,12 @@ export class Container {
   /** Set while a destroy is under way, so that a second destroy joins it. */
   destroying?: Promise<void>;
 
-  constructor(readonly record: ContainerRecord, readonly paths: ContainerPaths, initPid: number) {
+  readonly procs: ProcessTable;
+
+  constructor(readonly record: ContainerRecord, readonly paths: ContainerPaths, initPid: number, deps: ProcessDeps) {
     this.initPid = initPid;
     this.events = new EventLog(paths.events);
+    this.procs = new ProcessTable(this, deps);
   }
 
   get name(): string { return this.record.name; }

@@ -15,6 +15,9 @@ import { mountOverlay, unmountOverlay } from '../drivers/rootfs/overlay.js';
 import { cgroupsPathFor, removeCgroupDirs } from '../drivers/cgroups/hierarchy.js';
 import { DEFAULT_IMAGE, type ImageStore } from '../drivers/images/store.js';
 import { Container, recordFrom, type ContainerRecord } from './container.js';
+import { EventLog } from './events.js';
+import { endAllMonitors } from '../drivers/monitor/conmon.js';
+import path from 'node:path';
 import type { Registry } from './registry.js';
 import type { StatePaths, ContainerPaths } from './paths.js';
 
@@ -27,10 +30,16 @@ export interface LifecycleDeps {
   registry: Registry;
   instance: string;
   initBinary: string;
+  /** Bytes of stdout and of stderr kept on disk per process. */
+  outputCap: number;
 }
 
 export class Lifecycle {
   constructor(private readonly d: LifecycleDeps) {}
+
+  private get procDeps() {
+    return { runtime: this.d.runtime, outputCap: this.d.outputCap };
+  }
 
   private generateName(): string {
     for (;;) {
@@ -54,7 +63,7 @@ export class Lifecycle {
       const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name));
       const pid = await this.build(record, cp);
       await writeFileAtomic(cp.record, JSON.stringify(record, null, 2) + '\n');
-      const c = new Container(record, cp, pid);
+      const c = new Container(record, cp, pid, this.procDeps);
       registry.add(c);
       await c.events.append(`created image=${image} pid=${pid}`);
       log('created %s (pid %d)', name, pid);
@@ -91,6 +100,7 @@ export class Lifecycle {
       await c.events.append('destroying');
       try {
         await this.teardown(name, c.paths, c.record.cgroupsPath);
+        c.procs.endAll();
         this.d.registry.remove(name);
         log('destroyed %s', name);
       } catch (e) {
@@ -108,7 +118,8 @@ export class Lifecycle {
    */
   async teardown(name: string, cp: ContainerPaths, cgroupsPath = cgroupsPathFor(this.d.instance, name)): Promise<void> {
     await fs.rm(cp.record, { force: true });
-    await this.d.runtime.delete(name);
+    await this.d.runtime.delete(name); // kills every process of the container
+    await endAllMonitors(path.join(cp.dir, 'procs'));
     await removeCgroupDirs(cgroupsPath);
     await unmountOverlay(cp.rootfs);
     await fs.rm(cp.dir, { recursive: true, force: true });
@@ -131,7 +142,9 @@ export class Lifecycle {
       }
       try {
         const pid = await this.revive(record, cp);
-        this.d.registry.add(new Container(record, cp, pid));
+        const c = new Container(record, cp, pid, this.procDeps);
+        await c.procs.adopt();
+        this.d.registry.add(c);
       } catch (e) {
         // The container stays on disk for reset; it is not listed because it cannot run.
         log('cannot adopt %s: %s', name, e);
@@ -145,7 +158,7 @@ export class Lifecycle {
     log('restarting the init of %s (runtime says %s)', record.name, state?.status ?? 'unknown');
     await this.d.runtime.delete(record.name);
     const pid = await this.build(record, cp);
-    await new Container(record, cp, pid).events.append(`restarted pid=${pid}`);
+    await new EventLog(cp.events).append(`restarted pid=${pid}`);
     return pid;
   }
 

@@ -3,6 +3,7 @@ import type { Container } from './container.js';
 
 export function statusText(c: Container): string {
   const r = c.record;
+  const n = c.procs.counts();
   return [
     `name: ${r.name}`,
     `state: ${c.state}`,
@@ -10,6 +11,6 @@ export function statusText(c: Container): string {
     `created: ${r.created}`,
     `pid: ${c.initPid}`,
     `address: none`,
-    `processes: 0 running, 0 ended`,
+    `processes: ${n.running} running, ${n.ended} ended`,
   ].join('\n') + '\n';
 }

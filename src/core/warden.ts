@@ -16,6 +16,7 @@ import { instanceId, removeInstanceCgroups } from '../drivers/cgroups/hierarchy.
 import { checkOverlayPath } from '../drivers/rootfs/overlay.js';
 import { SystemFailure } from '../errors.js';
 import type { Container } from './container.js';
+import { ReaderBudget } from './budget.js';
 
 export interface WardenOptions {
   stateDir: string;
@@ -25,7 +26,14 @@ export interface WardenOptions {
   subnet: string;
   /** The idle init bind-mounted into every container. */
   initBinary?: string;
+  /** Bytes of stdout and of stderr kept on disk per process (default 64 MiB). */
+  outputCap?: number;
+  /** Readers that may wait at once in stream and wait files (default 512). */
+  maxBlockedReaders?: number;
 }
+
+export const DEFAULT_OUTPUT_CAP = 64 * 1024 * 1024;
+export const DEFAULT_MAX_BLOCKED_READERS = 512;
 
 export const INIT_CANDIDATES = ['/usr/bin/catatonit', '/usr/libexec/podman/catatonit'];
 
@@ -59,6 +67,8 @@ export class Warden {
   readonly lifecycle: Lifecycle;
   readonly commands: Commands;
   readonly instance: string;
+  readonly readers: ReaderBudget;
+  private ticker?: NodeJS.Timeout;
 
   private constructor(readonly options: WardenOptions, runtimeBinary: string, initBinary: string) {
     this.paths = new StatePaths(path.resolve(options.stateDir));
@@ -68,8 +78,9 @@ export class Warden {
     this.runtime = new OciRuntime(runtimeBinary, this.paths.runtimeRoot);
     this.lifecycle = new Lifecycle({
       paths: this.paths, runtime: this.runtime, images: this.images, registry: this.registry,
-      instance: this.instance, initBinary,
+      instance: this.instance, initBinary, outputCap: options.outputCap ?? DEFAULT_OUTPUT_CAP,
     });
+    this.readers = new ReaderBudget(options.maxBlockedReaders ?? DEFAULT_MAX_BLOCKED_READERS);
     this.commands = new Commands(this);
   }
 
@@ -90,6 +101,19 @@ export class Warden {
     await this.images.ensureDefault(progress);
     await this.lifecycle.adoptAll();
     progress(`${this.registry.names().length} container(s) taken up`);
+    this.ticker = setInterval(() => void this.tick(), 1000);
+    this.ticker.unref();
+  }
+
+  /** Once a second: process ends that inotify missed, waiting readers, output caps. */
+  private async tick(): Promise<void> {
+    for (const c of this.registry.all()) {
+      if (c.state === 'active') await c.procs.check().catch(() => undefined);
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.ticker);
   }
 
   container(name: string): Container {

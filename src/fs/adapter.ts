@@ -123,8 +123,8 @@ export class FuseAdapter {
       readdir: (path, cb) => done(this.readdir(path), (names) => cb(0, names), cb),
       open: (path, flags, cb) => done(this.open(path, flags), (fd) => cb(0, fd), cb),
       create: (path, mode, cb) => done(this.onSub(path, true).then(([s, r]) => s.create(r, mode)), (h) => cb(0, this.addHandle(h)), cb),
-      read: (_path, fd, buf, len, pos, cb) => done(Promise.resolve().then(() => this.handle(fd).read(buf, len, pos)), cb, cb),
-      write: (_path, fd, buf, len, pos, cb) => done(Promise.resolve().then(() => this.handle(fd).write(buf, len, pos)), cb, cb),
+      read: (_path, fd, buf, len, pos, cb, abort) => done(Promise.resolve().then(() => this.handle(fd).read(buf, len, pos, abort)), cb, cb),
+      write: (_path, fd, buf, len, pos, cb, abort) => done(Promise.resolve().then(() => this.handle(fd).write(buf, len, pos, abort)), cb, cb),
       release: (_path, fd, cb) => {
         const h = this.handles.get(fd);
         this.handles.delete(fd);

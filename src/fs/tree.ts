@@ -5,7 +5,11 @@
  */
 import type { Warden } from '../core/warden.js';
 import type { Container } from '../core/container.js';
-import { GLOBAL_USAGE, CONTAINER_USAGE } from '../ctl/messages.js';
+import { GLOBAL_USAGE, CONTAINER_USAGE, PROCESS_USAGE } from '../ctl/messages.js';
+import { quoteAll } from '../ctl/tokenize.js';
+import { statusLine, type Proc } from '../core/process.js';
+import { streamFile } from './nodes/stream.js';
+import { waitFile, stdinFile } from './nodes/process.js';
 import { parseName } from '../ctl/values.js';
 import { BadRequest, NotPermitted, describe } from '../errors.js';
 import { ValueError } from '../ctl/values.js';
@@ -26,6 +30,31 @@ function validName(name: string, what: string): string {
   }
 }
 
+function procDir(w: Warden, c: Container, p: Proc): DirNode {
+  return tableDir(() => [
+    ['cmdline', textFile(() => quoteAll(p.meta.argv) + '\n')],
+    ['pid', textFile(() => `${p.pid}\n`)],
+    ['status', textFile(() => statusLine(p.status) + '\n')],
+    ['wait', waitFile(p, w.readers)],
+    ['stdout', streamFile(p, 'stdout', w.readers)],
+    ['stderr', streamFile(p, 'stderr', w.readers)],
+    ['stdin', stdinFile(p, (data, abort) => c.procs.writeStdin(p.id, data, abort))],
+    ['ctl', ctlFile((text) => w.commands.process(c.name, p.id, text), PROCESS_USAGE)],
+  ]);
+}
+
+function procsDir(w: Warden, c: Container): DirNode {
+  return dynamicDir({
+    list: () => c.procs.ids(),
+    child: (id) => {
+      const p = c.procs.find(id);
+      return p ? procDir(w, c, p) : undefined;
+    },
+    // rmdir procs/ID forgets an ended process (EBUSY while it runs).
+    rmdir: (id) => c.procs.forget(id),
+  });
+}
+
 function containerDir(w: Warden, c: Container): DirNode {
   const rootfs = new HostDir(c.paths.rootfs, false);
   const empty = tableDir(() => []);
@@ -33,7 +62,7 @@ function containerDir(w: Warden, c: Container): DirNode {
     ['ctl', ctlFile((text) => w.commands.container(c.name, text), CONTAINER_USAGE)],
     ['status', textFile(() => statusText(c))],
     ['events', logFile(c.paths.events)],
-    ['procs', empty],
+    ['procs', procsDir(w, c)],
     ['cgroup', empty],
     ['net', tableDir(() => [['address', textFile(() => 'none\n')]])],
     ['rootfs', rootfs],

@@ -18,8 +18,9 @@ declare module 'fuse-native' {
     readdir?(path: string, cb: (err: number, names?: string[], stats?: Stat[]) => void): void;
     open?(path: string, flags: number, cb: (err: number, fd?: number) => void): void;
     create?(path: string, mode: number, cb: (err: number, fd?: number) => void): void;
-    read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void;
-    write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void;
+    // abort: added by wardenfs's patch of the binding; fires when the kernel interrupts the request.
+    read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void, abort?: AbortSignal): void;
+    write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void, abort?: AbortSignal): void;
     release?(path: string, fd: number, cb: Cb): void;
     flush?(path: string, fd: number, cb: Cb): void;
     fsync?(path: string, datasync: boolean, fd: number, cb: Cb): void;

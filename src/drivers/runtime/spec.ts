@@ -104,3 +104,25 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     },
   };
 }
+
+export interface ProcessInput {
+  argv: string[];
+  env: string[];
+  cwd?: string;
+  user?: { uid: number; gid: number };
+}
+
+/** The OCI `process` of a process added with the runtime's exec: same capabilities as the init. */
+export function buildProcessSpec(p: ProcessInput): Record<string, unknown> {
+  const caps = CAPABILITIES;
+  const home = p.user && p.user.uid !== 0 ? '/' : '/root';
+  return {
+    terminal: false,
+    user: p.user ?? { uid: 0, gid: 0 },
+    args: p.argv,
+    env: mergeEnv([DEFAULT_PATH, 'TERM=xterm', `HOME=${home}`], p.env),
+    cwd: p.cwd ?? '/',
+    capabilities: { bounding: caps, effective: caps, permitted: caps, ambient: [] },
+    noNewPrivileges: true,
+  };
+}

@@ -15,8 +15,9 @@ export const S_IFREG = 0o100000;
 
 /** One open file. Per-open state (snapshots, ctl results) lives here, freed at release. */
 export interface Handle {
-  read(buf: Buffer, len: number, pos: number): Promise<number>;
-  write(buf: Buffer, len: number, pos: number): Promise<number>;
+  /** `abort` fires when the caller is interrupted by a signal: a read that waits must then end with EINTR. */
+  read(buf: Buffer, len: number, pos: number, abort?: AbortSignal): Promise<number>;
+  write(buf: Buffer, len: number, pos: number, abort?: AbortSignal): Promise<number>;
   truncate?(size: number): Promise<void>;
   fsync?(): Promise<void>;
   release(): Promise<void>;

@@ -1,0 +1,200 @@
+/**
+ * Starting a process in a running container under Debian's conmon, so that it outlives
+ * the daemon (docs/processes.md has the measurements behind each choice):
+ *
+ * - conmon in `passthrough` mode hands its fds 0/1/2 to `runc exec --detach`: the
+ *   process writes straight into stdout/stderr files opened O_APPEND, never through the
+ *   daemon, so no byte is lost and the process never blocks while the daemon is down;
+ * - conmon is the process's subreaper and writes its exit status to `exit` (atomically)
+ *   whether the daemon is alive or not;
+ * - `_OCI_SYNCPIPE` is a regular file, not a pipe: with a pipe, conmon dies if the daemon
+ *   dies before reading the pid, and the exit status is lost;
+ * - stdin is a FIFO made here. A "holder" process (`tail -f /dev/null --pid=PID`) keeps a
+ *   writer open, so the process sees no spurious EOF when the daemon dies; `closein`
+ *   closes the daemon's writer and ends the holder, and the process reads EOF.
+ */
+import { spawn } from 'node:child_process';
+import { promises as fs, constants as C } from 'node:fs';
+import path from 'node:path';
+import { SystemFailure, NotFound, BadRequest } from '../../errors.js';
+import { run } from '../../util/exec.js';
+import { sleep, isErrno } from '../../util/files.js';
+import { logger } from '../../util/log.js';
+import { ProcPaths } from './paths.js';
+import { isAlive, readPid, aliveWith } from './procfs.js';
+
+const log = logger('monitor');
+
+export const CONMON = '/usr/bin/conmon';
+
+export interface StartRequest {
+  paths: ProcPaths;
+  containerId: string;
+  /** Unique per process; lets a restarted daemon recognise its conmon in /proc. */
+  uuid: string;
+  runtimeBinary: string;
+  runtimeRoot: string;
+  processSpec: Record<string, unknown>;
+}
+
+export interface Started {
+  pid: number;
+  conmonPid: number;
+  holderPid: number;
+  /** The daemon's own writer on the stdin FIFO (O_NONBLOCK). */
+  stdin: fs.FileHandle;
+}
+
+/** Open a FIFO without blocking and without leaving O_NONBLOCK on the reader the process inherits. */
+async function openFifoPair(fifo: string): Promise<{ reader: fs.FileHandle; writer: fs.FileHandle }> {
+  const tmp = await fs.open(fifo, C.O_RDWR); // never blocks on Linux: it is its own writer
+  try {
+    const reader = await fs.open(fifo, C.O_RDONLY); // a writer exists: does not block
+    const writer = await fs.open(fifo, C.O_WRONLY | C.O_NONBLOCK);
+    return { reader, writer };
+  } finally {
+    await tmp.close();
+  }
+}
+
+function spawnDetached(file: string, args: string[], stdio: Array<'ignore' | number>, cwd: string, env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { cwd, detached: true, stdio, env });
+    child.once('error', reject);
+    child.once('spawn', () => {
+      child.unref();
+      resolve(child.pid!);
+    });
+  });
+}
+
+/** Spawn conmon and wait for the first conmon to return (it double-forks; the monitor lives on). */
+function spawnConmon(args: string[], stdio: number[], cwd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(CONMON, args, {
+      cwd, // conmon writes ./oom here on an OOM kill
+      stdio,
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' },
+    });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new SystemFailure(`conmon failed (${code ?? signal})`));
+    });
+  });
+}
+
+/** Why a start failed, from what runc wrote on the process's stderr. */
+async function startFailure(p: ProcPaths, argv0: string): Promise<Error> {
+  const text = (await fs.readFile(p.stderr, 'utf8').catch(() => '')).trim();
+  const line = text.split('\n').filter(Boolean).pop() ?? 'the runtime did not start it';
+  const detail = line.replace(/^time="[^"]*" level=\w+ msg="?/, '').replace(/"$/, '').replace(/\\"/g, '"');
+  if (/executable file not found|no such file or directory|not found/i.test(detail)) {
+    return new NotFound(`cannot run ${JSON.stringify(argv0)}: ${detail}`);
+  }
+  if (/chdir|permission denied|not a directory/i.test(detail)) return new BadRequest(`cannot run ${JSON.stringify(argv0)}: ${detail}`);
+  return new SystemFailure(`cannot run ${JSON.stringify(argv0)}: ${detail}`);
+}
+
+export async function startProcess(r: StartRequest): Promise<Started> {
+  const p = r.paths;
+  await fs.mkdir(p.exitDir, { recursive: true });
+  await fs.writeFile(p.spec, JSON.stringify(r.processSpec), { mode: 0o600 });
+  await run('mkfifo', ['-m', '600', p.stdin]);
+  const { reader, writer } = await openFifoPair(p.stdin);
+  const out = await fs.open(p.stdout, C.O_WRONLY | C.O_APPEND | C.O_CREAT, 0o600);
+  const err = await fs.open(p.stderr, C.O_WRONLY | C.O_APPEND | C.O_CREAT, 0o600);
+  const sync = await fs.open(p.sync, C.O_WRONLY | C.O_APPEND | C.O_CREAT, 0o600);
+  const argv0 = String((r.processSpec.args as string[])[0]);
+  try {
+    await spawnConmon([
+      '--api-version',
+      '--cid', r.containerId,
+      '--cuuid', r.uuid,
+      '--runtime', r.runtimeBinary,
+      '--runtime-arg', '--root', '--runtime-arg', r.runtimeRoot,
+      '--exec', '--exec-process-spec', p.spec,
+      '--container-pidfile', p.pid,
+      '--conmon-pidfile', p.conmonPid,
+      '--exit-dir', p.exitDir,
+      '--persist-dir', p.dir,
+      '--log-path', 'passthrough:',
+    ], [reader.fd, out.fd, err.fd, sync.fd], p.dir);
+  } catch (e) {
+    await writer.close();
+    throw e;
+  } finally {
+    await Promise.all([reader.close(), out.close(), err.close(), sync.close()]);
+  }
+
+  const conmonPid = await readPid(p.conmonPid);
+  // Wait for runc to report the pid, or for conmon to give up (a failed exec writes no pid).
+  const deadline = Date.now() + 30_000;
+  let pid: number | undefined;
+  for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
+    pid = await readPid(p.pid);
+    if (pid) break;
+    if (conmonPid === undefined || !(await isAlive(conmonPid)) || Date.now() > deadline) {
+      await writer.close();
+      if (conmonPid && (await isAlive(conmonPid))) process.kill(conmonPid, 'SIGKILL');
+      throw await startFailure(p, argv0);
+    }
+    await sleep(delay);
+  }
+  const holderPid = await spawnDetached('/usr/bin/tail', ['-f', '/dev/null', `--pid=${pid}`], ['ignore', 'ignore', 'ignore', writer.fd], '/', {});
+  await fs.writeFile(p.holderPid, String(holderPid));
+  log('started %s in %s: pid %d, conmon %d, holder %d', argv0, r.containerId, pid, conmonPid, holderPid);
+  return { pid, conmonPid: conmonPid!, holderPid, stdin: writer };
+}
+
+/** The exit status conmon recorded (code, or 128+signal), if the process has ended. */
+export async function readExit(p: ProcPaths): Promise<number | undefined> {
+  const text = await fs.readFile(p.exit, 'utf8').catch(() => undefined);
+  if (text === undefined || text.trim() === '') return undefined;
+  const n = Number(text.trim());
+  return Number.isInteger(n) ? n : undefined;
+}
+
+/** After a restart: a new daemon writer on the FIFO, or undefined when nobody reads it any more. */
+export async function reopenStdin(p: ProcPaths): Promise<fs.FileHandle | undefined> {
+  try {
+    return await fs.open(p.stdin, C.O_WRONLY | C.O_NONBLOCK);
+  } catch (e) {
+    if (isErrno(e, 'ENXIO', 'ENOENT')) return undefined;
+    throw e;
+  }
+}
+
+/** End the stdin holder (it is ours if its command line still names the process's pid). */
+export async function endHolder(p: ProcPaths, pid: number): Promise<void> {
+  const holder = await readPid(p.holderPid);
+  if (holder && (await aliveWith(holder, `--pid=${pid}`))) {
+    try {
+      process.kill(holder, 'SIGKILL');
+    } catch { /* gone meanwhile */ }
+  }
+}
+
+/** Kill a process's monitor and holder (container destroy): both are recognised by their command lines. */
+export async function endMonitor(p: ProcPaths, uuid: string, pid: number | undefined): Promise<void> {
+  const conmon = await readPid(p.conmonPid);
+  if (conmon && (await aliveWith(conmon, uuid))) {
+    try {
+      process.kill(conmon, 'SIGKILL');
+    } catch { /* gone meanwhile */ }
+  }
+  if (pid) await endHolder(p, pid);
+}
+
+/**
+ * Container teardown: end the monitor and holder of every process recorded under
+ * `procsDir` (the runtime has killed the processes themselves).
+ */
+export async function endAllMonitors(procsDir: string): Promise<void> {
+  const ids = await fs.readdir(procsDir).catch(() => [] as string[]);
+  for (const id of ids) {
+    const p = new ProcPaths(path.join(procsDir, id));
+    const meta = await fs.readFile(p.meta, 'utf8').then((t) => JSON.parse(t) as { uuid?: string }, () => undefined);
+    if (meta?.uuid) await endMonitor(p, meta.uuid, await readPid(p.pid));
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * The files of one process, in STATE/containers/NAME/procs/ID/. conmon writes `pid`,
+ * `conmon.pid`, `exit` and `sync`; the process writes `stdout`/`stderr` directly; the
+ * daemon writes `meta.json`, `process.json`, `holder.pid` and `stdin.closed`.
+ */
+import path from 'node:path';
+
+export class ProcPaths {
+  constructor(readonly dir: string) {}
+  get meta(): string { return path.join(this.dir, 'meta.json'); }
+  get spec(): string { return path.join(this.dir, 'process.json'); }
+  get stdin(): string { return path.join(this.dir, 'stdin'); }
+  get stdout(): string { return path.join(this.dir, 'stdout'); }
+  get stderr(): string { return path.join(this.dir, 'stderr'); }
+  get sync(): string { return path.join(this.dir, 'sync'); }
+  get pid(): string { return path.join(this.dir, 'pid'); }
+  get conmonPid(): string { return path.join(this.dir, 'conmon.pid'); }
+  get holderPid(): string { return path.join(this.dir, 'holder.pid'); }
+  get exit(): string { return path.join(this.dir, 'exit'); }
+  get exitDir(): string { return path.join(this.dir, 'exitdir'); }
+  get stdinClosed(): string { return path.join(this.dir, 'stdin.closed'); }
+}

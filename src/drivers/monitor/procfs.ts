@@ -1,0 +1,38 @@
+/** Small /proc readers: is a pid alive (zombies are not), its parent, its command line. */
+import { promises as fs } from 'node:fs';
+
+export async function statusField(pid: number, field: string): Promise<string | undefined> {
+  const text = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
+  if (!text) return undefined;
+  const m = new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(text);
+  return m?.[1]?.trim();
+}
+
+/** Alive and not a zombie. */
+export async function isAlive(pid: number): Promise<boolean> {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const state = await statusField(pid, 'State');
+  return state !== undefined && !state.startsWith('Z') && !state.startsWith('X');
+}
+
+export async function parentOf(pid: number): Promise<number | undefined> {
+  const p = await statusField(pid, 'PPid');
+  return p === undefined ? undefined : Number(p);
+}
+
+export async function cmdline(pid: number): Promise<string[]> {
+  const text = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return text.split('\0').filter(Boolean);
+}
+
+/** Is `pid` alive and running a command line that contains `marker` (guards against pid reuse)? */
+export async function aliveWith(pid: number, marker: string): Promise<boolean> {
+  if (!(await isAlive(pid))) return false;
+  return (await cmdline(pid)).some((a) => a.includes(marker));
+}
+
+export async function readPid(file: string): Promise<number | undefined> {
+  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  const n = Number(text.trim());
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
