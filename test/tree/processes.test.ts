@@ -194,3 +194,16 @@ test('a reader blocked on a quiet process ends at once on Ctrl-C (SIGINT) and on
   t.is(r.exitCode, 124);
   t.is(await read(id, 'status'), 'running\n');
 });
+
+test('destroy with running processes leaves no process, monitor or stdin holder behind', async (t) => {
+  const { c, run, read } = await container('busy');
+  const ids = [await run('sleep 100'), await run(`sh -c 'while read l; do :; done'`)];
+  const pids = await Promise.all(ids.map(async (id) => Number(await read(id, 'pid'))));
+  const monitors = await Promise.all(ids.map(async (id) => Number(await fs.readFile(`${tree.state}/containers/busy/procs/${id}/conmon.pid`, 'utf8'))));
+  const holders = await Promise.all(ids.map(async (id) => Number(await fs.readFile(`${tree.state}/containers/busy/procs/${id}/holder.pid`, 'utf8'))));
+  for (const p of [...pids, ...monitors, ...holders]) t.true(pidAlive(p), `${p} alive before`);
+  await fs.rmdir(tree.p('containers', 'busy'));
+  for (let i = 0; i < 50 && [...pids, ...monitors, ...holders].some(pidAlive); i++) await sleep(100);
+  for (const p of [...pids, ...monitors, ...holders]) t.false(pidAlive(p), `${p} left behind`);
+  await t.throwsAsync(fs.stat(c('procs')), { code: 'ENOENT' });
+});

@@ -68,3 +68,28 @@ test.serial('blocked readers are bounded: past the bound a read fails with EAGAI
   await fs.writeFile(c('procs', id, 'ctl'), 'kill\n');
   t.is(await fs.readFile(c('procs', id, 'wait'), 'utf8'), 'killed TERM\n');
 });
+
+test.serial('output on disk is bounded by --output-cap', async (t) => {
+  const tree = new Tree('cap', { args: ['--output-cap', '1M'] });
+  t.teardown(() => tree.cleanup());
+  await tree.start();
+  await tree.ctl(tree.p('ctl'), 'create cap');
+  const c = (...p: string[]) => tree.p('containers', 'cap', ...p);
+  // 8 MiB of output, then the process stays so that the daemon's periodic check sees it running
+  const id = await tree.ctl(c('ctl'), `run sh -c 'dd if=/dev/zero bs=1M count=8 2>/dev/null | tr "\\\\0" x; sleep 100'`);
+  const file = `${tree.state}/containers/cap/procs/${id}/stdout`;
+  let st = await fs.stat(file);
+  for (let i = 0; i < 50 && (st.size < 8 * 1024 * 1024 || st.blocks * 512 > 2 * 1024 * 1024); i++) {
+    await sleep(200);
+    st = await fs.stat(file);
+  }
+  t.is(st.size, 8 * 1024 * 1024, 'offsets stay: the size is everything written');
+  t.true(st.blocks * 512 <= 2 * 1024 * 1024, `on disk: ${st.blocks * 512} bytes`);
+  // the newest bytes are all there
+  const fh = await fs.open(c('procs', id, 'stdout'), 'r');
+  const tail = Buffer.alloc(4096);
+  await fh.read(tail, 0, 4096, 8 * 1024 * 1024 - 4096);
+  await fh.close();
+  t.is(tail.toString(), 'x'.repeat(4096));
+  await fs.writeFile(c('procs', id, 'ctl'), 'kill KILL\n');
+});
