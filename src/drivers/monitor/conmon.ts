@@ -135,6 +135,9 @@ export async function startProcess(r: StartRequest): Promise<Started> {
     pid = await readPid(p.pid);
     if (pid) break;
     if (conmonPid === undefined || !(await isAlive(conmonPid)) || Date.now() > deadline) {
+      // A short process may have run and ended between the two looks: its pid file is there.
+      pid = await readPid(p.pid);
+      if (pid) break;
       await writer.close();
       if (conmonPid && (await isAlive(conmonPid))) process.kill(conmonPid, 'SIGKILL');
       throw await startFailure(p, argv0);
