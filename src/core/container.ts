@@ -3,6 +3,7 @@ import type { CreateOptions, NetMode, Settings } from '../ctl/messages.js';
 import type { ContainerPaths } from './paths.js';
 import { EventLog } from './events.js';
 import { ProcessTable, type ProcessDeps } from './processes.js';
+import type { Cgroup } from '../drivers/cgroups/files.js';
 
 /** What container.json holds: enough to rebuild the container's bundle and to adopt it after a restart. */
 export interface ContainerRecord {
@@ -27,7 +28,7 @@ export class Container {
 
   readonly procs: ProcessTable;
 
-  constructor(readonly record: ContainerRecord, readonly paths: ContainerPaths, initPid: number, deps: ProcessDeps) {
+  constructor(readonly record: ContainerRecord, readonly paths: ContainerPaths, initPid: number, deps: ProcessDeps, readonly cgroup: Cgroup) {
     this.initPid = initPid;
     this.events = new EventLog(paths.events);
     this.procs = new ProcessTable(this, deps);

@@ -13,6 +13,7 @@ import type { OciRuntime } from '../drivers/runtime/oci.js';
 import { buildSpec } from '../drivers/runtime/spec.js';
 import { mountOverlay, unmountOverlay } from '../drivers/rootfs/overlay.js';
 import { cgroupsPathFor, removeCgroupDirs } from '../drivers/cgroups/hierarchy.js';
+import { cgroupOf, type CgroupHost } from '../drivers/cgroups/host.js';
 import { DEFAULT_IMAGE, type ImageStore } from '../drivers/images/store.js';
 import { Container, recordFrom, type ContainerRecord } from './container.js';
 import { EventLog } from './events.js';
@@ -32,6 +33,7 @@ export interface LifecycleDeps {
   initBinary: string;
   /** Bytes of stdout and of stderr kept on disk per process. */
   outputCap: number;
+  cgroupHost: CgroupHost;
 }
 
 export class Lifecycle {
@@ -63,7 +65,7 @@ export class Lifecycle {
       const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name));
       const pid = await this.build(record, cp);
       await writeFileAtomic(cp.record, JSON.stringify(record, null, 2) + '\n');
-      const c = new Container(record, cp, pid, this.procDeps);
+      const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
       registry.add(c);
       await c.events.append(`created image=${image} pid=${pid}`);
       log('created %s (pid %d)', name, pid);
@@ -142,7 +144,7 @@ export class Lifecycle {
       }
       try {
         const pid = await this.revive(record, cp);
-        const c = new Container(record, cp, pid, this.procDeps);
+        const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
         await c.procs.adopt();
         this.d.registry.add(c);
       } catch (e) {

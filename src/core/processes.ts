@@ -149,6 +149,7 @@ export class ProcessTable {
     proc.finish(status);
     this.exitWatchers.get(proc.id)?.close();
     this.exitWatchers.delete(proc.id);
+    if (await exists(proc.paths.oom)) await this.c.events.append(`oom: the memory limit was hit while process ${proc.id} ran`);
     await this.c.events.append(`process ${proc.id} ${statusLine(status)}`);
   }
 

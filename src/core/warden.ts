@@ -17,6 +17,7 @@ import { checkOverlayPath } from '../drivers/rootfs/overlay.js';
 import { SystemFailure } from '../errors.js';
 import type { Container } from './container.js';
 import { ReaderBudget } from './budget.js';
+import { detectCgroupHost, type CgroupHost } from '../drivers/cgroups/host.js';
 
 export interface WardenOptions {
   stateDir: string;
@@ -70,7 +71,7 @@ export class Warden {
   readonly readers: ReaderBudget;
   private ticker?: NodeJS.Timeout;
 
-  private constructor(readonly options: WardenOptions, runtimeBinary: string, initBinary: string) {
+  private constructor(readonly options: WardenOptions, runtimeBinary: string, initBinary: string, readonly cgroupHost: CgroupHost) {
     this.paths = new StatePaths(path.resolve(options.stateDir));
     this.instance = instanceId(this.paths.root);
     this.events = new EventLog(this.paths.events);
@@ -78,7 +79,7 @@ export class Warden {
     this.runtime = new OciRuntime(runtimeBinary, this.paths.runtimeRoot);
     this.lifecycle = new Lifecycle({
       paths: this.paths, runtime: this.runtime, images: this.images, registry: this.registry,
-      instance: this.instance, initBinary, outputCap: options.outputCap ?? DEFAULT_OUTPUT_CAP,
+      instance: this.instance, initBinary, outputCap: options.outputCap ?? DEFAULT_OUTPUT_CAP, cgroupHost,
     });
     this.readers = new ReaderBudget(options.maxBlockedReaders ?? DEFAULT_MAX_BLOCKED_READERS);
     this.commands = new Commands(this);
@@ -90,7 +91,7 @@ export class Warden {
     await fs.mkdir(root, { recursive: true, mode: 0o700 });
     let runtime = await resolveRuntime(options.runtime);
     if (path.basename(runtime) === 'crun') runtime = await crunForHost(runtime, root);
-    const w = new Warden(options, runtime, await findInit(options.initBinary));
+    const w = new Warden(options, runtime, await findInit(options.initBinary), await detectCgroupHost());
     await fs.mkdir(w.paths.runtimeRoot, { recursive: true, mode: 0o700 });
     return w;
   }

@@ -20,6 +20,9 @@ import { logFile } from './nodes/log.js';
 import { HostDir } from './nodes/hostdir.js';
 import type { DirNode } from './nodes/types.js';
 import { statusText } from '../core/status.js';
+import { CGROUP_KEYS, WRITABLE_KEYS } from '../drivers/cgroups/files.js';
+import { setLimit, type LimitKey } from '../core/limits.js';
+import { valueFile } from './nodes/value.js';
 
 function validName(name: string, what: string): string {
   try {
@@ -55,6 +58,13 @@ function procsDir(w: Warden, c: Container): DirNode {
   });
 }
 
+function cgroupDir(c: Container): DirNode {
+  return tableDir(() => CGROUP_KEYS.map((key) => {
+    const writable = (WRITABLE_KEYS as readonly string[]).includes(key);
+    return [key, valueFile(() => c.cgroup.read(key), writable ? (text) => setLimit(c, key as LimitKey, text) : undefined)];
+  }));
+}
+
 function containerDir(w: Warden, c: Container): DirNode {
   const rootfs = new HostDir(c.paths.rootfs, false);
   const empty = tableDir(() => []);
@@ -63,7 +73,7 @@ function containerDir(w: Warden, c: Container): DirNode {
     ['status', textFile(() => statusText(c))],
     ['events', logFile(c.paths.events)],
     ['procs', procsDir(w, c)],
-    ['cgroup', empty],
+    ['cgroup', cgroupDir(c)],
     ['net', tableDir(() => [['address', textFile(() => 'none\n')]])],
     ['rootfs', rootfs],
   ]);

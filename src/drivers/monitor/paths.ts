@@ -19,4 +19,6 @@ export class ProcPaths {
   get exit(): string { return path.join(this.dir, 'exit'); }
   get exitDir(): string { return path.join(this.dir, 'exitdir'); }
   get stdinClosed(): string { return path.join(this.dir, 'stdin.closed'); }
+  /** conmon's marker: the container's cgroup had an OOM kill while this process ran. */
+  get oom(): string { return path.join(this.dir, 'oom'); }
 }

@@ -30,13 +30,17 @@ export interface SpecInput {
   netnsPath?: string;
 }
 
-/** runc's conversion between cgroup v2 cpu.weight and v1 cpu.shares, inverted (shares = 2 + (weight-1)·262142/9999). */
+/**
+ * cgroup v2 cpu.weight ⇄ v1 cpu.shares. runc converts shares to weight as
+ * 1 + ⌊(shares − 2) · 9999 / 262142⌋; the inverse rounds up, so that a weight written
+ * reads back unchanged.
+ */
 export function weightToShares(weight: number): number {
-  return Math.round(2 + ((weight - 1) * 262142) / 9999);
+  return 2 + Math.ceil(((weight - 1) * 262142) / 9999);
 }
 
 export function sharesToWeight(shares: number): number {
-  return Math.round(1 + ((shares - 2) * 9999) / 262142);
+  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
 }
 
 export function resourcesOf(s: Settings): Record<string, unknown> {
@@ -47,7 +51,8 @@ export function resourcesOf(s: Settings): Record<string, unknown> {
     cpu.quota = s['cpu.max'].quota === 'max' ? -1 : s['cpu.max'].quota;
     cpu.period = s['cpu.max'].period;
   }
-  if (s['cpu.weight'] !== undefined) cpu.shares = weightToShares(s['cpu.weight']);
+  // cpu.weight defaults to 100 (SPEC §3.5); v1's default of 1024 shares would read back as 39.
+  cpu.shares = weightToShares(s['cpu.weight'] ?? 100);
   if (Object.keys(cpu).length) r.cpu = cpu;
   if (s['pids.max'] !== undefined) r.pids = { limit: s['pids.max'] === 'max' ? -1 : s['pids.max'] };
   return r;

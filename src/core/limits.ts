@@ -1,0 +1,38 @@
+/**
+ * Changing a container's limits while it runs (SPEC §3.5): parse the value (ctl/), write
+ * it to the kernel (drivers/cgroups), then record it in container.json so that a
+ * container started again after a reboot gets the same limits. A refused value changes
+ * nothing and is logged in the container's events.
+ */
+import { BadRequest, describe } from '../errors.js';
+import { applySetting, type Settings } from '../ctl/messages.js';
+import { ValueError } from '../ctl/values.js';
+import { writeFileAtomic } from '../util/files.js';
+import type { Limit } from '../drivers/cgroups/files.js';
+import type { Container } from './container.js';
+
+export type LimitKey = Limit['key'];
+
+export function parseLimit(key: LimitKey, text: string): Limit {
+  const s: Settings = {};
+  try {
+    applySetting(s, key, text.trim());
+  } catch (e) {
+    if (e instanceof ValueError) throw new BadRequest(e.message);
+    throw e;
+  }
+  return { key, value: s[key] } as Limit;
+}
+
+export async function setLimit(c: Container, key: LimitKey, text: string): Promise<void> {
+  try {
+    const limit = parseLimit(key, text);
+    await c.cgroup.write(limit);
+    (c.record.settings as Record<string, unknown>)[key] = limit.value;
+    await writeFileAtomic(c.paths.record, JSON.stringify(c.record, null, 2) + '\n');
+    await c.events.append(`limit ${key}=${text.trim()}`);
+  } catch (e) {
+    await c.events.error(describe(e));
+    throw e;
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * A container's cgroup files in the cgroup v2 vocabulary (SPEC §3.5), whatever the host
+ * runs. One place knows both layouts: `V2Cgroup` reads and writes the unified
+ * hierarchy's own files; `V1Cgroup` maps each name onto the v1 controllers' files
+ * (memory.limit_in_bytes, cpu.cfs_quota_us/cfs_period_us, cpu.shares, cpuacct.usage …).
+ * Reads come from the kernel each time; writes go straight to the kernel's files (no
+ * runtime process spawned), in the order the kernel needs.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { BadRequest, Busy, NotFound, SystemFailure, q } from '../../errors.js';
+import { isErrno } from '../../util/files.js';
+import { sharesToWeight, weightToShares } from '../runtime/spec.js';
+import type { CpuMax, Max } from '../../ctl/values.js';
+
+export type CgroupKey =
+  | 'memory.max' | 'memory.current' | 'memory.peak' | 'memory.events' | 'memory.stat'
+  | 'cpu.max' | 'cpu.weight' | 'cpu.stat' | 'pids.max' | 'pids.current';
+
+export const CGROUP_KEYS: readonly CgroupKey[] = [
+  'memory.max', 'memory.current', 'memory.peak', 'memory.events', 'memory.stat',
+  'cpu.max', 'cpu.weight', 'cpu.stat', 'pids.max', 'pids.current',
+];
+export const WRITABLE_KEYS: readonly CgroupKey[] = ['memory.max', 'cpu.max', 'cpu.weight', 'pids.max'];
+
+/** A limit, already parsed (ctl/values.ts). */
+export type Limit =
+  | { key: 'memory.max'; value: number | Max }
+  | { key: 'cpu.max'; value: CpuMax }
+  | { key: 'cpu.weight'; value: number }
+  | { key: 'pids.max'; value: number | Max };
+
+export interface Cgroup {
+  read(key: CgroupKey): Promise<string>;
+  write(limit: Limit): Promise<void>;
+  /** Number of OOM kills so far (for the container's events). */
+  oomKills(): Promise<number>;
+}
+
+/** The kernel's "no limit" for v1 memory (PAGE_COUNTER_MAX × page size, rounded). */
+const V1_UNLIMITED = 2n ** 62n;
+
+async function readFile(file: string): Promise<string> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) throw new NotFound(`cgroup file ${q(path.basename(file))} is missing: is the container running?`);
+    throw e;
+  }
+}
+
+async function writeFile(file: string, value: string): Promise<void> {
+  try {
+    await fs.writeFile(file, value);
+  } catch (e) {
+    const what = `${path.basename(file)} = ${value}`;
+    if (isErrno(e, 'EBUSY')) throw new Busy(`the kernel refused ${what}: in use (is usage above the new limit?)`);
+    if (isErrno(e, 'EINVAL')) throw new BadRequest(`the kernel refused ${what}`);
+    if (isErrno(e, 'ENOENT')) throw new NotFound(`cgroup file ${q(path.basename(file))} is missing`);
+    throw new SystemFailure(`cannot write ${what}: ${(e as Error).message}`);
+  }
+}
+
+function keyValues(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined) m.set(k, v);
+  }
+  return m;
+}
+
+const lines = (pairs: Array<[string, string | number | bigint]>): string => pairs.map(([k, v]) => `${k} ${v}`).join('\n') + '\n';
+
+/** cgroup v2: the names are the kernel's own; some files are filtered to what SPEC lists. */
+export class V2Cgroup implements Cgroup {
+  constructor(readonly dir: string) {}
+
+  private f(name: string): string { return path.join(this.dir, name); }
+
+  async read(key: CgroupKey): Promise<string> {
+    switch (key) {
+      case 'memory.events': {
+        const kv = keyValues(await readFile(this.f('memory.events')));
+        return lines([['oom', kv.get('oom') ?? '0'], ['oom_kill', kv.get('oom_kill') ?? '0']]);
+      }
+      case 'cpu.stat': {
+        const kv = keyValues(await readFile(this.f('cpu.stat')));
+        return lines([['usage_usec', kv.get('usage_usec') ?? '0'], ['nr_throttled', kv.get('nr_throttled') ?? '0'], ['throttled_usec', kv.get('throttled_usec') ?? '0']]);
+      }
+      default: {
+        const text = await readFile(this.f(key));
+        return text.endsWith('\n') ? text : text + '\n';
+      }
+    }
+  }
+
+  async write(l: Limit): Promise<void> {
+    switch (l.key) {
+      case 'memory.max': return writeFile(this.f('memory.max'), String(l.value));
+      case 'pids.max': return writeFile(this.f('pids.max'), String(l.value));
+      case 'cpu.weight': return writeFile(this.f('cpu.weight'), String(l.value));
+      case 'cpu.max': return writeFile(this.f('cpu.max'), `${l.value.quota} ${l.value.period}`);
+    }
+  }
+
+  async oomKills(): Promise<number> {
+    return Number(keyValues(await readFile(this.f('memory.events'))).get('oom_kill') ?? 0);
+  }
+}
+
+/** Directories of one container in the v1 hierarchies it needs. */
+export interface V1Dirs { memory: string; cpu: string; cpuacct: string; pids: string }
+
+/** cgroup v1 mapped onto the v2 names. */
+export class V1Cgroup implements Cgroup {
+  constructor(readonly dirs: V1Dirs) {}
+
+  async read(key: CgroupKey): Promise<string> {
+    const d = this.dirs;
+    switch (key) {
+      case 'memory.max': {
+        const v = BigInt((await readFile(path.join(d.memory, 'memory.limit_in_bytes'))).trim());
+        return (v >= V1_UNLIMITED ? 'max' : v.toString()) + '\n';
+      }
+      case 'memory.current': return readFile(path.join(d.memory, 'memory.usage_in_bytes'));
+      case 'memory.peak': return readFile(path.join(d.memory, 'memory.max_usage_in_bytes'));
+      case 'memory.events': {
+        // v1 counts OOM kills (oom_kill); every v1 OOM event of a container kills, so oom = oom_kill.
+        const kills = await this.oomKills();
+        return lines([['oom', kills], ['oom_kill', kills]]);
+      }
+      case 'memory.stat': return readFile(path.join(d.memory, 'memory.stat'));
+      case 'cpu.max': {
+        const quota = Number((await readFile(path.join(d.cpu, 'cpu.cfs_quota_us'))).trim());
+        const period = Number((await readFile(path.join(d.cpu, 'cpu.cfs_period_us'))).trim());
+        return `${quota < 0 ? 'max' : quota} ${period}\n`;
+      }
+      case 'cpu.weight': return `${sharesToWeight(Number((await readFile(path.join(d.cpu, 'cpu.shares'))).trim()))}\n`;
+      case 'cpu.stat': {
+        const usageNs = BigInt((await readFile(path.join(d.cpuacct, 'cpuacct.usage'))).trim());
+        const kv = keyValues(await readFile(path.join(d.cpu, 'cpu.stat')));
+        const throttledNs = BigInt(kv.get('throttled_time') ?? '0');
+        return lines([['usage_usec', usageNs / 1000n], ['nr_throttled', kv.get('nr_throttled') ?? '0'], ['throttled_usec', throttledNs / 1000n]]);
+      }
+      case 'pids.max': return readFile(path.join(d.pids, 'pids.max'));
+      case 'pids.current': return readFile(path.join(d.pids, 'pids.current'));
+    }
+  }
+
+  async write(l: Limit): Promise<void> {
+    const d = this.dirs;
+    switch (l.key) {
+      case 'memory.max':
+        return writeFile(path.join(d.memory, 'memory.limit_in_bytes'), l.value === 'max' ? '-1' : String(l.value));
+      case 'pids.max':
+        return writeFile(path.join(d.pids, 'pids.max'), String(l.value));
+      case 'cpu.weight':
+        return writeFile(path.join(d.cpu, 'cpu.shares'), String(weightToShares(l.value)));
+      case 'cpu.max': {
+        // Remove the quota first: a period shorter than the current quota is refused otherwise.
+        const quota = path.join(d.cpu, 'cpu.cfs_quota_us');
+        const old = (await readFile(quota)).trim();
+        await writeFile(quota, '-1');
+        try {
+          await writeFile(path.join(d.cpu, 'cpu.cfs_period_us'), String(l.value.period));
+          await writeFile(quota, l.value.quota === 'max' ? '-1' : String(l.value.quota));
+        } catch (e) {
+          await fs.writeFile(quota, old).catch(() => undefined); // a refused value changes nothing
+          throw e;
+        }
+        return;
+      }
+    }
+  }
+
+  async oomKills(): Promise<number> {
+    return Number(keyValues(await readFile(path.join(this.dirs.memory, 'memory.oom_control'))).get('oom_kill') ?? 0);
+  }
+}
