@@ -1,0 +1,747 @@
+/*
+ * rootfs.node: every rootfs operation of wardenfs, done relative to an O_PATH fd of a
+ * container's root directory (issue 6, "confinement").
+ *
+ * Why: a container owns its rootfs and can rename a directory and plant a symlink to "/"
+ * in its place at any moment. Path-string calls made by the (root) daemon on host paths
+ * would then follow that symlink on the host. Here every path is resolved by openat2(2)
+ * with RESOLVE_IN_ROOT, so "/" and ".." and every symlink met on the way are taken
+ * from the container's root, as a chroot would, atomically in the kernel: there is no
+ * check-then-use window. RESOLVE_NO_MAGICLINKS refuses /proc-style links, which would
+ * jump to whatever file they designate.
+ *
+ * Each operation resolves the *parent* directory that way, then makes one *at() call on
+ * (parent fd, final name) that never follows a final symlink: the operation applies to
+ * the link itself, exactly like the l* calls. A final ".." is never handed to an *at()
+ * call (relative to the root's fd it would climb out of it): such a path is resolved as a
+ * whole by openat2 and the call is made on "." in it.
+ *
+ * Blocking syscalls must not stall the Node event loop (a FUSE daemon serves every
+ * request from it), so each operation runs on the libuv thread pool (napi async work)
+ * and returns a Promise. Errors are Node-style: .code 'ENOENT', .errno -2, .syscall,
+ * .path, so src/fs/errno.ts maps them unchanged.
+ *
+ * Only plain N-API (node_api.h): no C++ and no npm packages.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <linux/openat2.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <node_api.h>
+
+#ifndef SYS_openat2
+#define SYS_openat2 437 /* the same number on every architecture */
+#endif
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452 /* Linux 6.6; glibc 2.36 does not know it */
+#endif
+
+/* openat2 fails with EAGAIN when a rename or mount raced the resolution (it cannot then
+ * prove the walk stayed inside); trying again is the documented answer. Bounded so that
+ * a container renaming in a tight loop cannot pin a pool thread forever. */
+#define RESOLVE_RETRIES 64
+
+enum op {
+  OP_OPENROOT, OP_CLOSE, OP_OPEN, OP_LSTAT, OP_READDIR, OP_MKDIR, OP_RMDIR, OP_UNLINK,
+  OP_RENAME, OP_LINK, OP_SYMLINK, OP_READLINK, OP_CHMOD, OP_CHOWN, OP_UTIMENS,
+  OP_TRUNCATE, OP_STATFS, OP_MKNOD,
+};
+
+/* One request: the arguments copied off the JS heap (the pool thread must not touch
+ * napi values), then the result. Paths live in fixed PATH_MAX buffers: longer ones are
+ * refused with ENAMETOOLONG before anything runs. */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  enum op op;
+  int rootfd;
+  char path[PATH_MAX];  /* rel (or the host path for openRoot) */
+  char path2[PATH_MAX]; /* rename/link destination, symlink target, readlink result */
+  int flags;
+  int follow;
+  mode_t mode;
+  uid_t uid;
+  gid_t gid;
+  dev_t dev;
+  off_t size;
+  struct timespec times[2];
+  /* results */
+  int err;             /* errno, 0 on success */
+  const char *syscall; /* the call that failed, for the error message */
+  int fd;
+  struct stat st;
+  struct statfs sfs;
+  ssize_t linklen;
+  char *names; /* readdir: names, each NUL-terminated, one after the other */
+  size_t names_len, names_cap;
+  uint32_t names_count;
+} req_t;
+
+/* ---- pool thread side: syscalls only, no napi ---- */
+
+static int resolve_in_root(int rootfd, const char *path, uint64_t flags, uint64_t mode) {
+  struct open_how how = {
+      .flags = flags, .mode = mode, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+  for (int i = 0; i < RESOLVE_RETRIES; i++) {
+    long fd = syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+    if (fd >= 0) return (int)fd;
+    if (errno != EAGAIN) return -1;
+  }
+  return -1; /* errno is EAGAIN */
+}
+
+static int fail(req_t *r, const char *syscall) {
+  r->err = errno;
+  r->syscall = syscall;
+  return -1;
+}
+
+/*
+ * Split rel into its directory, opened inside the root (O_PATH), and its final name.
+ * rel is relative to the root ('' and '/' are the root itself; a leading '/' changes
+ * nothing under RESOLVE_IN_ROOT). Trailing slashes are dropped (the FUSE kernel never
+ * sends them). A final '', '.' or '..' designates a directory, not a name in it: the whole
+ * path is resolved and the name becomes ".", so the *at() call acts on that directory
+ * and the kernel gives its usual error where that makes no sense (mkdir: EEXIST, unlink:
+ * EISDIR, rmdir: EINVAL, rename: EBUSY).
+ * Returns the parent fd, or -1 with r->err set.
+ */
+static int open_parent(req_t *r, const char *rel, char name[NAME_MAX + 1]) {
+  char dir[PATH_MAX];
+  size_t n = strlen(rel); /* < PATH_MAX: checked when copied in */
+  while (n > 0 && rel[n - 1] == '/') n--;
+  size_t s = n;
+  while (s > 0 && rel[s - 1] != '/') s--;
+  size_t blen = n - s;
+  if (blen > NAME_MAX) {
+    errno = ENAMETOOLONG;
+    return fail(r, "openat2");
+  }
+  int self = blen == 0 || (blen == 1 && rel[s] == '.') ||
+             (blen == 2 && rel[s] == '.' && rel[s + 1] == '.');
+  size_t dlen = self ? n : s;
+  if (dlen == 0) {
+    strcpy(dir, ".");
+  } else {
+    memcpy(dir, rel, dlen);
+    dir[dlen] = '\0';
+  }
+  if (self) {
+    strcpy(name, ".");
+  } else {
+    memcpy(name, rel + s, blen);
+    name[blen] = '\0';
+  }
+  int fd = resolve_in_root(r->rootfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd < 0) return fail(r, "openat2");
+  return fd;
+}
+
+static void close_keep_errno(int fd) {
+  if (fd < 0) return;
+  int e = errno;
+  close(fd);
+  errno = e;
+}
+
+static int append_name(req_t *r, const char *name) {
+  size_t need = strlen(name) + 1;
+  if (r->names_len + need > r->names_cap) {
+    size_t cap = r->names_cap ? r->names_cap : 4096;
+    while (cap < r->names_len + need) cap *= 2;
+    char *p = realloc(r->names, cap);
+    if (!p) {
+      errno = ENOMEM;
+      return -1;
+    }
+    r->names = p;
+    r->names_cap = cap;
+  }
+  memcpy(r->names + r->names_len, name, need);
+  r->names_len += need;
+  r->names_count++;
+  return 0;
+}
+
+static void do_readdir(req_t *r, int pfd, const char *name) {
+  int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    fail(r, "openat");
+    return;
+  }
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    fail(r, "fdopendir");
+    close(fd);
+    return;
+  }
+  for (;;) {
+    errno = 0;
+    struct dirent *e = readdir(d); /* one stream per thread: readdir is safe here */
+    if (!e) {
+      if (errno) fail(r, "readdir");
+      break;
+    }
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    if (append_name(r, e->d_name) < 0) {
+      fail(r, "readdir");
+      break;
+    }
+  }
+  closedir(d); /* closes fd */
+}
+
+static void do_chmod(req_t *r, int pfd, const char *name) {
+  /* A symlink has no mode of its own to set (glibc's lchmod says EOPNOTSUPP too); the
+   * check and the call are not atomic, but neither follows a link, so a swap in between
+   * can at worst change a symlink's unused mode bits, never a file outside. */
+  struct stat st;
+  if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    fail(r, "fstatat");
+    return;
+  }
+  if (S_ISLNK(st.st_mode)) {
+    errno = EOPNOTSUPP;
+    fail(r, "fchmodat");
+    return;
+  }
+  if (syscall(SYS_fchmodat2, pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW) == 0) return;
+  /* Before Linux 6.6: glibc's fchmodat(AT_SYMLINK_NOFOLLOW) opens the name O_PATH without
+   * following and chmods that very inode through /proc/self/fd: also race-free. */
+  if (errno == ENOSYS && fchmodat(pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW) == 0) return;
+  fail(r, "fchmodat");
+}
+
+static void do_truncate(req_t *r, int pfd, const char *name) {
+  /* Looked at first so that a device or FIFO is never opened (opening one can have
+   * effects), then checked again on the open fd, which is what gets truncated. */
+  struct stat st;
+  if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    fail(r, "fstatat");
+    return;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    errno = EISDIR;
+    fail(r, "truncate");
+    return;
+  }
+  if (S_ISLNK(st.st_mode)) {
+    errno = ELOOP;
+    fail(r, "openat");
+    return;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    errno = EINVAL;
+    fail(r, "truncate");
+    return;
+  }
+  int fd = openat(pfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
+    fail(r, "openat");
+    return;
+  }
+  if (fstat(fd, &st) < 0) {
+    fail(r, "fstat");
+  } else if (!S_ISREG(st.st_mode)) {
+    errno = EINVAL;
+    fail(r, "truncate");
+  } else if (ftruncate(fd, r->size) < 0) {
+    fail(r, "ftruncate");
+  }
+  close(fd);
+}
+
+static void do_statfs(req_t *r, int pfd, const char *name) {
+  int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    fail(r, "openat");
+    return;
+  }
+  if (fstatfs(fd, &r->sfs) < 0) fail(r, "fstatfs");
+  close(fd);
+}
+
+static void do_open(req_t *r, int pfd, const char *name) {
+  int flags = r->flags | O_CLOEXEC;
+  /* O_TMPFILE contains O_DIRECTORY's bit: test all of it. */
+  mode_t mode = ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? r->mode : 0;
+  if (r->follow) {
+    /* The final symlink is followed too, inside the root. openat2 refuses unknown flag
+     * bits and a mode without O_CREAT, hence the masking above and the unsigned cast. */
+    r->fd = resolve_in_root(r->rootfd, r->path[0] ? r->path : ".", (unsigned int)flags, mode);
+    if (r->fd < 0) fail(r, "openat2");
+    return;
+  }
+  r->fd = openat(pfd, name, flags | O_NOFOLLOW, mode);
+  if (r->fd < 0) fail(r, "openat");
+}
+
+static void execute(napi_env env, void *data) {
+  (void)env;
+  req_t *r = data;
+  if (r->err) return; /* refused while copying the arguments */
+
+  if (r->op == OP_OPENROOT) {
+    r->fd = open(r->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (r->fd < 0) {
+      fail(r, "open");
+      return;
+    }
+    /* Fail closed now rather than on every call if this kernel has no openat2 (< 5.6). */
+    int probe = resolve_in_root(r->fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (probe < 0) {
+      fail(r, "openat2");
+      close(r->fd);
+      r->fd = -1;
+      return;
+    }
+    close(probe);
+    return;
+  }
+  /* A negative fd would be AT_FDCWD (-100) or nothing: never resolve from the cwd. */
+  if (r->rootfd < 0) {
+    errno = EBADF;
+    fail(r, r->op == OP_CLOSE ? "close" : "openat2");
+    return;
+  }
+  if (r->op == OP_CLOSE) {
+    if (close(r->rootfd) < 0) fail(r, "close");
+    return;
+  }
+  if (r->op == OP_OPEN && r->follow) {
+    do_open(r, -1, NULL);
+    return;
+  }
+
+  char name[NAME_MAX + 1], name2[NAME_MAX + 1];
+  int pfd = open_parent(r, r->path, name);
+  if (pfd < 0) return;
+  int pfd2 = -1;
+  if (r->op == OP_RENAME || r->op == OP_LINK) {
+    pfd2 = open_parent(r, r->path2, name2);
+    if (pfd2 < 0) {
+      close(pfd);
+      return;
+    }
+  }
+
+  switch (r->op) {
+  case OP_OPEN: do_open(r, pfd, name); break;
+  case OP_LSTAT:
+    if (fstatat(pfd, name, &r->st, AT_SYMLINK_NOFOLLOW) < 0) fail(r, "lstat");
+    break;
+  case OP_READDIR: do_readdir(r, pfd, name); break;
+  case OP_MKDIR:
+    if (mkdirat(pfd, name, r->mode) < 0) fail(r, "mkdir");
+    break;
+  case OP_RMDIR:
+    if (unlinkat(pfd, name, AT_REMOVEDIR) < 0) fail(r, "rmdir");
+    break;
+  case OP_UNLINK:
+    if (unlinkat(pfd, name, 0) < 0) fail(r, "unlink");
+    break;
+  case OP_RENAME:
+    if (renameat2(pfd, name, pfd2, name2, (unsigned int)r->flags) < 0) fail(r, "rename");
+    break;
+  case OP_LINK: /* no AT_SYMLINK_FOLLOW: a link to a symlink is a link to the symlink */
+    if (linkat(pfd, name, pfd2, name2, 0) < 0) fail(r, "link");
+    break;
+  case OP_SYMLINK: /* the target is stored as given: it means what it says inside */
+    if (symlinkat(r->path2, pfd, name) < 0) fail(r, "symlink");
+    break;
+  case OP_READLINK:
+    r->linklen = readlinkat(pfd, name, r->path2, sizeof r->path2);
+    if (r->linklen < 0) {
+      fail(r, "readlink");
+    } else if ((size_t)r->linklen >= sizeof r->path2) { /* truncated: refuse */
+      errno = ENAMETOOLONG;
+      fail(r, "readlink");
+    }
+    break;
+  case OP_CHMOD: do_chmod(r, pfd, name); break;
+  case OP_CHOWN:
+    if (fchownat(pfd, name, r->uid, r->gid, AT_SYMLINK_NOFOLLOW) < 0) fail(r, "lchown");
+    break;
+  case OP_UTIMENS:
+    if (utimensat(pfd, name, r->times, AT_SYMLINK_NOFOLLOW) < 0) fail(r, "utimensat");
+    break;
+  case OP_TRUNCATE: do_truncate(r, pfd, name); break;
+  case OP_STATFS: do_statfs(r, pfd, name); break;
+  case OP_MKNOD:
+    if (mknodat(pfd, name, r->mode, r->dev) < 0) fail(r, "mknod");
+    break;
+  default: errno = EINVAL; fail(r, "op"); break;
+  }
+  close_keep_errno(pfd2);
+  close_keep_errno(pfd);
+}
+
+/* ---- JS thread side ---- */
+
+#define NAPI_CALL(env, call)                                                                   \
+  do {                                                                                         \
+    if ((call) != napi_ok) goto napi_fail;                                                     \
+  } while (0)
+
+static void set_num(napi_env env, napi_value obj, const char *key, double v) {
+  napi_value n;
+  if (napi_create_double(env, v, &n) == napi_ok) napi_set_named_property(env, obj, key, n);
+}
+
+static void set_str(napi_env env, napi_value obj, const char *key, const char *v) {
+  napi_value s;
+  if (napi_create_string_utf8(env, v, NAPI_AUTO_LENGTH, &s) == napi_ok)
+    napi_set_named_property(env, obj, key, s);
+}
+
+/* An Error like Node's fs errors: "ENOENT: no such file or directory, lstat 'a/b'". */
+static napi_value errno_error(napi_env env, int err, const char *syscall, const char *path) {
+  char text[128], msg[PATH_MAX + 256];
+  const char *code = strerrorname_np(err);
+  if (!code) code = "EIO";
+  const char *desc = strerror_r(err, text, sizeof text); /* GNU variant: returns the text */
+  snprintf(msg, sizeof msg, "%s: %s, %s '%s'", code, desc, syscall ? syscall : "?", path);
+  napi_value jcode, jmsg, e = NULL;
+  if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &jcode) != napi_ok ||
+      napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg) != napi_ok ||
+      napi_create_error(env, jcode, jmsg, &e) != napi_ok)
+    return NULL;
+  set_num(env, e, "errno", -err);
+  if (syscall) set_str(env, e, "syscall", syscall);
+  set_str(env, e, "path", path);
+  return e;
+}
+
+static napi_value stat_object(napi_env env, const struct stat *st) {
+  napi_value o;
+  if (napi_create_object(env, &o) != napi_ok) return NULL;
+  set_num(env, o, "dev", (double)st->st_dev);
+  set_num(env, o, "ino", (double)st->st_ino);
+  set_num(env, o, "mode", st->st_mode);
+  set_num(env, o, "nlink", (double)st->st_nlink);
+  set_num(env, o, "uid", st->st_uid);
+  set_num(env, o, "gid", st->st_gid);
+  set_num(env, o, "rdev", (double)st->st_rdev);
+  set_num(env, o, "size", (double)st->st_size);
+  set_num(env, o, "blksize", (double)st->st_blksize);
+  set_num(env, o, "blocks", (double)st->st_blocks);
+  /* Seconds and nanoseconds apart: the wrapper builds exact BigInt nanoseconds. */
+  set_num(env, o, "atimeSec", (double)st->st_atim.tv_sec);
+  set_num(env, o, "atimeNsec", (double)st->st_atim.tv_nsec);
+  set_num(env, o, "mtimeSec", (double)st->st_mtim.tv_sec);
+  set_num(env, o, "mtimeNsec", (double)st->st_mtim.tv_nsec);
+  set_num(env, o, "ctimeSec", (double)st->st_ctim.tv_sec);
+  set_num(env, o, "ctimeNsec", (double)st->st_ctim.tv_nsec);
+  return o;
+}
+
+static napi_value statfs_object(napi_env env, const struct statfs *s) {
+  napi_value o;
+  if (napi_create_object(env, &o) != napi_ok) return NULL;
+  set_num(env, o, "type", (double)s->f_type);
+  set_num(env, o, "bsize", (double)s->f_bsize);
+  set_num(env, o, "frsize", (double)s->f_frsize);
+  set_num(env, o, "blocks", (double)s->f_blocks);
+  set_num(env, o, "bfree", (double)s->f_bfree);
+  set_num(env, o, "bavail", (double)s->f_bavail);
+  set_num(env, o, "files", (double)s->f_files);
+  set_num(env, o, "ffree", (double)s->f_ffree);
+  set_num(env, o, "namemax", (double)s->f_namelen);
+  set_num(env, o, "flags", (double)s->f_flags);
+  return o;
+}
+
+static napi_value result_value(napi_env env, req_t *r) {
+  napi_value v = NULL;
+  switch (r->op) {
+  case OP_OPENROOT:
+  case OP_OPEN:
+    if (napi_create_int32(env, r->fd, &v) != napi_ok) return NULL;
+    return v;
+  case OP_LSTAT: return stat_object(env, &r->st);
+  case OP_STATFS: return statfs_object(env, &r->sfs);
+  case OP_READLINK:
+    if (napi_create_string_utf8(env, r->path2, (size_t)r->linklen, &v) != napi_ok) return NULL;
+    return v;
+  case OP_READDIR: {
+    if (napi_create_array_with_length(env, r->names_count, &v) != napi_ok) return NULL;
+    size_t off = 0;
+    for (uint32_t i = 0; i < r->names_count; i++) {
+      napi_value s;
+      size_t len = strlen(r->names + off);
+      if (napi_create_string_utf8(env, r->names + off, len, &s) != napi_ok ||
+          napi_set_element(env, v, i, s) != napi_ok)
+        return NULL;
+      off += len + 1;
+    }
+    return v;
+  }
+  default:
+    if (napi_get_undefined(env, &v) != napi_ok) return NULL;
+    return v;
+  }
+}
+
+static void complete(napi_env env, napi_status status, void *data) {
+  req_t *r = data;
+  if (status == napi_cancelled && !r->err) {
+    r->err = ECANCELED;
+    r->syscall = "queue";
+  }
+  napi_value v = NULL;
+  if (!r->err) {
+    v = result_value(env, r);
+    if (v) {
+      napi_resolve_deferred(env, r->deferred, v);
+    } else {
+      /* Out of JS memory after the syscall succeeded: an fd must not leak. */
+      if ((r->op == OP_OPEN || r->op == OP_OPENROOT) && r->fd >= 0) close(r->fd);
+      r->err = ENOMEM;
+      r->syscall = "napi";
+    }
+  }
+  if (r->err) {
+    v = errno_error(env, r->err, r->syscall, r->path);
+    if (!v) napi_get_undefined(env, &v);
+    napi_reject_deferred(env, r->deferred, v);
+  }
+  napi_delete_async_work(env, r->work);
+  free(r->names);
+  free(r);
+}
+
+/* Copy a JS string into a fixed buffer. Too long: ENAMETOOLONG; an embedded NUL would
+ * silently shorten the path in C: EINVAL (Node's fs refuses it the same way). Errno-like
+ * refusals go to r->err and come back as a rejected promise; a wrong type throws. */
+static int get_str(napi_env env, napi_value v, char *buf, size_t cap, req_t *r) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "a path must be a string");
+    return -1;
+  }
+  buf[0] = '\0';
+  if (len >= cap) {
+    if (!r->err) r->err = ENAMETOOLONG;
+    return 0;
+  }
+  if (napi_get_value_string_utf8(env, v, buf, cap, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "a path must be a string");
+    return -1;
+  }
+  if (strlen(buf) != len && !r->err) r->err = EINVAL;
+  return 0;
+}
+
+static int get_i64(napi_env env, napi_value v, int64_t *out) {
+  if (napi_get_value_int64(env, v, out) != napi_ok) {
+    napi_throw_type_error(env, NULL, "an argument must be a number");
+    return -1;
+  }
+  return 0;
+}
+
+static int get_u32(napi_env env, napi_value v, uint32_t *out) {
+  if (napi_get_value_uint32(env, v, out) != napi_ok) {
+    napi_throw_type_error(env, NULL, "an argument must be a number");
+    return -1;
+  }
+  return 0;
+}
+
+static int get_int(napi_env env, napi_value v, int *out) {
+  if (napi_get_value_int32(env, v, out) != napi_ok) {
+    napi_throw_type_error(env, NULL, "an argument must be a number");
+    return -1;
+  }
+  return 0;
+}
+
+/* uid/gid: -1 keeps the current one, as for chown(2). */
+static int get_id(napi_env env, napi_value v, uint32_t *out, req_t *r) {
+  int64_t x;
+  if (get_i64(env, v, &x) < 0) return -1;
+  if (x < -1 || x >= (int64_t)UINT32_MAX) {
+    if (!r->err) r->err = EINVAL;
+    x = -1;
+  }
+  *out = (uint32_t)x;
+  return 0;
+}
+
+static const size_t arg_count[] = {
+    [OP_OPENROOT] = 1, [OP_CLOSE] = 1,   [OP_OPEN] = 5,     [OP_LSTAT] = 2,   [OP_READDIR] = 2,
+    [OP_MKDIR] = 3,    [OP_RMDIR] = 2,   [OP_UNLINK] = 2,   [OP_RENAME] = 4,  [OP_LINK] = 3,
+    [OP_SYMLINK] = 3,  [OP_READLINK] = 2, [OP_CHMOD] = 3,   [OP_CHOWN] = 4,   [OP_UTIMENS] = 6,
+    [OP_TRUNCATE] = 3, [OP_STATFS] = 2,  [OP_MKNOD] = 4,
+};
+
+/* Returns 0, or -1 with a JS exception pending. */
+static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
+  if (argc < arg_count[r->op]) {
+    napi_throw_type_error(env, NULL, "missing arguments");
+    return -1;
+  }
+  if (r->op == OP_OPENROOT) return get_str(env, a[0], r->path, sizeof r->path, r);
+  if (get_int(env, a[0], &r->rootfd) < 0) return -1;
+  if (r->op == OP_CLOSE) return 0;
+  if (r->op == OP_SYMLINK) { /* (rootFd, target, rel) */
+    if (get_str(env, a[1], r->path2, sizeof r->path2, r) < 0) return -1;
+    return get_str(env, a[2], r->path, sizeof r->path, r);
+  }
+  if (get_str(env, a[1], r->path, sizeof r->path, r) < 0) return -1;
+
+  uint32_t u;
+  int64_t x;
+  bool b;
+  switch (r->op) {
+  case OP_OPEN:
+    if (get_int(env, a[2], &r->flags) < 0 || get_u32(env, a[3], &u) < 0) return -1;
+    r->mode = u;
+    if (napi_get_value_bool(env, a[4], &b) != napi_ok) {
+      napi_throw_type_error(env, NULL, "follow must be a boolean");
+      return -1;
+    }
+    r->follow = b;
+    return 0;
+  case OP_MKDIR:
+  case OP_CHMOD:
+    if (get_u32(env, a[2], &u) < 0) return -1;
+    r->mode = u;
+    return 0;
+  case OP_RENAME:
+    if (get_str(env, a[2], r->path2, sizeof r->path2, r) < 0) return -1;
+    if (get_u32(env, a[3], &u) < 0) return -1;
+    r->flags = (int)u;
+    return 0;
+  case OP_LINK: return get_str(env, a[2], r->path2, sizeof r->path2, r);
+  case OP_CHOWN:
+    if (get_id(env, a[2], &u, r) < 0) return -1;
+    r->uid = u;
+    if (get_id(env, a[3], &u, r) < 0) return -1;
+    r->gid = u;
+    return 0;
+  case OP_UTIMENS: /* (rootFd, rel, atimeSec, atimeNsec, mtimeSec, mtimeNsec); the nsec may
+                      be UTIME_NOW or UTIME_OMIT, which the kernel reads in tv_nsec */
+    for (int i = 0; i < 2; i++) {
+      if (get_i64(env, a[2 + 2 * i], &x) < 0) return -1;
+      r->times[i].tv_sec = (time_t)x;
+      if (get_i64(env, a[3 + 2 * i], &x) < 0) return -1;
+      r->times[i].tv_nsec = (long)x;
+    }
+    return 0;
+  case OP_TRUNCATE:
+    if (get_i64(env, a[2], &x) < 0) return -1;
+    if (x < 0 && !r->err) r->err = EINVAL;
+    r->size = (off_t)x;
+    return 0;
+  case OP_MKNOD:
+    if (get_u32(env, a[2], &u) < 0 || get_i64(env, a[3], &x) < 0) return -1;
+    r->mode = u;
+    r->dev = (dev_t)x;
+    return 0;
+  default: return 0;
+  }
+}
+
+static napi_value start(napi_env env, napi_callback_info info, enum op op, const char *what) {
+  size_t argc = 6;
+  napi_value argv[6], promise, resource;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  req_t *r = calloc(1, sizeof *r);
+  if (!r) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  r->op = op;
+  r->fd = -1;
+  r->rootfd = -1;
+  if (parse_args(env, r, argc, argv) < 0) {
+    free(r);
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &resource));
+  NAPI_CALL(env, napi_create_promise(env, &r->deferred, &promise));
+  if (napi_create_async_work(env, NULL, resource, execute, complete, r, &r->work) != napi_ok) {
+    /* The deferred cannot be dropped unsettled without leaking: settle it. */
+    napi_value e = errno_error(env, ENOMEM, "napi", r->path);
+    if (e) napi_reject_deferred(env, r->deferred, e);
+    free(r);
+    return promise;
+  }
+  if (napi_queue_async_work(env, r->work) != napi_ok) {
+    napi_delete_async_work(env, r->work);
+    napi_value e = errno_error(env, ENOMEM, "napi", r->path);
+    if (e) napi_reject_deferred(env, r->deferred, e);
+    free(r);
+    return promise;
+  }
+  return promise;
+napi_fail:
+  free(r);
+  return NULL;
+}
+
+#define OP_FN(fn, op)                                                                          \
+  static napi_value fn(napi_env env, napi_callback_info info) { return start(env, info, op, #fn); }
+OP_FN(js_openRoot, OP_OPENROOT)
+OP_FN(js_close, OP_CLOSE)
+OP_FN(js_open, OP_OPEN)
+OP_FN(js_lstat, OP_LSTAT)
+OP_FN(js_readdir, OP_READDIR)
+OP_FN(js_mkdir, OP_MKDIR)
+OP_FN(js_rmdir, OP_RMDIR)
+OP_FN(js_unlink, OP_UNLINK)
+OP_FN(js_rename, OP_RENAME)
+OP_FN(js_link, OP_LINK)
+OP_FN(js_symlink, OP_SYMLINK)
+OP_FN(js_readlink, OP_READLINK)
+OP_FN(js_chmod, OP_CHMOD)
+OP_FN(js_chown, OP_CHOWN)
+OP_FN(js_utimens, OP_UTIMENS)
+OP_FN(js_truncate, OP_TRUNCATE)
+OP_FN(js_statfs, OP_STATFS)
+OP_FN(js_mknod, OP_MKNOD)
+
+static napi_value init(napi_env env, napi_value exports) {
+#define FN(name) {#name, NULL, js_##name, NULL, NULL, NULL, napi_enumerable, NULL}
+  napi_property_descriptor fns[] = {
+      FN(openRoot), FN(close),    FN(open),  FN(lstat), FN(readdir),  FN(mkdir),
+      FN(rmdir),    FN(unlink),   FN(rename), FN(link), FN(symlink),  FN(readlink),
+      FN(chmod),    FN(chown),    FN(utimens), FN(truncate), FN(statfs), FN(mknod),
+  };
+  if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)
+    return NULL;
+  /* Values the wrapper needs that Node's fs.constants does not carry. */
+  static const struct { const char *name; int64_t value; } consts[] = {
+      {"UTIME_NOW", UTIME_NOW},
+      {"UTIME_OMIT", UTIME_OMIT},
+      {"RENAME_NOREPLACE", RENAME_NOREPLACE},
+      {"RENAME_EXCHANGE", RENAME_EXCHANGE},
+      {"O_PATH", O_PATH},
+  };
+  for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++) {
+    napi_value v;
+    if (napi_create_int64(env, consts[i].value, &v) != napi_ok ||
+        napi_set_named_property(env, exports, consts[i].name, v) != napi_ok)
+      return NULL;
+  }
+  return exports;
+#undef FN
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

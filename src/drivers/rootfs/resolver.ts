@@ -1,0 +1,259 @@
+/**
+ * A container's rootfs, confined: every operation is done by the native addon
+ * (native/rootfs/rootfs.c) relative to an O_PATH fd of the root, with openat2(2)
+ * RESOLVE_IN_ROOT. A symlink met anywhere in a path — absolute, climbing with '..', or
+ * planted by the container mid-operation in place of a directory — is resolved inside
+ * the root, as the container itself would see it; the daemon never reaches a host file
+ * through it. The final component is never followed (the l* semantics) unless open() is
+ * asked to.
+ *
+ * Each call runs on the libuv thread pool and returns a promise; errors carry Node's
+ * `.code` ('ENOENT' …), so src/fs/errno.ts maps them as it maps node:fs errors. The fds
+ * open() returns are plain fds: read and write them with node:fs (fs.read, fs.write,
+ * fs.ftruncate, fs.fsync, fs.close).
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** What lstat() returns: numbers as node:fs gives them, times exact in nanoseconds too. */
+export interface RootStat {
+  dev: number; ino: number; mode: number; nlink: number; uid: number; gid: number;
+  rdev: number; size: number; blksize: number; blocks: number;
+  atimeNs: bigint; mtimeNs: bigint; ctimeNs: bigint;
+  atimeMs: number; mtimeMs: number; ctimeMs: number;
+  atime: Date; mtime: Date; ctime: Date;
+}
+
+export interface RootStatFs {
+  type: number; bsize: number; frsize: number; blocks: number; bfree: number; bavail: number;
+  files: number; ffree: number; namemax: number; flags: number;
+}
+
+/** A time for utimens: nanoseconds (bigint, exact), milliseconds (number), a Date, or the
+ *  current time / leave unchanged (UTIME_NOW / UTIME_OMIT). */
+export type TimeSpec = bigint | number | Date | 'now' | 'omit';
+
+interface RawStat {
+  dev: number; ino: number; mode: number; nlink: number; uid: number; gid: number;
+  rdev: number; size: number; blksize: number; blocks: number;
+  atimeSec: number; atimeNsec: number; mtimeSec: number; mtimeNsec: number;
+  ctimeSec: number; ctimeNsec: number;
+}
+
+/** The addon's exports (rootfs.c, init()). Every path is relative to rootFd. */
+interface Native {
+  openRoot(hostPath: string): Promise<number>;
+  close(fd: number): Promise<void>;
+  open(rootFd: number, rel: string, flags: number, mode: number, follow: boolean): Promise<number>;
+  lstat(rootFd: number, rel: string): Promise<RawStat>;
+  readdir(rootFd: number, rel: string): Promise<string[]>;
+  mkdir(rootFd: number, rel: string, mode: number): Promise<void>;
+  rmdir(rootFd: number, rel: string): Promise<void>;
+  unlink(rootFd: number, rel: string): Promise<void>;
+  rename(rootFd: number, from: string, to: string, flags: number): Promise<void>;
+  link(rootFd: number, from: string, to: string): Promise<void>;
+  symlink(rootFd: number, target: string, rel: string): Promise<void>;
+  readlink(rootFd: number, rel: string): Promise<string>;
+  chmod(rootFd: number, rel: string, mode: number): Promise<void>;
+  chown(rootFd: number, rel: string, uid: number, gid: number): Promise<void>;
+  utimens(rootFd: number, rel: string, aSec: number, aNsec: number, mSec: number, mNsec: number): Promise<void>;
+  truncate(rootFd: number, rel: string, size: number): Promise<void>;
+  statfs(rootFd: number, rel: string): Promise<RootStatFs>;
+  mknod(rootFd: number, rel: string, mode: number, dev: number): Promise<void>;
+  UTIME_NOW: number; UTIME_OMIT: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number; O_PATH: number;
+}
+
+// This file runs as dist/src/drivers/rootfs/resolver.js; the addon is built in place by
+// scripts/build-native.sh, outside dist/.
+const ADDON = fileURLToPath(new URL('../../../../native/rootfs/build/Release/rootfs.node', import.meta.url));
+
+let native: Native | undefined;
+
+/** Loaded at first use, so that importing this module never fails on a machine where the
+ *  addon is not built yet; the error then says how to build it. */
+function addon(): Native {
+  if (!native) {
+    try {
+      native = createRequire(import.meta.url)(ADDON) as Native;
+    } catch (e) {
+      throw new Error(`cannot load ${ADDON} (run scripts/build-native.sh): ${(e as Error).message}`, { cause: e });
+    }
+  }
+  return native;
+}
+
+/** The flags RootfsResolver.rename takes (renameat2(2)). */
+export const renameFlags = {
+  get NOREPLACE(): number { return addon().RENAME_NOREPLACE; },
+  get EXCHANGE(): number { return addon().RENAME_EXCHANGE; },
+};
+
+const NS_PER_S = 1_000_000_000n;
+
+function nsOf(sec: number, nsec: number): bigint {
+  return BigInt(sec) * NS_PER_S + BigInt(nsec);
+}
+
+function msOf(sec: number, nsec: number): number {
+  return sec * 1000 + nsec / 1e6;
+}
+
+/** [seconds, nanoseconds] for utimensat, nanoseconds in 0..1e9-1 (also before 1970). */
+function timespec(t: TimeSpec, n: Native): [number, number] {
+  if (t === 'now') return [0, n.UTIME_NOW];
+  if (t === 'omit') return [0, n.UTIME_OMIT];
+  if (typeof t === 'bigint') {
+    let sec = t / NS_PER_S;
+    let nsec = t % NS_PER_S;
+    if (nsec < 0n) { sec -= 1n; nsec += NS_PER_S; } // BigInt division truncates toward zero
+    return [Number(sec), Number(nsec)];
+  }
+  const ms = t instanceof Date ? t.getTime() : t;
+  if (!Number.isFinite(ms)) throw Object.assign(new Error(`EINVAL: invalid time ${String(t)}`), { code: 'EINVAL' });
+  let sec = Math.floor(ms / 1000);
+  let nsec = Math.round((ms - sec * 1000) * 1e6);
+  if (nsec >= 1e9) { sec += 1; nsec -= 1e9; }
+  return [sec, nsec];
+}
+
+function toStat(r: RawStat): RootStat {
+  const atimeMs = msOf(r.atimeSec, r.atimeNsec);
+  const mtimeMs = msOf(r.mtimeSec, r.mtimeNsec);
+  const ctimeMs = msOf(r.ctimeSec, r.ctimeNsec);
+  return {
+    dev: r.dev, ino: r.ino, mode: r.mode, nlink: r.nlink, uid: r.uid, gid: r.gid,
+    rdev: r.rdev, size: r.size, blksize: r.blksize, blocks: r.blocks,
+    atimeNs: nsOf(r.atimeSec, r.atimeNsec), mtimeNs: nsOf(r.mtimeSec, r.mtimeNsec), ctimeNs: nsOf(r.ctimeSec, r.ctimeNsec),
+    atimeMs, mtimeMs, ctimeMs,
+    atime: new Date(atimeMs), mtime: new Date(mtimeMs), ctime: new Date(ctimeMs),
+  };
+}
+
+function ebadf(): Error {
+  return Object.assign(new Error('EBADF: the rootfs resolver is closed'), { code: 'EBADF', errno: -9 });
+}
+
+export class RootfsResolver {
+  #fd: number;
+  #inflight = 0;
+  #closing: Promise<void> | undefined;
+  #drained: (() => void) | undefined;
+
+  private constructor(fd: number, readonly hostRoot: string) {
+    this.#fd = fd;
+  }
+
+  /** Opens `hostRoot` (a trusted host path: the daemon's own state dir) as the root. */
+  static async open(hostRoot: string): Promise<RootfsResolver> {
+    return new RootfsResolver(await addon().openRoot(hostRoot), hostRoot);
+  }
+
+  /**
+   * Every call goes through here. The root fd is closed only once no call is in flight:
+   * a call still queued on the thread pool would otherwise use the fd number after
+   * close(), when it may already name another file the daemon opened since.
+   */
+  async #run<T>(fn: (n: Native, rootFd: number) => Promise<T>): Promise<T> {
+    if (this.#closing) throw ebadf();
+    this.#inflight++;
+    try {
+      return await fn(addon(), this.#fd);
+    } finally {
+      if (--this.#inflight === 0) this.#drained?.();
+    }
+  }
+
+  async lstat(rel: string): Promise<RootStat> {
+    return toStat(await this.#run((n, fd) => n.lstat(fd, rel)));
+  }
+
+  /**
+   * An fd for `rel`, O_CLOEXEC always added. The final component is not followed
+   * (O_NOFOLLOW: ELOOP on a symlink, and O_CREAT never creates through a dangling one)
+   * unless `follow`, and then it is followed inside the root.
+   * Opening a FIFO without O_NONBLOCK holds a pool thread until a peer comes.
+   */
+  async open(rel: string, flags: number, mode = 0o666, opts: { follow?: boolean } = {}): Promise<number> {
+    return this.#run((n, fd) => n.open(fd, rel, flags, mode, opts.follow ?? false));
+  }
+
+  /** The names in directory `rel`, without '.' and '..'. */
+  async readdir(rel: string): Promise<string[]> {
+    return this.#run((n, fd) => n.readdir(fd, rel));
+  }
+
+  async mkdir(rel: string, mode = 0o777): Promise<void> {
+    return this.#run((n, fd) => n.mkdir(fd, rel, mode));
+  }
+
+  async rmdir(rel: string): Promise<void> {
+    return this.#run((n, fd) => n.rmdir(fd, rel));
+  }
+
+  async unlink(rel: string): Promise<void> {
+    return this.#run((n, fd) => n.unlink(fd, rel));
+  }
+
+  /** rename(2) within the root; `flags` from renameFlags (renameat2). */
+  async rename(from: string, to: string, flags = 0): Promise<void> {
+    return this.#run((n, fd) => n.rename(fd, from, to, flags));
+  }
+
+  /** A hard link; a symlink at `from` is linked itself, not its target. */
+  async link(from: string, to: string): Promise<void> {
+    return this.#run((n, fd) => n.link(fd, from, to));
+  }
+
+  /** A symlink at `rel` holding `target` as given (it means what it says inside the container). */
+  async symlink(target: string, rel: string): Promise<void> {
+    return this.#run((n, fd) => n.symlink(fd, target, rel));
+  }
+
+  /** The target as stored. */
+  async readlink(rel: string): Promise<string> {
+    return this.#run((n, fd) => n.readlink(fd, rel));
+  }
+
+  /** Permission bits of `rel` itself; EOPNOTSUPP on a symlink (which has none that matter). */
+  async chmod(rel: string, mode: number): Promise<void> {
+    return this.#run((n, fd) => n.chmod(fd, rel, mode & 0o7777));
+  }
+
+  /** lchown: a symlink's own owner. -1 keeps the current uid or gid. */
+  async chown(rel: string, uid: number, gid: number): Promise<void> {
+    return this.#run((n, fd) => n.chown(fd, rel, uid, gid));
+  }
+
+  /** Times of `rel` itself (a symlink's own), to the nanosecond when given as bigint. */
+  async utimens(rel: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
+    return this.#run((n, fd) => {
+      const [as, ans] = timespec(atime, n);
+      const [ms, mns] = timespec(mtime, n);
+      return n.utimens(fd, rel, as, ans, ms, mns);
+    });
+  }
+
+  /** Regular files only (EISDIR, EINVAL otherwise; ELOOP on a symlink). */
+  async truncate(rel: string, size: number): Promise<void> {
+    return this.#run((n, fd) => n.truncate(fd, rel, size));
+  }
+
+  async statfs(rel: string): Promise<RootStatFs> {
+    return this.#run((n, fd) => n.statfs(fd, rel));
+  }
+
+  /** FIFOs, sockets and devices (`mode` carries S_IF*), which node:fs cannot make. */
+  async mknod(rel: string, mode: number, dev = 0): Promise<void> {
+    return this.#run((n, fd) => n.mknod(fd, rel, mode, dev));
+  }
+
+  /** Waits for the calls in flight, then closes the root fd. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#inflight > 0) await new Promise<void>((resolve) => { this.#drained = resolve; });
+      await addon().close(this.#fd);
+      this.#fd = -1;
+    })();
+    return this.#closing;
+  }
+}
