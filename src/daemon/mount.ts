@@ -63,6 +63,7 @@ export async function runMount(opts: MountOptions): Promise<void> {
     stopping = true;
     progress(`${why}: unmounting ${mountpoint}`);
     clearInterval(watch);
+    warden.stop();
     await adapter.unmount();
     await release(warden.paths.pidFile);
     process.exit(0);

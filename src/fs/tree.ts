@@ -41,7 +41,7 @@ function procDir(w: Warden, c: Container, p: Proc): DirNode {
     ['wait', waitFile(p, w.readers)],
     ['stdout', streamFile(p, 'stdout', w.readers)],
     ['stderr', streamFile(p, 'stderr', w.readers)],
-    ['stdin', stdinFile(p, (data, abort) => c.procs.writeStdin(p.id, data, abort))],
+    ['stdin', stdinFile((data, abort) => c.procs.writeStdin(p.id, data, abort))],
     ['ctl', ctlFile((text) => w.commands.process(c.name, p.id, text), PROCESS_USAGE)],
   ]);
 }
@@ -67,7 +67,6 @@ function cgroupDir(c: Container): DirNode {
 
 function containerDir(w: Warden, c: Container): DirNode {
   const rootfs = new HostDir(c.paths.rootfs, false);
-  const empty = tableDir(() => []);
   return tableDir(() => [
     ['ctl', ctlFile((text) => w.commands.container(c.name, text), CONTAINER_USAGE)],
     ['status', textFile(() => statusText(c))],

@@ -33,7 +33,7 @@ export function waitFile(proc: Proc, budget: ReaderBudget): FileNode {
 }
 
 /** `stdin`: bytes written are delivered to the process's stdin. */
-export function stdinFile(proc: Proc, write: (data: Buffer, abort?: AbortSignal) => Promise<number>): FileNode {
+export function stdinFile(write: (data: Buffer, abort?: AbortSignal) => Promise<number>): FileNode {
   return {
     kind: 'file',
     async getattr() {
