@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # catatonit: the idle init of every container. busybox-static: the default image.
 # conmon: the per-process monitor. iproute2/nftables: container networks.
 # libfuse-dev, pkg-config, make, g++: the patched fuse-native is built at install.
-PACKAGES=(libfuse2 libfuse-dev pkg-config make g++ fuse runc crun catatonit busybox-static conmon iproute2 nftables tar gzip util-linux procps patch coreutils)
+# gcc, linux-libc-dev (<linux/openat2.h>), python3 (node-gyp): the rootfs confinement addon.
+PACKAGES=(libfuse2 libfuse-dev pkg-config make g++ gcc linux-libc-dev python3 fuse runc crun catatonit busybox-static conmon iproute2 nftables tar gzip util-linux procps patch coreutils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -33,6 +34,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 bash scripts/build-fuse-native.sh
+bash scripts/build-native.sh
 
 # Build when any source is newer than the last build (tsc is incremental anyway).
 if [ ! -f dist/.tsbuildinfo ] || [ -n "$(find src test scripts tsconfig.json package.json -newer dist/.tsbuildinfo -print -quit)" ]; then

@@ -12,7 +12,9 @@
  *
  * Each operation resolves the *parent* directory that way, then makes one *at() call on
  * (parent fd, final name) that never follows a final symlink: the operation applies to
- * the link itself, exactly like the l* calls. A final ".." is never handed to an *at()
+ * the link itself, exactly like the l* calls. The exceptions follow the final link, as
+ * their syscalls do, still inside the root: open when asked to, readdir and statfs; they
+ * hand the whole path to openat2. A final ".." is never handed to an *at()
  * call (relative to the root's fd it would climb out of it): such a path is resolved as a
  * whole by openat2 and the call is made on "." in it.
  *
@@ -26,6 +28,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -178,10 +181,12 @@ static int append_name(req_t *r, const char *name) {
   return 0;
 }
 
-static void do_readdir(req_t *r, int pfd, const char *name) {
-  int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+/* readdir and statfs follow a final symlink, as opendir(3) and statfs(2) do: inside the
+ * root, like every other link, so the whole path goes to openat2. */
+static void do_readdir(req_t *r) {
+  int fd = resolve_in_root(r->rootfd, r->path[0] ? r->path : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   if (fd < 0) {
-    fail(r, "openat");
+    fail(r, "openat2");
     return;
   }
   DIR *d = fdopendir(fd);
@@ -266,10 +271,10 @@ static void do_truncate(req_t *r, int pfd, const char *name) {
   close(fd);
 }
 
-static void do_statfs(req_t *r, int pfd, const char *name) {
-  int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+static void do_statfs(req_t *r) {
+  int fd = resolve_in_root(r->rootfd, r->path[0] ? r->path : ".", O_PATH | O_CLOEXEC, 0);
   if (fd < 0) {
-    fail(r, "openat");
+    fail(r, "openat2");
     return;
   }
   if (fstatfs(fd, &r->sfs) < 0) fail(r, "fstatfs");
@@ -327,6 +332,14 @@ static void execute(napi_env env, void *data) {
     do_open(r, -1, NULL);
     return;
   }
+  if (r->op == OP_READDIR) {
+    do_readdir(r);
+    return;
+  }
+  if (r->op == OP_STATFS) {
+    do_statfs(r);
+    return;
+  }
 
   char name[NAME_MAX + 1], name2[NAME_MAX + 1];
   int pfd = open_parent(r, r->path, name);
@@ -345,7 +358,6 @@ static void execute(napi_env env, void *data) {
   case OP_LSTAT:
     if (fstatat(pfd, name, &r->st, AT_SYMLINK_NOFOLLOW) < 0) fail(r, "lstat");
     break;
-  case OP_READDIR: do_readdir(r, pfd, name); break;
   case OP_MKDIR:
     if (mkdirat(pfd, name, r->mode) < 0) fail(r, "mkdir");
     break;
@@ -381,7 +393,6 @@ static void execute(napi_env env, void *data) {
     if (utimensat(pfd, name, r->times, AT_SYMLINK_NOFOLLOW) < 0) fail(r, "utimensat");
     break;
   case OP_TRUNCATE: do_truncate(r, pfd, name); break;
-  case OP_STATFS: do_statfs(r, pfd, name); break;
   case OP_MKNOD:
     if (mknodat(pfd, name, r->mode, r->dev) < 0) fail(r, "mknod");
     break;
@@ -415,7 +426,9 @@ static napi_value errno_error(napi_env env, int err, const char *syscall, const 
   const char *code = strerrorname_np(err);
   if (!code) code = "EIO";
   const char *desc = strerror_r(err, text, sizeof text); /* GNU variant: returns the text */
-  snprintf(msg, sizeof msg, "%s: %s, %s '%s'", code, desc, syscall ? syscall : "?", path);
+  /* Lower-case first letter, as libuv's texts in Node's own fs errors. */
+  snprintf(msg, sizeof msg, "%s: %c%s, %s '%s'", code, desc[0] ? tolower((unsigned char)desc[0]) : '?',
+           desc[0] ? desc + 1 : "", syscall ? syscall : "?", path);
   napi_value jcode, jmsg, e = NULL;
   if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &jcode) != napi_ok ||
       napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg) != napi_ok ||
@@ -674,6 +687,7 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op, const
     free(r);
     return NULL;
   }
+  if (r->err) r->syscall = what + 3; /* refused before any call: name the operation */
   NAPI_CALL(env, napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &resource));
   NAPI_CALL(env, napi_create_promise(env, &r->deferred, &promise));
   if (napi_create_async_work(env, NULL, resource, execute, complete, r, &r->work) != napi_ok) {

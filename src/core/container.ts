@@ -4,6 +4,7 @@ import type { ContainerPaths } from './paths.js';
 import { EventLog } from './events.js';
 import { ProcessTable, type ProcessDeps } from './processes.js';
 import type { Cgroup } from '../drivers/cgroups/files.js';
+import { RootfsResolver } from '../drivers/rootfs/resolver.js';
 
 /** What container.json holds: enough to rebuild the container's bundle and to adopt it after a restart. */
 export interface ContainerRecord {
@@ -35,6 +36,21 @@ export class Container {
   }
 
   get name(): string { return this.record.name; }
+
+  private resolver?: Promise<RootfsResolver>;
+
+  /** The confined view of the container's root (opened once, on first use). */
+  rootfs(): Promise<RootfsResolver> {
+    this.resolver ??= RootfsResolver.open(this.paths.rootfs);
+    return this.resolver;
+  }
+
+  /** Close it before the overlay is unmounted: an open root fd keeps the mount busy. */
+  async closeRootfs(): Promise<void> {
+    const r = this.resolver;
+    this.resolver = undefined;
+    if (r) await (await r.catch(() => undefined))?.close();
+  }
 }
 
 export function recordFrom(name: string, options: CreateOptions, image: string, cgroupsPath: string): ContainerRecord {

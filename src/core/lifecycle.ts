@@ -101,6 +101,7 @@ export class Lifecycle {
       c.state = 'destroying';
       await c.events.append('destroying');
       try {
+        await c.closeRootfs();
         await this.teardown(name, c.paths, c.record.cgroupsPath);
         c.procs.endAll();
         this.d.registry.remove(name);

@@ -66,7 +66,7 @@ function cgroupDir(c: Container): DirNode {
 }
 
 function containerDir(w: Warden, c: Container): DirNode {
-  const rootfs = new HostDir(c.paths.rootfs, false);
+  const rootfs = new HostDir(() => c.rootfs(), `container:${c.name}`, false);
   return tableDir(() => [
     ['ctl', ctlFile((text) => w.commands.container(c.name, text), CONTAINER_USAGE)],
     ['status', textFile(() => statusText(c))],
@@ -110,7 +110,7 @@ function imagesDir(w: Warden): DirNode {
     list: () => w.images.list(),
     child: async (name) => {
       if (!(await w.images.has(name))) return undefined;
-      return tableDir(() => [['rootfs', new HostDir(w.images.rootfs(name), true)]]);
+      return tableDir(() => [['rootfs', new HostDir(() => w.images.resolver(name), `image:${name}`, true)]]);
     },
     async mkdir() {
       throw new NotPermitted('use "image import NAME PATH" in ctl');

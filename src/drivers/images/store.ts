@@ -12,6 +12,7 @@ import { run } from '../../util/exec.js';
 import { logger } from '../../util/log.js';
 import { buildBusyboxRootfs } from './busybox.js';
 import { isOciLayout, unpackOciLayout } from './oci-layout.js';
+import { RootfsResolver } from '../rootfs/resolver.js';
 
 const log = logger('images');
 
@@ -31,6 +32,19 @@ export class ImageStore {
 
   rootfs(name: string): string {
     return path.join(this.dir, name, 'rootfs');
+  }
+
+  private readonly resolvers = new Map<string, Promise<RootfsResolver>>();
+
+  /** The confined, cached view of an image's root filesystem (closed when the image is removed). */
+  resolver(name: string): Promise<RootfsResolver> {
+    let r = this.resolvers.get(name);
+    if (!r) {
+      r = RootfsResolver.open(this.rootfs(name));
+      r.catch(() => this.resolvers.delete(name));
+      this.resolvers.set(name, r);
+    }
+    return r;
   }
 
   async list(): Promise<string[]> {
@@ -135,6 +149,9 @@ export class ImageStore {
     try {
       if (!(await this.has(name))) throw new NotFound(`no such image ${q(name)}`);
       // Renamed first so that the name disappears at once; the tree is deleted after.
+      const r = this.resolvers.get(name);
+      this.resolvers.delete(name);
+      if (r) await (await r.catch(() => undefined))?.close();
       const trash = path.join(this.dir, `.remove-${name}-${randomHex()}`);
       await fs.rename(path.join(this.dir, name), trash);
       await fs.rm(trash, { recursive: true, force: true });

@@ -177,7 +177,7 @@ export class RootfsResolver {
     return this.#run((n, fd) => n.open(fd, rel, flags, mode, opts.follow ?? false));
   }
 
-  /** The names in directory `rel`, without '.' and '..'. */
+  /** The names in directory `rel`, without '.' and '..'; a final symlink is followed (inside the root). */
   async readdir(rel: string): Promise<string[]> {
     return this.#run((n, fd) => n.readdir(fd, rel));
   }
@@ -238,6 +238,7 @@ export class RootfsResolver {
     return this.#run((n, fd) => n.truncate(fd, rel, size));
   }
 
+  /** The filesystem holding `rel`; a final symlink is followed (inside the root), as statfs(2) does. */
   async statfs(rel: string): Promise<RootStatFs> {
     return this.#run((n, fd) => n.statfs(fd, rel));
   }
