@@ -1,0 +1,82 @@
+/**
+ * The lines of net/ports, net/rules and net/rate (SPEC §3.6). Pure: each parser returns
+ * a value or throws ValueError.
+ */
+import { ValueError } from './values.js';
+
+export type Proto = 'tcp' | 'udp';
+
+export interface PortForward { hostPort: number; containerPort: number; proto: Proto }
+
+function port(text: string, what: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) throw new ValueError(`bad ${what} ${JSON.stringify(text)}: want 1 to 65535`);
+  return Number(text);
+}
+
+/** `HOSTPORT:CONTAINERPORT[/tcp|/udp]` */
+export function parsePortForward(line: string): PortForward {
+  const m = /^(\d+):(\d+)(?:\/(tcp|udp))?$/.exec(line.trim());
+  if (!m) throw new ValueError(`bad port forward ${JSON.stringify(line.trim())}: want HOSTPORT:CONTAINERPORT[/tcp|/udp]`);
+  return { hostPort: port(m[1]!, 'host port'), containerPort: port(m[2]!, 'container port'), proto: (m[3] as Proto | undefined) ?? 'tcp' };
+}
+
+export function formatPortForward(f: PortForward): string {
+  return `${f.hostPort}:${f.containerPort}/${f.proto}`;
+}
+
+export type RuleProto = 'tcp' | 'udp' | 'icmp' | 'all';
+
+export interface EgressRule { proto: RuleProto; dest: string; prefix: number; ports?: [number, number] }
+
+function ipv4(text: string): string {
+  const parts = text.split('.');
+  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) throw new ValueError(`bad address ${JSON.stringify(text)}`);
+  return parts.map(Number).join('.');
+}
+
+/** `allow PROTO DEST[/PREFIX] [PORT[-PORT]]` */
+export function parseEgressRule(line: string): EgressRule {
+  const t = line.trim().split(/\s+/);
+  if (t[0] !== 'allow' || t.length < 3 || t.length > 4) throw new ValueError(`bad rule ${JSON.stringify(line.trim())}: want allow PROTO DEST[/PREFIX] [PORT[-PORT]]`);
+  const proto = t[1] as RuleProto;
+  if (!['tcp', 'udp', 'icmp', 'all'].includes(proto)) throw new ValueError(`bad protocol ${JSON.stringify(t[1])}: want tcp, udp, icmp or all`);
+  const [addr, pfx] = t[2]!.split('/') as [string, string | undefined];
+  const prefix = pfx === undefined ? 32 : Number(pfx);
+  if (pfx !== undefined && (!/^\d{1,2}$/.test(pfx) || prefix > 32)) throw new ValueError(`bad prefix ${JSON.stringify(pfx)}: want 0 to 32`);
+  const rule: EgressRule = { proto, dest: ipv4(addr), prefix };
+  if (t[3] !== undefined) {
+    if (proto !== 'tcp' && proto !== 'udp') throw new ValueError(`ports need tcp or udp, not ${proto}`);
+    const [a, b] = t[3].split('-') as [string, string | undefined];
+    const lo = port(a, 'port');
+    const hi = b === undefined ? lo : port(b, 'port');
+    if (hi < lo) throw new ValueError(`bad port range ${JSON.stringify(t[3])}`);
+    rule.ports = [lo, hi];
+  }
+  return rule;
+}
+
+export function formatEgressRule(r: EgressRule): string {
+  const ports = r.ports ? ` ${r.ports[0] === r.ports[1] ? r.ports[0] : `${r.ports[0]}-${r.ports[1]}`}` : '';
+  return `allow ${r.proto} ${r.dest}/${r.prefix}${ports}`;
+}
+
+export interface Rate { rate: string; burst: string }
+
+const RATE_RE = /^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$/i;
+const SIZE_RE = /^(\d+)([kmg]?b?)$/i;
+
+/** `RATE BURST` (tc units: `1mbit 64k`) or `max`. */
+export function parseRate(text: string): Rate | 'max' {
+  const t = text.trim().split(/\s+/);
+  if (t.length === 1 && t[0] === 'max') return 'max';
+  if (t.length !== 2 || !RATE_RE.test(t[0]!) || !SIZE_RE.test(t[1]!)) {
+    throw new ValueError(`bad rate ${JSON.stringify(text.trim())}: want RATE BURST (e.g. 1mbit 64k) or max`);
+  }
+  if (Number(RATE_RE.exec(t[0]!)![1]) <= 0) throw new ValueError('the rate must be above 0');
+  return { rate: t[0]!.toLowerCase(), burst: t[1]!.toLowerCase() };
+}
+
+/** The non-blank lines of a table file's text. */
+export function tableLines(text: string): string[] {
+  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+}
