@@ -15,6 +15,8 @@ export interface ContainerRecord {
   settings: Settings;
   created: string;
   cgroupsPath: string;
+  /** The container's address on the bridge (net=bridge). */
+  address?: string;
 }
 
 export type ContainerState = 'active' | 'destroying';
@@ -53,8 +55,9 @@ export class Container {
   }
 }
 
-export function recordFrom(name: string, options: CreateOptions, image: string, cgroupsPath: string): ContainerRecord {
+export function recordFrom(name: string, options: CreateOptions, image: string, cgroupsPath: string, address?: string): ContainerRecord {
   return {
+    ...(address ? { address } : {}),
     name,
     image,
     net: options.net ?? 'bridge',

@@ -17,6 +17,8 @@ import { cgroupOf, type CgroupHost } from '../drivers/cgroups/host.js';
 import { DEFAULT_IMAGE, type ImageStore } from '../drivers/images/store.js';
 import { Container, recordFrom, type ContainerRecord } from './container.js';
 import { EventLog } from './events.js';
+import { parsePorts, parseRules, parseRateValue, type Network } from './network.js';
+import { formatPortForward, formatEgressRule } from '../ctl/net-values.js';
 import { endAllMonitors } from '../drivers/monitor/conmon.js';
 import path from 'node:path';
 import type { Registry } from './registry.js';
@@ -34,6 +36,7 @@ export interface LifecycleDeps {
   /** Bytes of stdout and of stderr kept on disk per process. */
   outputCap: number;
   cgroupHost: CgroupHost;
+  network: Network;
 }
 
 export class Lifecycle {
@@ -54,15 +57,21 @@ export class Lifecycle {
     const { registry, images, paths } = this.d;
     const image = options.image ?? DEFAULT_IMAGE;
     const name = requested ?? this.generateName();
-    if (options.settings.ports || options.settings.rules || options.settings.rate) {
-      throw new BadRequest('ports, rules and rate need the container network, which this version does not have yet');
-    }
+    const net = options.net ?? 'bridge';
+    const s = options.settings;
+    if (net === 'none' && (s.ports || s.rules || s.rate)) throw new BadRequest('ports, rules and rate need net=bridge');
+    // Values are checked before anything is made (a bad one changes nothing).
+    s.ports = s.ports && parsePorts(s.ports).map(formatPortForward);
+    s.rules = s.rules && parseRules(s.rules).map(formatEgressRule);
+    if (s.rate) parseRateValue(s.rate);
+    if (s.ports) this.d.network.checkPorts(name, parsePorts(s.ports));
     registry.reserve(name, image); // synchronous: a second create of this name fails with EEXIST
     const cp = paths.container(name);
     try {
+      const address = net === 'bridge' ? this.d.network.allocate(name) : undefined;
       if (images.isChanging(image)) throw new Busy(`image ${q(image)} is being imported or removed`);
       if (!(await images.has(image))) throw new NotFound(`no such image ${q(image)}`);
-      const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name));
+      const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name), address);
       const pid = await this.build(record, cp);
       await writeFileAtomic(cp.record, JSON.stringify(record, null, 2) + '\n');
       const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
@@ -75,6 +84,7 @@ export class Lifecycle {
       throw e;
     } finally {
       registry.release(name);
+      this.d.network.release(name);
     }
   }
 
@@ -82,6 +92,7 @@ export class Lifecycle {
   private async build(record: ContainerRecord, cp: ContainerPaths): Promise<number> {
     await fs.mkdir(cp.bundle, { recursive: true, mode: 0o700 });
     await mountOverlay({ lower: this.d.images.rootfs(record.image), upper: cp.upper, work: cp.work, merged: cp.rootfs });
+    await this.d.network.setup(record);
     const spec = buildSpec({
       hostname: record.name,
       rootfs: cp.rootfs,
@@ -89,6 +100,7 @@ export class Lifecycle {
       cgroupsPath: record.cgroupsPath,
       env: record.env,
       settings: record.settings,
+      ...(record.net === 'bridge' ? { netnsPath: this.d.network.nsPath(record.name) } : {}),
     });
     await writeFileAtomic(cp.config, JSON.stringify(spec, null, 2) + '\n', 0o600);
     return this.d.runtime.runDetached(record.name, cp.bundle);
@@ -124,6 +136,7 @@ export class Lifecycle {
     await this.d.runtime.delete(name); // kills every process of the container
     await endAllMonitors(path.join(cp.dir, 'procs'));
     await removeCgroupDirs(cgroupsPath);
+    await this.d.network.teardown(name);
     await unmountOverlay(cp.rootfs);
     await fs.rm(cp.dir, { recursive: true, force: true });
   }

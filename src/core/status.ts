@@ -1,7 +1,7 @@
 /** The text of containers/NAME/status (SPEC §3.3): `key: value` lines. */
 import type { Container } from './container.js';
 
-export function statusText(c: Container): string {
+export function statusText(c: Container, address: string): string {
   const r = c.record;
   const n = c.procs.counts();
   return [
@@ -10,7 +10,7 @@ export function statusText(c: Container): string {
     `image: ${r.image}`,
     `created: ${r.created}`,
     `pid: ${c.initPid}`,
-    `address: none`,
+    `address: ${address}`,
     `processes: ${n.running} running, ${n.ended} ended`,
   ].join('\n') + '\n';
 }

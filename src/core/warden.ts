@@ -15,8 +15,10 @@ import { crunForHost } from '../drivers/runtime/crun-hybrid.js';
 import { instanceId, removeInstanceCgroups } from '../drivers/cgroups/hierarchy.js';
 import { checkOverlayPath } from '../drivers/rootfs/overlay.js';
 import { SystemFailure } from '../errors.js';
+import { SYSTEM_PATH } from '../util/exec.js';
 import type { Container } from './container.js';
 import { ReaderBudget } from './budget.js';
+import { Network } from './network.js';
 import { detectCgroupHost, type CgroupHost } from '../drivers/cgroups/host.js';
 
 export interface WardenOptions {
@@ -49,7 +51,7 @@ async function findInit(explicit?: string): Promise<string> {
 
 export async function resolveRuntime(runtime: string): Promise<string> {
   if (runtime.includes('/')) return path.resolve(runtime);
-  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/usr/bin'])) {
+  for (const dir of SYSTEM_PATH.split(':')) {
     const p = path.join(dir, runtime);
     try {
       await fs.access(p, fs.constants.X_OK);
@@ -69,6 +71,7 @@ export class Warden {
   readonly commands: Commands;
   readonly instance: string;
   readonly readers: ReaderBudget;
+  readonly network: Network;
   private ticker?: NodeJS.Timeout;
 
   private constructor(readonly options: WardenOptions, runtimeBinary: string, initBinary: string, readonly cgroupHost: CgroupHost) {
@@ -77,9 +80,11 @@ export class Warden {
     this.events = new EventLog(this.paths.events);
     this.images = new ImageStore(this.paths.images, (image) => this.registry.imageInUse(image));
     this.runtime = new OciRuntime(runtimeBinary, this.paths.runtimeRoot);
+    this.network = new Network(this.instance, options.subnet, this.registry);
     this.lifecycle = new Lifecycle({
       paths: this.paths, runtime: this.runtime, images: this.images, registry: this.registry,
       instance: this.instance, initBinary, outputCap: options.outputCap ?? DEFAULT_OUTPUT_CAP, cgroupHost,
+      network: this.network,
     });
     this.readers = new ReaderBudget(options.maxBlockedReaders ?? DEFAULT_MAX_BLOCKED_READERS);
     this.commands = new Commands(this);
@@ -125,6 +130,7 @@ export class Warden {
   async reset(): Promise<void> {
     await this.lifecycle.teardownAll();
     await removeInstanceCgroups(this.instance);
+    await this.network.reset();
     for (const entry of await fs.readdir(this.paths.root).catch(() => [] as string[])) {
       await fs.rm(path.join(this.paths.root, entry), { recursive: true, force: true });
     }

@@ -130,7 +130,7 @@ export class FuseAdapter {
         this.handles.delete(fd);
         unit(h ? h.release() : Promise.resolve(), cb);
       },
-      flush: (_path, _fd, cb) => cb(0),
+      flush: (_path, fd, cb) => unit(Promise.resolve().then(() => this.handles.get(fd)?.flush?.()), cb),
       fsync: (_path, _datasync, fd, cb) => unit(Promise.resolve().then(() => this.handle(fd).fsync?.()), cb),
       truncate: (path, size, cb) => unit(this.truncate(path, size), cb),
       ftruncate: (path, fd, size, cb) => {

@@ -23,6 +23,8 @@ import { statusText } from '../core/status.js';
 import { CGROUP_KEYS, WRITABLE_KEYS } from '../drivers/cgroups/files.js';
 import { setLimit, type LimitKey } from '../core/limits.js';
 import { valueFile } from './nodes/value.js';
+import { tableFile } from './nodes/table.js';
+import { setPorts, setRules, setRate } from '../core/netconfig.js';
 
 function validName(name: string, what: string): string {
   try {
@@ -65,15 +67,26 @@ function cgroupDir(c: Container): DirNode {
   }));
 }
 
+function netDir(w: Warden, c: Container): DirNode {
+  const n = w.network;
+  return tableDir(() => [
+    ['address', textFile(() => n.addressOf(c.record) + '\n')],
+    ['ports', tableFile({ key: `${c.name}/ports`, lines: () => c.record.settings.ports ?? [], set: (lines) => setPorts(n, c, lines) })],
+    ['rules', tableFile({ key: `${c.name}/rules`, lines: () => c.record.settings.rules ?? [], set: (lines) => setRules(n, c, lines) })],
+    ['rate', valueFile(async () => `${c.record.settings.rate ?? 'max'}\n`, (text) => setRate(n, c, text))],
+    ['stats', textFile(async () => Object.entries(await n.stats(c.record)).map(([k, v]) => `${k} ${v}\n`).join(''))],
+  ]);
+}
+
 function containerDir(w: Warden, c: Container): DirNode {
   const rootfs = new HostDir(() => c.rootfs(), `container:${c.name}`, false);
   return tableDir(() => [
     ['ctl', ctlFile((text) => w.commands.container(c.name, text), CONTAINER_USAGE)],
-    ['status', textFile(() => statusText(c))],
+    ['status', textFile(() => statusText(c, w.network.addressOf(c.record)))],
     ['events', logFile(c.paths.events)],
     ['procs', procsDir(w, c)],
     ['cgroup', cgroupDir(c)],
-    ['net', tableDir(() => [['address', textFile(() => 'none\n')]])],
+    ['net', netDir(w, c)],
     ['rootfs', rootfs],
   ]);
 }

@@ -4,17 +4,51 @@
  * and what it printed on stderr.
  */
 import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
 import { execa, type Options } from 'execa';
 import { SystemFailure } from '../errors.js';
 import { logger } from './log.js';
 
 const log = logger('exec');
 
+/**
+ * Host programs are looked up in the system's directories only, never in the inherited
+ * PATH: under npm, PATH starts with node_modules/.bin, where for example `nft` is a
+ * JavaScript tool of a dev dependency that exits 0 and does nothing.
+ */
+export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+const resolved = new Map<string, string>();
+
+export function systemProgram(file: string): string {
+  if (file.includes('/')) return file;
+  let p = resolved.get(file);
+  if (!p) {
+    p = SYSTEM_PATH.split(':').map((d) => path.join(d, file)).find((c) => {
+      try {
+        accessSync(c, constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    }) ?? file;
+    resolved.set(file, p);
+  }
+  return p;
+}
+
+/** The environment for host programs: the system PATH, not the caller's. */
+export function systemEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, PATH: SYSTEM_PATH, ...extra };
+}
+
 export interface RunResult { stdout: string; stderr: string }
 
 export async function run(file: string, args: readonly string[], options: Options = {}): Promise<RunResult> {
   const started = Date.now();
-  const result = await execa(file, args, { reject: false, stdin: 'ignore', ...options });
+  const stdin = options.input === undefined ? { stdin: 'ignore' as const } : {};
+  const result = await execa(systemProgram(file), args, { reject: false, ...stdin, env: systemEnv(), extendEnv: false, ...options });
   log('%s %s → %s (%dms)', file, args.join(' '), result.exitCode ?? result.signal, Date.now() - started);
   if (result.failed) {
     const stderr = String(result.stderr ?? '').trim();
@@ -31,7 +65,7 @@ export async function run(file: string, args: readonly string[], options: Option
 export function runWithStderrTo(file: string, args: readonly string[], stderrFd: number): Promise<void> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'ignore', stderrFd] });
+    const child = spawn(systemProgram(file), args, { stdio: ['ignore', 'ignore', stderrFd], env: systemEnv() });
     child.once('error', reject);
     child.once('exit', (code, signal) => {
       log('%s %s → %s (%dms)', file, args.join(' '), code ?? signal, Date.now() - started);

@@ -19,12 +19,26 @@ export interface TreeOptions {
   args?: string[];
 }
 
+/**
+ * Each test file's own subnet (and so its own bridge routes): test files run in parallel,
+ * and two bridges with one subnet would fight over the host's route to it.
+ */
+const SUBNETS: Record<string, number> = {
+  containers: 201, daemon: 202, stale: 203, unmount: 204, twice: 205, images: 206, crun: 207,
+  procs: 208, restart: 209, bound: 210, cap: 211, cgroups: 212, rootfs: 213, net: 214, netb: 215,
+};
+
 export class Tree {
   readonly base: string;
   readonly mnt: string;
   readonly state: string;
   daemon?: ChildProcess;
   log = '';
+
+  /** The subnet prefix: containers of this tree get 10.N.0.x. */
+  get net(): string {
+    return `10.${SUBNETS[this.tag]}.0`;
+  }
 
   constructor(readonly tag: string, readonly options: TreeOptions = {}) {
     this.base = mkdtempSync(path.join(os.tmpdir(), `wfs-${tag}-`));
@@ -39,7 +53,10 @@ export class Tree {
 
   /** Start the daemon and wait for its `ready MOUNTPOINT` line. */
   async start(): Promise<void> {
-    const child = spawn(process.execPath, [CLI, 'mount', this.mnt, '--state-dir', this.state, ...(this.options.args ?? [])], {
+    const n = SUBNETS[this.tag];
+    if (n === undefined) throw new Error(`test tree ${this.tag} has no subnet: add it to SUBNETS`);
+    const subnet = ['--subnet', `10.${n}.0.0/24`];
+    const child = spawn(process.execPath, [CLI, 'mount', this.mnt, '--state-dir', this.state, ...subnet, ...(this.options.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, DEBUG: process.env.WARDENFS_TEST_DEBUG ?? '' },
     });

@@ -17,7 +17,7 @@ import { spawn } from 'node:child_process';
 import { promises as fs, constants as C } from 'node:fs';
 import path from 'node:path';
 import { SystemFailure, NotFound, BadRequest } from '../../errors.js';
-import { run } from '../../util/exec.js';
+import { run, SYSTEM_PATH } from '../../util/exec.js';
 import { sleep, isErrno } from '../../util/files.js';
 import { logger } from '../../util/log.js';
 import { ProcPaths } from './paths.js';
@@ -74,7 +74,7 @@ function spawnConmon(args: string[], stdio: number[], cwd: string): Promise<void
     const child = spawn(CONMON, args, {
       cwd, // conmon writes ./oom here on an OOM kill
       stdio,
-      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' },
+      env: { PATH: SYSTEM_PATH, _OCI_SYNCPIPE: '3' },
     });
     child.once('error', reject);
     child.once('exit', (code, signal) => {

@@ -10,9 +10,14 @@ import type { Settings } from '../../ctl/messages.js';
 
 export const INIT_IN_CONTAINER = '/dev/.init';
 
-/** Docker's default capability set: enough for ordinary programs, not enough to touch limits or the network config. */
+/**
+ * Docker's default capability set less CAP_NET_RAW: enough for ordinary programs, not
+ * enough to touch limits or the network config. Raw sockets would bypass the egress
+ * filter and the rate limit that live in the container's network namespace; ping works
+ * without them through ICMP datagram sockets (net.ipv4.ping_group_range below).
+ */
 const CAPABILITIES = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW',
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD',
   'CAP_SETGID', 'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE',
   'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
 ];
@@ -93,6 +98,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     ],
     linux: {
       cgroupsPath: input.cgroupsPath,
+      sysctl: { 'net.ipv4.ping_group_range': '0 2147483647' },
       resources: resourcesOf(input.settings),
       namespaces: [
         { type: 'pid' },

@@ -20,6 +20,8 @@ export interface Handle {
   write(buf: Buffer, len: number, pos: number, abort?: AbortSignal): Promise<number>;
   truncate?(size: number): Promise<void>;
   fsync?(): Promise<void>;
+  /** At each close() of the open file, which waits for it (release comes later, asynchronously). */
+  flush?(): Promise<void>;
   release(): Promise<void>;
 }
 

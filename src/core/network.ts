@@ -1,0 +1,146 @@
+/**
+ * The containers' network (SPEC §3.6): addresses from --subnet, the host side (bridge,
+ * forwards) and each container's namespace (egress rules, rate). Changes apply to the
+ * running container and are recorded in container.json; a refused change changes nothing.
+ */
+import { BadRequest, Exists, NoSpace, q } from '../errors.js';
+import { ValueError } from '../ctl/values.js';
+import {
+  parsePortForward, parseEgressRule, parseRate, formatPortForward, formatEgressRule,
+  type PortForward, type EgressRule, type Rate,
+} from '../ctl/net-values.js';
+import { parseSubnet, allocate, numberToIp, type Subnet } from '../drivers/network/ipam.js';
+import {
+  netNames, vethName, netnsName, netnsPath, ensureHost, removeHost, addContainerLink,
+  removeContainerLink, linkExists, setForwards, removeForwards, linkStats, type NetNames,
+} from '../drivers/network/host.js';
+import { setEgress, setRate } from '../drivers/network/inside.js';
+import type { Registry } from './registry.js';
+import type { ContainerRecord } from './container.js';
+
+function value<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof ValueError) throw new BadRequest(e.message);
+    throw e;
+  }
+}
+
+export const parsePorts = (lines: string[]): PortForward[] => lines.map((l) => value(() => parsePortForward(l)));
+export const parseRules = (lines: string[]): EgressRule[] => lines.map((l) => value(() => parseEgressRule(l)));
+export const parseRateValue = (text: string): Rate | 'max' => value(() => parseRate(text));
+
+export class Network {
+  readonly subnet: Subnet;
+  readonly names: NetNames;
+  private readonly reserved = new Map<string, string>();
+  private host?: Promise<void>;
+
+  constructor(private readonly instance: string, subnet: string, private readonly registry: Registry) {
+    this.subnet = value(() => parseSubnet(subnet));
+    this.names = netNames(instance);
+  }
+
+  ns(name: string): string { return netnsName(this.instance, name); }
+  nsPath(name: string): string { return netnsPath(this.ns(name)); }
+  veth(name: string): string { return vethName(this.instance, name); }
+  get gateway(): string { return numberToIp(this.subnet.gateway); }
+
+  /** An address for a new container, held from now on (synchronous: no two creates get one). */
+  allocate(name: string): string {
+    const used = new Set<string>(this.reserved.values());
+    for (const c of this.registry.all()) if (c.record.address) used.add(c.record.address);
+    const address = allocate(this.subnet, used);
+    if (!address) throw new NoSpace(`no free address left in ${numberToIp(this.subnet.network)}/${this.subnet.prefix}`);
+    this.reserved.set(name, address);
+    return address;
+  }
+
+  release(name: string): void {
+    this.reserved.delete(name);
+  }
+
+  private ensureHost(): Promise<void> {
+    this.host ??= ensureHost(this.names, this.subnet).catch((e: unknown) => {
+      this.host = undefined;
+      throw e;
+    });
+    return this.host;
+  }
+
+  /** Another container already forwarding one of these host ports? */
+  checkPorts(name: string, forwards: PortForward[]): void {
+    const seen = new Set<string>();
+    for (const f of forwards) {
+      const key = `${f.hostPort}/${f.proto}`;
+      if (seen.has(key)) throw new Exists(`host port ${key} is listed twice`);
+      seen.add(key);
+    }
+    for (const c of this.registry.all()) {
+      if (c.name === name) continue;
+      for (const f of parsePorts(c.record.settings.ports ?? [])) {
+        if (seen.has(`${f.hostPort}/${f.proto}`)) throw new Exists(`host port ${f.hostPort}/${f.proto} is forwarded to container ${q(c.name)}`);
+      }
+    }
+  }
+
+  /** Everything a bridge container needs before it starts; applies its recorded settings. */
+  async setup(r: ContainerRecord): Promise<void> {
+    if (r.net !== 'bridge' || !r.address) return;
+    await this.ensureHost();
+    if (!(await linkExists(this.ns(r.name)))) {
+      await addContainerLink({
+        ns: this.ns(r.name), veth: this.veth(r.name), bridge: this.names.bridge,
+        address: r.address, prefix: this.subnet.prefix, gateway: this.gateway,
+      });
+    }
+    await setEgress(this.ns(r.name), parseRules(r.settings.rules ?? []));
+    await setForwards(this.names.table, r.name, r.address, parsePorts(r.settings.ports ?? []));
+    if (r.settings.rate) await setRate(this.ns(r.name), parseRateValue(r.settings.rate));
+  }
+
+  /** Release a container's network. Idempotent; works from the name alone (reset, sweep). */
+  async teardown(name: string): Promise<void> {
+    await removeForwards(this.names.table, name);
+    await removeContainerLink(this.ns(name), this.veth(name));
+  }
+
+  async reset(): Promise<void> {
+    await removeHost(this.names);
+  }
+
+  async applyPorts(r: ContainerRecord, lines: string[]): Promise<string[]> {
+    const forwards = parsePorts(lines);
+    this.requireBridge(r);
+    this.checkPorts(r.name, forwards);
+    await setForwards(this.names.table, r.name, r.address!, forwards);
+    return forwards.map(formatPortForward);
+  }
+
+  async applyRules(r: ContainerRecord, lines: string[]): Promise<string[]> {
+    const rules = parseRules(lines);
+    this.requireBridge(r);
+    await setEgress(this.ns(r.name), rules);
+    return rules.map(formatEgressRule);
+  }
+
+  async applyRate(r: ContainerRecord, text: string): Promise<string> {
+    const rate = parseRateValue(text);
+    this.requireBridge(r);
+    await setRate(this.ns(r.name), rate);
+    return rate === 'max' ? 'max' : `${rate.rate} ${rate.burst}`;
+  }
+
+  private requireBridge(r: ContainerRecord): void {
+    if (r.net !== 'bridge' || !r.address) throw new BadRequest(`container ${q(r.name)} has net=none: no network to configure`);
+  }
+
+  stats(r: ContainerRecord): Promise<Record<string, number>> {
+    return linkStats(this.veth(r.name));
+  }
+
+  addressOf(r: ContainerRecord): string {
+    return r.address ? `${r.address}/${this.subnet.prefix}` : 'none';
+  }
+}

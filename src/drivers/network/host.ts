@@ -1,0 +1,180 @@
+/**
+ * The host side of the container network, driven through iproute2 and nftables batch
+ * interfaces (one process per step, docs/network.md says why):
+ *   - one bridge per daemon instance (the gateway address of --subnet is on it);
+ *   - per container: a named network namespace, a veth pair (host end on the bridge,
+ *     `eth0` inside), its address, loopback and a default route;
+ *   - one nftables table per instance for port forwards: a verdict map per protocol from
+ *     host port to the container's own chain, so a container's forwards are replaced or
+ *     removed exactly, in one transaction.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { run } from '../../util/exec.js';
+import { isErrno } from '../../util/files.js';
+import { Exists, q } from '../../errors.js';
+import { numberToIp, type Subnet } from './ipam.js';
+import type { PortForward } from '../../ctl/net-values.js';
+
+export interface NetNames { bridge: string; table: string }
+
+export function netNames(instance: string): NetNames {
+  return { bridge: `wfb${instance.slice(0, 8)}`, table: `wardenfs_${instance}` };
+}
+
+export function vethName(instance: string, name: string): string {
+  return `wfv${createHash('sha256').update(`${instance}/${name}`).digest('hex').slice(0, 10)}`;
+}
+
+export function netnsName(instance: string, name: string): string {
+  return `wfs-${instance}-${name}`;
+}
+
+export function netnsPath(ns: string): string {
+  return `/run/netns/${ns}`;
+}
+
+async function ip(args: string[], batch?: string): Promise<void> {
+  await run('ip', batch === undefined ? args : [...args, '-batch', '-'], batch === undefined ? {} : { input: batch });
+}
+
+async function nft(script: string): Promise<void> {
+  await run('nft', ['-f', '-'], { input: script });
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(() => true, () => false);
+}
+
+/** The bridge and the nft table of this instance (idempotent). */
+export async function ensureHost(n: NetNames, subnet: Subnet): Promise<void> {
+  if (!(await exists(`/sys/class/net/${n.bridge}`))) {
+    await ip([], [
+      `link add ${n.bridge} type bridge`,
+      `addr add ${numberToIp(subnet.gateway)}/${subnet.prefix} dev ${n.bridge}`,
+      `link set ${n.bridge} up`,
+    ].join('\n') + '\n');
+  }
+  // Forwards from 127.0.0.1 leave through the bridge with a loopback source: allowed on our bridge only.
+  await fs.writeFile(`/proc/sys/net/ipv4/conf/${n.bridge}/route_localnet`, '1');
+  const cidr = `${numberToIp(subnet.network)}/${subnet.prefix}`;
+  // Declared, then the base chains' rules rewritten: running this again (a restarted
+  // daemon) leaves exactly one copy, and the containers' maps and chains untouched.
+  const t = `ip ${n.table}`;
+  await nft([
+    `table ${t} {`,
+    '  map fwd_tcp { type inet_service : verdict; }',
+    '  map fwd_udp { type inet_service : verdict; }',
+    '  chain prerouting { type nat hook prerouting priority dstnat; policy accept; }',
+    '  chain output { type nat hook output priority -100; policy accept; }',
+    '  chain postrouting { type nat hook postrouting priority srcnat; policy accept; }',
+    '  chain guard { type filter hook prerouting priority -150; policy accept; }',
+    '}',
+    // route_localnet on the bridge must not let a container reach the host's loopback services.
+    `flush chain ${t} guard`,
+    `add rule ${t} guard iifname "${n.bridge}" ip daddr 127.0.0.0/8 drop`,
+    `flush chain ${t} prerouting`,
+    `flush chain ${t} output`,
+    `flush chain ${t} postrouting`,
+    `add rule ${t} prerouting fib daddr type local tcp dport vmap @fwd_tcp`,
+    `add rule ${t} prerouting fib daddr type local udp dport vmap @fwd_udp`,
+    `add rule ${t} output fib daddr type local tcp dport vmap @fwd_tcp`,
+    `add rule ${t} output fib daddr type local udp dport vmap @fwd_udp`,
+    `add rule ${t} postrouting ip saddr 127.0.0.0/8 oifname "${n.bridge}" masquerade`,
+    `add rule ${t} postrouting ip saddr ${cidr} oifname != "${n.bridge}" masquerade`,
+  ].join('\n') + '\n');
+}
+
+/** Remove the instance's table and bridge (reset). */
+export async function removeHost(n: NetNames): Promise<void> {
+  await run('nft', ['delete', 'table', 'ip', n.table]).catch(() => undefined);
+  if (await exists(`/sys/class/net/${n.bridge}`)) await ip(['link', 'del', n.bridge]).catch(() => undefined);
+}
+
+export interface LinkSpec { ns: string; veth: string; bridge: string; address: string; prefix: number; gateway: string }
+
+/** The container's namespace and link, made before the container starts. */
+export async function addContainerLink(l: LinkSpec): Promise<void> {
+  await ip([], [
+    `netns add ${l.ns}`,
+    `link add ${l.veth} type veth peer name eth0 netns ${l.ns}`,
+    `link set ${l.veth} master ${l.bridge} up`,
+  ].join('\n') + '\n');
+  await ip(['-n', l.ns], [
+    'link set lo up',
+    `addr add ${l.address}/${l.prefix} dev eth0`,
+    'link set eth0 up',
+    `route add default via ${l.gateway}`,
+  ].join('\n') + '\n');
+}
+
+/** Delete the veth pair, then the namespace (in this order the removal is synchronous and exact). Idempotent. */
+export async function removeContainerLink(ns: string, veth: string): Promise<void> {
+  if (await exists(`/sys/class/net/${veth}`)) await ip(['link', 'del', veth]).catch(() => undefined);
+  if (await exists(netnsPath(ns))) await ip(['netns', 'del', ns]).catch(() => undefined);
+}
+
+export async function linkExists(ns: string): Promise<boolean> {
+  return exists(netnsPath(ns));
+}
+
+/** Container names ([A-Za-z0-9_.-]) are valid nft identifiers after a letter: no two names share a chain. */
+function chainOf(name: string): string {
+  return `c_${name}`;
+}
+
+/** The host ports whose map entries lead to this container's chain (exact removal). */
+async function mappedPorts(table: string, map: string, chain: string): Promise<number[]> {
+  try {
+    const { stdout } = await run('nft', ['-j', 'list', 'map', 'ip', table, map]);
+    const doc = JSON.parse(stdout) as { nftables: Array<{ map?: { elem?: Array<[number, { goto?: { target: string }; jump?: { target: string } }]> } }> };
+    const elems = doc.nftables.find((x) => x.map)?.map?.elem ?? [];
+    return elems.filter(([, v]) => (v.goto?.target ?? v.jump?.target) === chain).map(([k]) => k);
+  } catch {
+    return [];
+  }
+}
+
+/** Replace a container's port forwards in one transaction (all or nothing). */
+export async function setForwards(table: string, name: string, address: string, forwards: PortForward[]): Promise<void> {
+  const chain = chainOf(name);
+  const lines = [`add chain ip ${table} ${chain}`, `flush chain ip ${table} ${chain}`];
+  for (const proto of ['tcp', 'udp'] as const) {
+    for (const p of await mappedPorts(table, `fwd_${proto}`, chain)) lines.push(`delete element ip ${table} fwd_${proto} { ${p} }`);
+  }
+  for (const f of forwards) {
+    lines.push(`add rule ip ${table} ${chain} ${f.proto} dport ${f.hostPort} dnat to ${address}:${f.containerPort}`);
+    lines.push(`add element ip ${table} fwd_${f.proto} { ${f.hostPort} : goto ${chain} }`);
+  }
+  try {
+    await nft(lines.join('\n') + '\n');
+  } catch (e) {
+    if (/File exists|exists/i.test((e as Error).message)) throw new Exists(`a host port asked for by ${q(name)} is already forwarded`);
+    throw e;
+  }
+}
+
+/** Remove a container's forwards and chain. Idempotent. */
+export async function removeForwards(table: string, name: string): Promise<void> {
+  const chain = chainOf(name);
+  const lines: string[] = [];
+  for (const proto of ['tcp', 'udp'] as const) {
+    for (const p of await mappedPorts(table, `fwd_${proto}`, chain)) lines.push(`delete element ip ${table} fwd_${proto} { ${p} }`);
+  }
+  lines.push(`delete chain ip ${table} ${chain}`);
+  await nft(lines.join('\n') + '\n').catch(() => undefined);
+}
+
+/** rx/tx as the container sees them: the host end's counters, swapped. */
+export async function linkStats(veth: string): Promise<Record<string, number>> {
+  const read = async (f: string) => Number((await fs.readFile(`/sys/class/net/${veth}/statistics/${f}`, 'utf8').catch((e: unknown) => {
+    if (isErrno(e, 'ENOENT')) return '0';
+    throw e;
+  })).trim());
+  return {
+    rx_bytes: await read('tx_bytes'),
+    tx_bytes: await read('rx_bytes'),
+    rx_packets: await read('tx_packets'),
+    tx_packets: await read('rx_packets'),
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * What is set inside a container's network namespace: the egress allow-list (an
+ * nftables table in the namespace, output hook: the container has no CAP_NET_ADMIN and
+ * cannot change it; it sees every packet the container sends, to the host, to other
+ * containers on the bridge and beyond, and removal is exact: it goes with the namespace)
+ * and the egress bandwidth (a tbf qdisc on eth0).
+ */
+import { run } from '../../util/exec.js';
+import type { EgressRule, Rate } from '../../ctl/net-values.js';
+
+function ruleText(r: EgressRule): string {
+  const dest = `ip daddr ${r.dest}/${r.prefix}`;
+  if (r.proto === 'all') return `${dest} accept`;
+  if (r.proto === 'icmp') return `${dest} meta l4proto icmp accept`;
+  const ports = r.ports ? ` ${r.proto} dport ${r.ports[0] === r.ports[1] ? r.ports[0] : `${r.ports[0]}-${r.ports[1]}`}` : ` meta l4proto ${r.proto}`;
+  return `${dest}${ports} accept`;
+}
+
+/** Replace the allow-list in one transaction; everything else the container opens is dropped. */
+export async function setEgress(ns: string, rules: EgressRule[]): Promise<void> {
+  // Declared empty, then filled: applying again replaces, never appends a second copy.
+  const script = [
+    'table inet wardenfs {',
+    '  chain output { type filter hook output priority 0; policy drop; }',
+    '  chain allowed { }',
+    '}',
+    'flush chain inet wardenfs output',
+    'flush chain inet wardenfs allowed',
+    'add rule inet wardenfs output ct state established,related accept',
+    'add rule inet wardenfs output oifname "lo" accept',
+    'add rule inet wardenfs output jump allowed',
+    ...rules.map((r) => `add rule inet wardenfs allowed ${ruleText(r)}`),
+  ].join('\n') + '\n';
+  await run('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: script });
+}
+
+export async function setRate(ns: string, rate: Rate | 'max'): Promise<void> {
+  if (rate === 'max') {
+    await run('tc', ['-n', ns, 'qdisc', 'del', 'dev', 'eth0', 'root']).catch(() => undefined);
+    return;
+  }
+  await run('tc', ['-n', ns, 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', rate.rate, 'burst', rate.burst, 'latency', '50ms']);
+}

@@ -1,0 +1,156 @@
+/** The container network (SPEC §3.6): addresses, forwards, egress rules, rate, stats, cleanup. Traffic stays between this host and its own containers. */
+import test from 'ava';
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import http from 'node:http';
+import { execa } from 'execa';
+import { Tree } from '../helpers/tree.js';
+import { sleep } from '../helpers/host.js';
+
+const tree = new Tree('net');
+test.before(async () => {
+  await tree.start();
+});
+test.after.always(async () => {
+  await tree.cleanup();
+});
+
+const C = (name: string, ...p: string[]) => tree.p('containers', name, ...p);
+async function run(name: string, cmd: string): Promise<string> {
+  return tree.ctl(C(name, 'ctl'), `run ${cmd}`);
+}
+async function finish(name: string, id: string): Promise<{ status: string; out: string; err: string }> {
+  const status = await fs.readFile(C(name, 'procs', id, 'wait'), 'utf8');
+  return { status, out: await fs.readFile(C(name, 'procs', id, 'stdout'), 'utf8'), err: await fs.readFile(C(name, 'procs', id, 'stderr'), 'utf8') };
+}
+function get(url: string, timeoutMs = 3000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('end', () => resolve(body));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+async function webServer(name: string): Promise<void> {
+  await fs.mkdir(C(name, 'rootfs', 'www'), { recursive: true });
+  await fs.writeFile(C(name, 'rootfs', 'www', 'index.html'), `hello from ${name}\n`);
+  await run(name, 'httpd -f -p 80 -h /www');
+  await sleep(300);
+}
+const address = async (name: string) => (await fs.readFile(C(name, 'net', 'address'), 'utf8')).trim().split('/')[0]!;
+
+test.serial('addresses: distinct in the subnet; net=none has loopback alone; the host reaches a server by address', async (t) => {
+  await tree.ctl(tree.p('ctl'), 'create web1');
+  await tree.ctl(tree.p('ctl'), 'create web2');
+  await tree.ctl(tree.p('ctl'), 'create lonely net=none');
+  const a1 = await address('web1');
+  const a2 = await address('web2');
+  t.not(a1, a2);
+  for (const a of [a1, a2]) t.true(a.startsWith(`${tree.net}.`), a);
+  t.regex((await tree.status('web1')).address!, new RegExp(`^${a1.replace(/\./g, '\\.')}/24$`));
+  t.is((await fs.readFile(C('lonely', 'net', 'address'), 'utf8')).trim(), 'none');
+  t.is((await tree.status('lonely')).address, 'none');
+  const ifaces = await finish('lonely', await run('lonely', 'ls /sys/class/net'));
+  t.is(ifaces.out, 'lo\n');
+  const inside = await finish('web1', await run('web1', 'ip addr show eth0'));
+  t.regex(inside.out, new RegExp(`inet ${a1.replace(/\./g, '\\.')}/24`));
+  await webServer('web1');
+  t.is(await get(`http://${a1}/`), 'hello from web1\n');
+});
+
+test.serial('port forwards: added live, answer on 127.0.0.1, replaced with >, removed by emptying; a taken host port is EEXIST', async (t) => {
+  await webServer('web2');
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  await fs.writeFile(C('web1', 'net', 'ports'), `${port}:80\n`);
+  t.is(await fs.readFile(C('web1', 'net', 'ports'), 'utf8'), `${port}:80/tcp\n`);
+  t.is(await get(`http://127.0.0.1:${port}/`), 'hello from web1\n');
+  // the same host port for another container
+  await t.throwsAsync(fs.writeFile(C('web2', 'net', 'ports'), `${port}:80\n`), { code: 'EEXIST' });
+  t.is(await fs.readFile(C('web2', 'net', 'ports'), 'utf8'), '');
+  // replaced with >
+  let r = await tree.sh(`echo "${port + 1}:80" > "${C('web1', 'net', 'ports')}"`);
+  t.is(r.exitCode, 0, r.stderr);
+  await t.throwsAsync(get(`http://127.0.0.1:${port}/`, 1000));
+  t.is(await get(`http://127.0.0.1:${port + 1}/`), 'hello from web1\n');
+  // now the first port is free for web2; >> adds
+  r = await tree.sh(`echo "${port}:80" >> "${C('web2', 'net', 'ports')}"`);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(await get(`http://127.0.0.1:${port}/`), 'hello from web2\n');
+  // removed by emptying the file
+  r = await tree.sh(`: > "${C('web1', 'net', 'ports')}"`);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(await fs.readFile(C('web1', 'net', 'ports'), 'utf8'), '');
+  await t.throwsAsync(get(`http://127.0.0.1:${port + 1}/`, 1000));
+  // bad lines change nothing
+  await t.throwsAsync(fs.writeFile(C('web2', 'net', 'ports'), 'nonsense\n'), { code: 'EINVAL' });
+  t.is(await fs.readFile(C('web2', 'net', 'ports'), 'utf8'), `${port}:80/tcp\n`);
+  await fs.writeFile(C('web2', 'net', 'ports'), '');
+});
+
+test.serial('egress: refused with no rule, allowed after a rule, refused again after emptying', async (t) => {
+  const target = await address('web2');
+  const fetch = async () => finish('web1', await run('web1', `timeout 3 wget -q -O - http://${target}/`));
+  let r = await fetch();
+  t.not(r.status, 'exited 0\n', 'no rule: refused');
+  await tree.sh(`echo "allow tcp ${target}/32 80" > "${C('web1', 'net', 'rules')}"`);
+  t.is(await fs.readFile(C('web1', 'net', 'rules'), 'utf8'), `allow tcp ${target}/32 80\n`);
+  r = await fetch();
+  t.is(r.status, 'exited 0\n', r.err);
+  t.is(r.out, 'hello from web2\n');
+  await tree.sh(`: > "${C('web1', 'net', 'rules')}"`);
+  r = await fetch();
+  t.not(r.status, 'exited 0\n', 'emptied: refused again');
+  await t.throwsAsync(fs.writeFile(C('web1', 'net', 'rules'), 'allow sctp 1.2.3.4\n'), { code: 'EINVAL' });
+});
+
+test.serial('rate: 1 MiB out at 2mbit takes about 4 s, well under 1 s after max; stats count bytes', async (t) => {
+  const gateway = `${tree.net}.1`;
+  const received: number[] = [];
+  const server = net.createServer((sock) => {
+    const t0 = Date.now();
+    let n = 0;
+    sock.on('data', (d: Buffer) => { n += d.length; });
+    sock.on('end', () => received.push(n === 1024 * 1024 ? Date.now() - t0 : -n));
+  });
+  await new Promise<void>((r) => server.listen(0, gateway, r));
+  t.teardown(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  await fs.writeFile(C('web1', 'net', 'rules'), `allow tcp ${gateway}/32 ${port}\n`);
+  const before = Object.fromEntries((await fs.readFile(C('web1', 'net', 'stats'), 'utf8')).trim().split('\n').map((l) => l.split(' ') as [string, string]));
+  const send = async () => finish('web1', await run('web1', `sh -c 'dd if=/dev/zero bs=1024 count=1024 2>/dev/null | nc ${gateway} ${port}'`));
+  await fs.writeFile(C('web1', 'net', 'rate'), '2mbit 64k\n');
+  t.is(await fs.readFile(C('web1', 'net', 'rate'), 'utf8'), '2mbit 64k\n');
+  let r = await send();
+  t.is(r.status, 'exited 0\n', r.err);
+  await fs.writeFile(C('web1', 'net', 'rate'), 'max\n');
+  r = await send();
+  t.is(r.status, 'exited 0\n', r.err);
+  for (let i = 0; i < 20 && received.length < 2; i++) await sleep(100);
+  t.is(received.length, 2);
+  const [capped, free] = received as [number, number];
+  t.true(capped > 3000 && capped < 7000, `capped took ${capped} ms`);
+  t.true(free >= 0 && free < 1000, `uncapped took ${free} ms`);
+  const after = Object.fromEntries((await fs.readFile(C('web1', 'net', 'stats'), 'utf8')).trim().split('\n').map((l) => l.split(' ') as [string, string]));
+  t.true(Number(after.tx_bytes) - Number(before.tx_bytes!) > 2 * 1024 * 1024, 'tx_bytes counts what was sent');
+  await t.throwsAsync(fs.writeFile(C('web1', 'net', 'rate'), 'fast\n'), { code: 'EINVAL' });
+  t.is(await fs.readFile(C('web1', 'net', 'rate'), 'utf8'), 'max\n');
+});
+
+test.serial('create with ports=, and after destroy no rule, interface, namespace or qdisc mentions the container', async (t) => {
+  const port = 40000 + Math.floor(Math.random() * 20000);
+  await tree.ctl(tree.p('ctl'), `create gone ports=${port}:80 'rules=allow icmp ${tree.net}.1' 'rate=1mbit 32k'`);
+  await webServer('gone');
+  t.is(await get(`http://127.0.0.1:${port}/`), 'hello from gone\n');
+  await fs.writeFile(C('gone', 'ctl'), 'destroy\n');
+  const nft = await execa('/usr/sbin/nft', ['list', 'ruleset']);
+  t.false(nft.stdout.includes(`c_gone`), 'no nft chain');
+  t.false(nft.stdout.includes(`${port}`), 'no forward');
+  const links = await execa('/usr/sbin/ip', ['-o', 'link']);
+  const netns = await execa('/usr/sbin/ip', ['netns', 'list']);
+  t.false(netns.stdout.includes('-gone'), 'no namespace');
+  t.false(/wfs-[0-9a-f]+-gone/.test(links.stdout));
+  await t.throwsAsync(get(`http://127.0.0.1:${port}/`, 1000));
+});
