@@ -16,7 +16,13 @@ test.serial('SIGTERM unmounts and exits 0 leaving containers running; a restart 
   const pid1 = Number((await tree.status('keep1')).pid);
   const pid2 = Number((await tree.status('keep2')).pid);
   const cgroups = [...(await cgroupDirsOf(pid1)), ...(await cgroupDirsOf(pid2))];
+  const instanceTable = ((await execa('/usr/sbin/nft', ['list', 'tables'])).stdout.split('\n')
+    .map((l) => l.split(' ')[2] ?? '').find((n) => n.startsWith('wardenfs_') && cgroups.some((d) => d.includes(`/${n.slice(9)}/`))))!;
+  t.truthy(instanceTable, 'the daemon has its nft table');
+  t.true((await execa('/usr/sbin/ip', ['-o', 'addr'])).stdout.includes(`${tree.net}.1/24`), 'and its bridge');
 
+  const address1 = await fs.readFile(tree.p('containers', 'keep1', 'net', 'address'), 'utf8');
+  await fs.writeFile(tree.p('containers', 'keep1', 'net', 'rules'), `allow tcp ${tree.net}.1/32 9\n`);
   t.is(await tree.stop('SIGTERM'), 0);
   t.deepEqual(await mountsWith(tree.mnt), [], 'the tree is unmounted');
   t.true(pidAlive(pid1) && pidAlive(pid2), 'containers keep running without the daemon');
@@ -26,6 +32,8 @@ test.serial('SIGTERM unmounts and exits 0 leaving containers running; a restart 
   t.is(Number((await tree.status('keep1')).pid), pid1, 'the same init is adopted');
   t.is((await tree.status('keep2')).state, 'active');
   t.is(await fs.readFile(tree.p('containers', 'keep1', 'rootfs', 'tmp', 'mark'), 'utf8'), 'still here\n');
+  t.is(await fs.readFile(tree.p('containers', 'keep1', 'net', 'address'), 'utf8'), address1, 'the same address');
+  t.is(await fs.readFile(tree.p('containers', 'keep1', 'net', 'rules'), 'utf8'), `allow tcp ${tree.net}.1/32 9\n`);
 
   // reset refuses while a daemon holds the state dir
   const busy = await execa(process.execPath, [CLI, 'reset', '--state-dir', tree.state], { reject: false });
@@ -45,6 +53,13 @@ test.serial('SIGTERM unmounts and exits 0 leaving containers running; a restart 
   const instanceDirs = new Set(cgroups.map((d) => path.dirname(d)));
   for (const d of instanceDirs) t.false(await exists(d), `cgroup parent ${d} left`);
   t.deepEqual(await fs.readdir(tree.state), [], 'the state dir is empty');
+  // nor any of its network: namespaces, links, the bridge, the nft table
+  const netns = await execa('/usr/sbin/ip', ['netns', 'list']);
+  t.false(/-keep[12]\b/.test(netns.stdout), netns.stdout);
+  const addrs = await execa('/usr/sbin/ip', ['-o', 'addr']);
+  t.false(addrs.stdout.includes(`${tree.net}.1/24`), 'the bridge is gone');
+  const tables = await execa('/usr/sbin/nft', ['list', 'tables']);
+  t.false(tables.stdout.includes(instanceTable), tables.stdout);
 });
 
 test.serial('a stale mount left by a SIGKILLed daemon is cleared by the next mount', async (t) => {
