@@ -142,6 +142,7 @@ export class FuseAdapter {
       unlink: (path, cb) => unit(this.onSub(path, false).then(([s, r]) => s.unlink(r)), cb),
       rename: (a, b, cb) => unit(this.pair(a, b).then(([s, ra, rb]) => s.rename(ra, rb)), cb),
       link: (a, b, cb) => unit(this.pair(a, b).then(([s, ra, rb]) => s.link(ra, rb)), cb),
+      mknod: (path, mode, dev, cb) => unit(this.onSub(path, true).then(([s, r]) => s.mknod(r, mode, dev)), cb),
       symlink: (target, path, cb) => unit(this.onSub(path, true).then(([s, r]) => s.symlink(target, r)), cb),
       readlink: (path, cb) => done(this.onSub(path, false).then(([s, r]) => s.readlink(r)), (t) => cb(0, t), cb),
       chmod: (path, mode, cb) => unit(this.onSub(path, false).then(([s, r]) => s.chmod(r, mode)), cb),

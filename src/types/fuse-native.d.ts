@@ -32,6 +32,7 @@ declare module 'fuse-native' {
     rename?(src: string, dest: string, cb: Cb): void;
     link?(src: string, dest: string, cb: Cb): void;
     symlink?(target: string, path: string, cb: Cb): void;
+    mknod?(path: string, mode: number, dev: number, cb: Cb): void;
     readlink?(path: string, cb: (err: number, target?: string) => void): void;
     chmod?(path: string, mode: number, cb: Cb): void;
     chown?(path: string, uid: number, gid: number, cb: Cb): void;

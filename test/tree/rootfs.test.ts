@@ -95,6 +95,14 @@ test('mv, rm -r, chmod, chown, truncate, append, touch, a 1 GiB sparse file, tar
   t.regex(list.stdout, /ops\/moved/);
 });
 
+test('mkfifo through the tree makes a FIFO the container can use', async (t) => {
+  const r = await tree.sh(`mkfifo "$M/containers/fsc/rootfs/tmp/fifo"`);
+  t.is(r.exitCode, 0, r.stderr);
+  t.true((await fs.lstat(R('tmp', 'fifo'))).isFIFO());
+  const seen = await inside('echo through > /tmp/fifo & cat /tmp/fifo');
+  t.is(seen.stdout, 'through\n');
+});
+
 test('the container sees host writes at once and the host sees the container\'s', async (t) => {
   await fs.writeFile(R('tmp', 'from-host'), 'hello from host\n');
   const seen = await inside('cat /tmp/from-host; echo "hello from inside" > /tmp/from-inside');

@@ -142,6 +142,11 @@ export class HostDir implements Subtree {
     };
   }
 
+  async mknod(rel: string, mode: number, dev: number): Promise<void> {
+    this.writable();
+    await (await this.resolver()).mknod(rel, mode, dev);
+  }
+
   /** rename and link work within one tree only. */
   same(other: Subtree): void {
     if (!(other instanceof HostDir) || other.key !== this.key) throw new CrossDevice('cannot move across containers or images');

@@ -61,6 +61,8 @@ export interface Subtree {
   chown(rel: string, uid: number, gid: number): Promise<void>;
   utimens(rel: string, atimeMs: number, mtimeMs: number): Promise<void>;
   statfs(rel: string): Promise<StatFs>;
+  /** FIFOs, sockets and device nodes (mkfifo, mknod). */
+  mknod(rel: string, mode: number, dev: number): Promise<void>;
 }
 
 export type Node = FileNode | DirNode | Subtree;
