@@ -96,7 +96,8 @@ export class Network {
       });
     }
     await setEgress(this.ns(r.name), parseRules(r.settings.rules ?? []));
-    await setForwards(this.names.table, r.name, r.address, parsePorts(r.settings.ports ?? []));
+    // A container without forwards needs no nft transaction (its chain is made on first use).
+    if (r.settings.ports?.length) await setForwards(this.names.table, r.name, r.address, parsePorts(r.settings.ports));
     if (r.settings.rate) await setRate(this.ns(r.name), parseRateValue(r.settings.rate));
   }
 
