@@ -20,7 +20,7 @@ const log = logger('fuse');
 
 export const MOUNT_OPTIONS = [
   'direct_io', 'big_writes', 'max_write=131072', 'max_read=131072',
-  'attr_timeout=0', 'entry_timeout=0', 'negative_timeout=0',
+  'attr_timeout=0', 'entry_timeout=1', 'negative_timeout=0',
   'fsname=wardenfs', 'subtype=wardenfs',
 ];
 
