@@ -4,6 +4,8 @@
  * one style, written down in docs/decisions.md: lower case, no trailing period, values
  * in double quotes — `no such container "web"`.
  */
+import { ValueError } from './ctl/values.js';
+
 export type ErrnoName =
   | 'EINVAL' | 'ENOENT' | 'EEXIST' | 'EBUSY' | 'ENOSPC' | 'EACCES' | 'EPERM' | 'EIO'
   | 'EAGAIN' | 'EINTR' | 'EPIPE' | 'EROFS' | 'EISDIR' | 'ENOTDIR' | 'ENOTEMPTY' | 'EXDEV' | 'ENOSYS' | 'ELOOP';
@@ -57,9 +59,17 @@ export function interruptible<T>(wait: Promise<T>, abort?: AbortSignal): Promise
 export class ReadOnly extends WardenError { readonly errno = 'EROFS' as const; }
 export class IsDirectory extends WardenError { readonly errno = 'EISDIR' as const; }
 export class NotDirectory extends WardenError { readonly errno = 'ENOTDIR' as const; }
-export class NotEmpty extends WardenError { readonly errno = 'ENOTEMPTY' as const; }
 export class CrossDevice extends WardenError { readonly errno = 'EXDEV' as const; }
-export class NotSupported extends WardenError { readonly errno = 'ENOSYS' as const; }
+
+/** Run a value parser (ctl/values.ts); its ValueError becomes BadRequest (EINVAL). */
+export function checked<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof ValueError) throw new BadRequest(e.message);
+    throw e;
+  }
+}
 
 /** The text for a human: a WardenError's message, or a short form of anything else. */
 export function describe(e: unknown): string {

@@ -10,8 +10,6 @@ export class ReaderBudget {
 
   constructor(readonly max: number) {}
 
-  get inUse(): number { return this.used; }
-
   acquire(): void {
     if (this.used >= this.max) throw new TryAgain(`too many blocked readers (${this.max}); try again later`);
     this.used++;

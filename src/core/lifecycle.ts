@@ -61,10 +61,11 @@ export class Lifecycle {
     const s = options.settings;
     if (net === 'none' && (s.ports || s.rules || s.rate)) throw new BadRequest('ports, rules and rate need net=bridge');
     // Values are checked before anything is made (a bad one changes nothing).
-    s.ports = s.ports && parsePorts(s.ports).map(formatPortForward);
+    const forwards = s.ports && parsePorts(s.ports);
+    s.ports = forwards?.map(formatPortForward);
     s.rules = s.rules && parseRules(s.rules).map(formatEgressRule);
     if (s.rate) parseRateValue(s.rate);
-    if (s.ports) this.d.network.checkPorts(name, parsePorts(s.ports));
+    if (forwards) this.d.network.checkPorts(name, forwards);
     registry.reserve(name, image); // synchronous: a second create of this name fails with EEXIST
     const cp = paths.container(name);
     try {

@@ -4,9 +4,8 @@
  * container started again after a reboot gets the same limits. A refused value changes
  * nothing and is logged in the container's events.
  */
-import { BadRequest, describe } from '../errors.js';
+import { checked, describe } from '../errors.js';
 import { applySetting, type Settings } from '../ctl/messages.js';
-import { ValueError } from '../ctl/values.js';
 import { writeFileAtomic } from '../util/files.js';
 import type { Limit } from '../drivers/cgroups/files.js';
 import type { Container } from './container.js';
@@ -15,12 +14,7 @@ export type LimitKey = Limit['key'];
 
 export function parseLimit(key: LimitKey, text: string): Limit {
   const s: Settings = {};
-  try {
-    applySetting(s, key, text.trim());
-  } catch (e) {
-    if (e instanceof ValueError) throw new BadRequest(e.message);
-    throw e;
-  }
+  checked(() => applySetting(s, key, text.trim()));
   return { key, value: s[key] } as Limit;
 }
 

@@ -3,8 +3,7 @@
  * forwards) and each container's namespace (egress rules, rate). Changes apply to the
  * running container and are recorded in container.json; a refused change changes nothing.
  */
-import { BadRequest, Exists, NoSpace, q } from '../errors.js';
-import { ValueError } from '../ctl/values.js';
+import { BadRequest, Exists, NoSpace, checked, q } from '../errors.js';
 import {
   parsePortForward, parseEgressRule, parseRate, formatPortForward, formatEgressRule,
   type PortForward, type EgressRule, type Rate,
@@ -18,18 +17,9 @@ import { setEgress, setRate } from '../drivers/network/inside.js';
 import type { Registry } from './registry.js';
 import type { ContainerRecord } from './container.js';
 
-function value<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof ValueError) throw new BadRequest(e.message);
-    throw e;
-  }
-}
-
-export const parsePorts = (lines: string[]): PortForward[] => lines.map((l) => value(() => parsePortForward(l)));
-export const parseRules = (lines: string[]): EgressRule[] => lines.map((l) => value(() => parseEgressRule(l)));
-export const parseRateValue = (text: string): Rate | 'max' => value(() => parseRate(text));
+export const parsePorts = (lines: string[]): PortForward[] => lines.map((l) => checked(() => parsePortForward(l)));
+export const parseRules = (lines: string[]): EgressRule[] => lines.map((l) => checked(() => parseEgressRule(l)));
+export const parseRateValue = (text: string): Rate | 'max' => checked(() => parseRate(text));
 
 export class Network {
   readonly subnet: Subnet;
@@ -38,7 +28,7 @@ export class Network {
   private host?: Promise<void>;
 
   constructor(private readonly instance: string, subnet: string, private readonly registry: Registry) {
-    this.subnet = value(() => parseSubnet(subnet));
+    this.subnet = checked(() => parseSubnet(subnet));
     this.names = netNames(instance);
   }
 

@@ -16,7 +16,6 @@ import { instanceId, removeInstanceCgroups } from '../drivers/cgroups/hierarchy.
 import { checkOverlayPath } from '../drivers/rootfs/overlay.js';
 import { SystemFailure } from '../errors.js';
 import { SYSTEM_PATH } from '../util/exec.js';
-import type { Container } from './container.js';
 import { ReaderBudget } from './budget.js';
 import { Network } from './network.js';
 import { detectCgroupHost, type CgroupHost } from '../drivers/cgroups/host.js';
@@ -120,10 +119,6 @@ export class Warden {
 
   stop(): void {
     clearInterval(this.ticker);
-  }
-
-  container(name: string): Container {
-    return this.registry.get(name);
   }
 
   /** Destroy every container recorded here, release their host resources, empty the state dir. */

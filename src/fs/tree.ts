@@ -11,8 +11,7 @@ import { statusLine, type Proc } from '../core/process.js';
 import { streamFile } from './nodes/stream.js';
 import { waitFile, stdinFile } from './nodes/process.js';
 import { parseName } from '../ctl/values.js';
-import { BadRequest, NotPermitted, describe } from '../errors.js';
-import { ValueError } from '../ctl/values.js';
+import { NotPermitted, checked, describe } from '../errors.js';
 import { tableDir, dynamicDir } from './nodes/dir.js';
 import { textFile } from './nodes/text.js';
 import { ctlFile } from './nodes/ctl.js';
@@ -25,15 +24,6 @@ import { setLimit, type LimitKey } from '../core/limits.js';
 import { valueFile } from './nodes/value.js';
 import { tableFile } from './nodes/table.js';
 import { setPorts, setRules, setRate } from '../core/netconfig.js';
-
-function validName(name: string, what: string): string {
-  try {
-    return parseName(name, what);
-  } catch (e) {
-    if (e instanceof ValueError) throw new BadRequest(e.message);
-    throw e;
-  }
-}
 
 function procDir(w: Warden, c: Container, p: Proc): DirNode {
   return tableDir(() => [
@@ -101,7 +91,7 @@ function containersDir(w: Warden): DirNode {
     // mkdir NAME creates a container with defaults; rmdir NAME destroys it. Errors are logged like ctl errors.
     async mkdir(name) {
       try {
-        await w.lifecycle.create(validName(name, 'container name'), { env: [], settings: {} });
+        await w.lifecycle.create(checked(() => parseName(name, 'container name')), { env: [], settings: {} });
       } catch (e) {
         await w.events.error(describe(e));
         throw e;

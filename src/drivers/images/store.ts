@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BadRequest, Exists, NotFound, Busy, q } from '../../errors.js';
-import { writeFileAtomic, readJson, exists, randomHex, isErrno } from '../../util/files.js';
+import { writeFileAtomic, exists, randomHex, isErrno } from '../../util/files.js';
 import { run } from '../../util/exec.js';
 import { logger } from '../../util/log.js';
 import { buildBusyboxRootfs } from './busybox.js';
@@ -55,12 +55,6 @@ export class ImageStore {
       if (await exists(path.join(this.dir, n, 'image.json'))) ready.push(n);
     }
     return ready.sort();
-  }
-
-  async get(name: string): Promise<ImageRecord> {
-    const rec = await readJson<ImageRecord>(path.join(this.dir, name, 'image.json'));
-    if (!rec) throw new NotFound(`no such image ${q(name)}`);
-    return rec;
   }
 
   async has(name: string): Promise<boolean> {

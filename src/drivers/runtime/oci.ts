@@ -73,10 +73,6 @@ export class OciRuntime {
     }
   }
 
-  async kill(id: string, signal: string | number, all = false): Promise<void> {
-    await run(this.binary, this.args('kill', ...(all ? ['--all'] : []), id, String(signal)));
-  }
-
   /** Kill everything and forget the container; the runtime removes its cgroups. Idempotent. */
   async delete(id: string): Promise<void> {
     if (!(await this.known(id))) return;
