@@ -8,7 +8,8 @@ import { ValueError } from './ctl/values.js';
 
 export type ErrnoName =
   | 'EINVAL' | 'ENOENT' | 'EEXIST' | 'EBUSY' | 'ENOSPC' | 'EACCES' | 'EPERM' | 'EIO'
-  | 'EAGAIN' | 'EINTR' | 'EPIPE' | 'EROFS' | 'EISDIR' | 'ENOTDIR' | 'ENOTEMPTY' | 'EXDEV' | 'ENOSYS' | 'ELOOP';
+  | 'EAGAIN' | 'EINTR' | 'EPIPE' | 'EROFS' | 'EISDIR' | 'ENOTDIR' | 'ENOTEMPTY' | 'EXDEV' | 'ENOSYS' | 'ELOOP'
+  | 'ENODATA' | 'EOPNOTSUPP';
 
 export abstract class WardenError extends Error {
   abstract readonly errno: ErrnoName;
@@ -60,6 +61,10 @@ export class ReadOnly extends WardenError { readonly errno = 'EROFS' as const; }
 export class IsDirectory extends WardenError { readonly errno = 'EISDIR' as const; }
 export class NotDirectory extends WardenError { readonly errno = 'ENOTDIR' as const; }
 export class CrossDevice extends WardenError { readonly errno = 'EXDEV' as const; }
+/** No extended attribute of that name (getxattr's own answer, not a failure). */
+export class NoAttribute extends WardenError { readonly errno = 'ENODATA' as const; }
+/** The file cannot carry this operation at all (extended attributes on synthetic files). */
+export class NotSupported extends WardenError { readonly errno = 'EOPNOTSUPP' as const; }
 
 /** Run a value parser (ctl/values.ts); its ValueError becomes BadRequest (EINVAL). */
 export function checked<T>(parse: () => T): T {

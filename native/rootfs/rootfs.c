@@ -42,6 +42,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -62,7 +63,7 @@
 enum op {
   OP_OPENROOT, OP_CLOSE, OP_OPEN, OP_LSTAT, OP_READDIR, OP_MKDIR, OP_RMDIR, OP_UNLINK,
   OP_RENAME, OP_LINK, OP_SYMLINK, OP_READLINK, OP_CHMOD, OP_CHOWN, OP_UTIMENS,
-  OP_TRUNCATE, OP_STATFS, OP_MKNOD,
+  OP_TRUNCATE, OP_STATFS, OP_MKNOD, OP_GETXATTR, OP_LISTXATTR, OP_SETXATTR, OP_REMOVEXATTR,
 };
 
 /* One request: the arguments copied off the JS heap (the pool thread must not touch
@@ -74,7 +75,7 @@ typedef struct {
   enum op op;
   int rootfd;
   char path[PATH_MAX];  /* rel (or the host path for openRoot) */
-  char path2[PATH_MAX]; /* rename/link destination, symlink target, readlink result */
+  char path2[PATH_MAX]; /* rename/link destination, symlink target, readlink result, xattr name */
   int flags;
   int follow;
   mode_t mode;
@@ -90,7 +91,9 @@ typedef struct {
   struct stat st;
   struct statfs sfs;
   ssize_t linklen;
-  char *names; /* readdir: names, each NUL-terminated, one after the other */
+  char *value;         /* setxattr: the value (copied in); getxattr: the value read */
+  size_t value_len;
+  char *names; /* readdir, listxattr: names, each NUL-terminated, one after the other */
   size_t names_len, names_cap;
   uint32_t names_count;
 } req_t;
@@ -296,6 +299,72 @@ static void do_open(req_t *r, int pfd, const char *name) {
   if (r->fd < 0) fail(r, "openat");
 }
 
+/*
+ * Extended attributes. An O_PATH fd cannot carry f*xattr calls, and a path-string call
+ * would resolve on the host; the race-free way (libfuse's passthrough_ll does the same)
+ * is the fd's magic link /proc/self/fd/N, which the kernel jumps straight to the inode
+ * the fd holds, whatever happens to the names meanwhile. Nothing is opened for real, so
+ * a device node or a FIFO planted by the container is never opened by the daemon.
+ * Symlinks: that jump would land on the link itself only in some kernels' eyes, and
+ * user.* attributes cannot exist on links anyway: a link has none (ENODATA, empty list)
+ * and none can be set (EPERM), as in passthrough_ll.
+ */
+static void do_xattr(req_t *r, int pfd, const char *name) {
+  int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    fail(r, "openat");
+    return;
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0) {
+    fail(r, "fstat");
+    close(fd);
+    return;
+  }
+  if (S_ISLNK(st.st_mode)) {
+    if (r->op == OP_GETXATTR) errno = ENODATA, fail(r, "getxattr");
+    if (r->op == OP_SETXATTR) errno = EPERM, fail(r, "setxattr");
+    if (r->op == OP_REMOVEXATTR) errno = EPERM, fail(r, "removexattr");
+    close(fd); /* listxattr: no names */
+    return;
+  }
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  switch (r->op) {
+  case OP_SETXATTR:
+    if (setxattr(proc, r->path2, r->value, r->value_len, r->flags) < 0) fail(r, "setxattr");
+    break;
+  case OP_REMOVEXATTR:
+    if (removexattr(proc, r->path2) < 0) fail(r, "removexattr");
+    break;
+  case OP_GETXATTR:
+  case OP_LISTXATTR:
+    /* Ask the size, then read; the value may grow in between: ask again (bounded). */
+    for (int i = 0; i < 8; i++) {
+      ssize_t n = r->op == OP_GETXATTR ? getxattr(proc, r->path2, NULL, 0) : listxattr(proc, NULL, 0);
+      if (n < 0) break;
+      free(r->value);
+      r->value = malloc(n > 0 ? (size_t)n : 1);
+      if (!r->value) {
+        errno = ENOMEM;
+        n = -1;
+        break;
+      }
+      n = r->op == OP_GETXATTR ? getxattr(proc, r->path2, r->value, (size_t)n) : listxattr(proc, r->value, (size_t)n);
+      if (n >= 0) {
+        r->value_len = (size_t)n;
+        close(fd);
+        return;
+      }
+      if (errno != ERANGE) break;
+    }
+    fail(r, r->op == OP_GETXATTR ? "getxattr" : "listxattr");
+    break;
+  default: break;
+  }
+  close_keep_errno(fd);
+}
+
 static void execute(napi_env env, void *data) {
   (void)env;
   req_t *r = data;
@@ -396,6 +465,10 @@ static void execute(napi_env env, void *data) {
   case OP_MKNOD:
     if (mknodat(pfd, name, r->mode, r->dev) < 0) fail(r, "mknod");
     break;
+  case OP_GETXATTR:
+  case OP_LISTXATTR:
+  case OP_SETXATTR:
+  case OP_REMOVEXATTR: do_xattr(r, pfd, name); break;
   default: errno = EINVAL; fail(r, "op"); break;
   }
   close_keep_errno(pfd2);
@@ -491,6 +564,22 @@ static napi_value result_value(napi_env env, req_t *r) {
   case OP_READLINK:
     if (napi_create_string_utf8(env, r->path2, (size_t)r->linklen, &v) != napi_ok) return NULL;
     return v;
+  case OP_GETXATTR:
+    if (napi_create_buffer_copy(env, r->value_len, r->value ? r->value : "", NULL, &v) != napi_ok) return NULL;
+    return v;
+  case OP_LISTXATTR: { /* the kernel's list: names, each NUL-terminated */
+    uint32_t count = 0;
+    if (napi_create_array(env, &v) != napi_ok) return NULL;
+    for (size_t off = 0; off < r->value_len;) {
+      size_t len = strnlen(r->value + off, r->value_len - off);
+      napi_value s;
+      if (napi_create_string_utf8(env, r->value + off, len, &s) != napi_ok ||
+          napi_set_element(env, v, count++, s) != napi_ok)
+        return NULL;
+      off += len + 1;
+    }
+    return v;
+  }
   case OP_READDIR: {
     if (napi_create_array_with_length(env, r->names_count, &v) != napi_ok) return NULL;
     size_t off = 0;
@@ -535,6 +624,7 @@ static void complete(napi_env env, napi_status status, void *data) {
   }
   napi_delete_async_work(env, r->work);
   free(r->names);
+  free(r->value);
   free(r);
 }
 
@@ -600,7 +690,8 @@ static const size_t arg_count[] = {
     [OP_OPENROOT] = 1, [OP_CLOSE] = 1,   [OP_OPEN] = 5,     [OP_LSTAT] = 2,   [OP_READDIR] = 2,
     [OP_MKDIR] = 3,    [OP_RMDIR] = 2,   [OP_UNLINK] = 2,   [OP_RENAME] = 4,  [OP_LINK] = 3,
     [OP_SYMLINK] = 3,  [OP_READLINK] = 2, [OP_CHMOD] = 3,   [OP_CHOWN] = 4,   [OP_UTIMENS] = 6,
-    [OP_TRUNCATE] = 3, [OP_STATFS] = 2,  [OP_MKNOD] = 4,
+    [OP_TRUNCATE] = 3, [OP_STATFS] = 2,  [OP_MKNOD] = 4,   [OP_GETXATTR] = 3, [OP_LISTXATTR] = 2,
+    [OP_SETXATTR] = 5, [OP_REMOVEXATTR] = 3,
 };
 
 /* Returns 0, or -1 with a JS exception pending. */
@@ -667,6 +758,32 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
     r->mode = u;
     r->dev = (dev_t)x;
     return 0;
+  case OP_GETXATTR:
+  case OP_REMOVEXATTR: return get_str(env, a[2], r->path2, XATTR_NAME_MAX + 1, r);
+  case OP_SETXATTR: { /* (rootFd, rel, name, value: Buffer, flags: XATTR_CREATE | XATTR_REPLACE) */
+    if (get_str(env, a[2], r->path2, XATTR_NAME_MAX + 1, r) < 0) return -1;
+    void *data;
+    size_t len;
+    if (napi_get_buffer_info(env, a[3], &data, &len) != napi_ok) {
+      napi_throw_type_error(env, NULL, "an xattr value must be a Buffer");
+      return -1;
+    }
+    if (get_u32(env, a[4], &u) < 0) return -1;
+    r->flags = (int)u;
+    if (len > XATTR_SIZE_MAX) {
+      if (!r->err) r->err = E2BIG;
+      return 0;
+    }
+    /* Copied: the pool thread must not touch the JS heap. */
+    r->value = malloc(len ? len : 1);
+    if (!r->value) {
+      if (!r->err) r->err = ENOMEM;
+      return 0;
+    }
+    memcpy(r->value, data, len);
+    r->value_len = len;
+    return 0;
+  }
   default: return 0;
   }
 }
@@ -684,6 +801,7 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op, const
   r->fd = -1;
   r->rootfd = -1;
   if (parse_args(env, r, argc, argv) < 0) {
+    free(r->value);
     free(r);
     return NULL;
   }
@@ -694,6 +812,7 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op, const
     /* The deferred cannot be dropped unsettled without leaking: settle it. */
     napi_value e = errno_error(env, ENOMEM, "napi", r->path);
     if (e) napi_reject_deferred(env, r->deferred, e);
+    free(r->value);
     free(r);
     return promise;
   }
@@ -701,11 +820,13 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op, const
     napi_delete_async_work(env, r->work);
     napi_value e = errno_error(env, ENOMEM, "napi", r->path);
     if (e) napi_reject_deferred(env, r->deferred, e);
+    free(r->value);
     free(r);
     return promise;
   }
   return promise;
 napi_fail:
+  free(r->value);
   free(r);
   return NULL;
 }
@@ -730,6 +851,10 @@ OP_FN(js_utimens, OP_UTIMENS)
 OP_FN(js_truncate, OP_TRUNCATE)
 OP_FN(js_statfs, OP_STATFS)
 OP_FN(js_mknod, OP_MKNOD)
+OP_FN(js_getxattr, OP_GETXATTR)
+OP_FN(js_listxattr, OP_LISTXATTR)
+OP_FN(js_setxattr, OP_SETXATTR)
+OP_FN(js_removexattr, OP_REMOVEXATTR)
 
 static napi_value init(napi_env env, napi_value exports) {
 #define FN(name) {#name, NULL, js_##name, NULL, NULL, NULL, napi_enumerable, NULL}
@@ -737,6 +862,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN(openRoot), FN(close),    FN(open),  FN(lstat), FN(readdir),  FN(mkdir),
       FN(rmdir),    FN(unlink),   FN(rename), FN(link), FN(symlink),  FN(readlink),
       FN(chmod),    FN(chown),    FN(utimens), FN(truncate), FN(statfs), FN(mknod),
+      FN(getxattr), FN(listxattr), FN(setxattr), FN(removexattr),
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)
     return NULL;

@@ -11,7 +11,7 @@
 import Fuse, { type Ops, type Stat } from 'fuse-native';
 import { constants as C } from 'node:fs';
 import { toErrno } from './errno.js';
-import { NotFound, NotDirectory, IsDirectory, Denied, NotPermitted } from '../errors.js';
+import { NotFound, NotDirectory, IsDirectory, Denied, NotPermitted, NoAttribute, NotSupported } from '../errors.js';
 import { S_IFDIR, type DirNode, type FileNode, type Handle, type Node, type Subtree } from './nodes/types.js';
 import type { HostDir } from './nodes/hostdir.js';
 import { logger } from '../util/log.js';
@@ -19,7 +19,7 @@ import { logger } from '../util/log.js';
 const log = logger('fuse');
 
 export const MOUNT_OPTIONS = [
-  'direct_io', 'big_writes', 'max_write=131072', 'max_read=131072',
+  'big_writes', 'max_write=131072', 'max_read=131072',
   'attr_timeout=0', 'entry_timeout=1', 'negative_timeout=0',
   'fsname=wardenfs', 'subtype=wardenfs',
 ];
@@ -40,6 +40,15 @@ const DIR_STAT = (): Stat => {
   const now = new Date();
   return { mode: S_IFDIR | 0o755, nlink: 2, size: 0, mtime: now, ctime: now, atime: now };
 };
+
+/**
+ * Handle numbers: JavaScript's own handles count up from 1 below PASSTHROUGH; a handle
+ * with a real fd (a rootfs file) is numbered PASSTHROUGH | fd, the bit the patched binding
+ * reads to do everything on that handle itself, the close included (fuse-native.c,
+ * WARDENFS_PASSTHROUGH): such handles never come back here. Both kinds stay positive
+ * int32, as the binding carries them.
+ */
+const PASSTHROUGH = 0x40000000;
 
 function split(p: string): string[] {
   return p.split('/').filter(Boolean);
@@ -74,10 +83,17 @@ export class FuseAdapter {
     return { target: await this.resolve('/' + parts.join('/')), name };
   }
 
+  /** A real fd handed to the binding, which owns it from here on (closes it at release). */
+  private passthrough(fd: number): number {
+    if (!(fd >= 0 && fd < PASSTHROUGH)) throw Object.assign(new Error(`fd ${fd} out of range`), { code: 'EMFILE' });
+    return PASSTHROUGH | fd;
+  }
+
   private addHandle(h: Handle): number {
-    while (this.handles.has(this.nextHandle) || this.nextHandle === 0) this.nextHandle = (this.nextHandle + 1) >>> 0;
+    const next = (n: number): number => (n + 1) % PASSTHROUGH || 1;
+    while (this.handles.has(this.nextHandle)) this.nextHandle = next(this.nextHandle);
     const fd = this.nextHandle;
-    this.nextHandle = (this.nextHandle + 1) >>> 0;
+    this.nextHandle = next(this.nextHandle);
     this.handles.set(fd, h);
     return fd;
   }
@@ -122,7 +138,7 @@ export class FuseAdapter {
       fgetattr: (path, _fd, cb) => done(this.getattr(path), (st) => cb(0, st), cb),
       readdir: (path, cb) => done(this.readdir(path), (names) => cb(0, names), cb),
       open: (path, flags, cb) => done(this.open(path, flags), (fd) => cb(0, fd), cb),
-      create: (path, mode, cb) => done(this.onSub(path, true).then(([s, r]) => s.create(r, mode)), (h) => cb(0, this.addHandle(h)), cb),
+      create: (path, mode, cb) => done(this.onSub(path, true).then(([s, r]) => s.create(r, mode)).then((fd) => this.passthrough(fd)), (fh) => cb(0, fh), cb),
       read: (_path, fd, buf, len, pos, cb, abort) => done(Promise.resolve().then(() => this.handle(fd).read(buf, len, pos, abort)), cb, cb),
       write: (_path, fd, buf, len, pos, cb, abort) => done(Promise.resolve().then(() => this.handle(fd).write(buf, len, pos, abort)), cb, cb),
       release: (_path, fd, cb) => {
@@ -149,7 +165,27 @@ export class FuseAdapter {
       chown: (path, uid, gid, cb) => unit(this.onSub(path, false).then(([s, r]) => s.chown(r, uid, gid)), cb),
       utimens: (path, atime, mtime, cb) => unit(this.utimens(path, atime, mtime), cb),
       statfs: (path, cb) => done(this.statfs(path), (st) => cb(0, st), cb),
+      // Extended attributes exist in rootfs/ only; synthetic files have none and take none.
+      getxattr: (path, name, _pos, cb) => done(this.xattrTarget(path).then((t) => {
+        if (!t) throw new NoAttribute('no such attribute');
+        return t[0].getxattr(t[1], name);
+      }), (v) => cb(0, v), cb),
+      listxattr: (path, cb) => done(this.xattrTarget(path).then((t) => (t ? t[0].listxattr(t[1]) : [])), (names) => cb(0, names), cb),
+      setxattr: (path, name, value, _pos, flags, cb) => unit(this.xattrTarget(path).then((t) => {
+        if (!t) throw new NotSupported('synthetic files have no extended attributes');
+        return t[0].setxattr(t[1], name, value, flags);
+      }), cb),
+      removexattr: (path, name, cb) => unit(this.xattrTarget(path).then((t) => {
+        if (!t) throw new NotSupported('synthetic files have no extended attributes');
+        return t[0].removexattr(t[1], name);
+      }), cb),
     };
+  }
+
+  /** The subtree and relative path for an xattr call, or undefined for a synthetic node. */
+  private async xattrTarget(p: string): Promise<[Subtree, string] | undefined> {
+    const t = await this.resolve(p);
+    return t.kind === 'sub' ? [t.sub, t.rel] : undefined;
   }
 
   private async getattr(p: string): Promise<Stat> {
@@ -168,7 +204,7 @@ export class FuseAdapter {
 
   private async open(p: string, flags: number): Promise<number> {
     const t = await this.resolve(p);
-    if (t.kind === 'sub') return this.addHandle(await t.sub.open(t.rel, flags));
+    if (t.kind === 'sub') return this.passthrough(await t.sub.open(t.rel, flags));
     if (t.node.kind === 'dir') {
       if ((flags & 3) !== C.O_RDONLY) throw new IsDirectory('is a directory');
       return 0;

@@ -37,6 +37,12 @@ declare module 'fuse-native' {
     chmod?(path: string, mode: number, cb: Cb): void;
     chown?(path: string, uid: number, gid: number, cb: Cb): void;
     utimens?(path: string, atime: number, mtime: number, cb: Cb): void;
+    // position is always 0 on Linux; the binding answers ERANGE itself (patched) when a
+    // value or list does not fit the caller's buffer, and ENODATA for an undefined value.
+    getxattr?(path: string, name: string, position: number, cb: (err: number, value?: Buffer) => void): void;
+    listxattr?(path: string, cb: (err: number, names?: string[]) => void): void;
+    setxattr?(path: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void;
+    removexattr?(path: string, name: string, cb: Cb): void;
   }
   export interface FuseOptions {
     force?: boolean; mkdir?: boolean; timeout?: number | false | Record<string, number | false>;

@@ -158,3 +158,100 @@ test('escapes: absolute, relative, root links and a swap race never reach host f
   t.log(`written inside: ${written}/400`);
   t.deepEqual((await fs.readdir(outside)).sort(), ['secret'], 'nothing was created on the host');
 });
+
+// Extended attributes through rootfs/ (python3's os.*xattr: Node has no xattr calls).
+const XATTR_PY = String.raw`
+import ctypes, errno, os, sys
+root, out = sys.argv[1], sys.argv[2]
+f = os.path.join(root, 'tmp', 'xa', 'file')
+d = os.path.join(root, 'tmp', 'xa')
+res = {}
+os.setxattr(f, 'user.color', b'blue')
+os.setxattr(f, 'user.size', b'x' * 3000)
+os.setxattr(d, 'user.dir', b'1')
+res['get'] = os.getxattr(f, 'user.color').decode()
+res['big'] = len(os.getxattr(f, 'user.size'))
+res['list'] = sorted(os.listxattr(f))
+res['dirlist'] = sorted(os.listxattr(d))
+def err(fn):
+    try:
+        fn()
+        return 'ok'
+    except OSError as e:
+        return errno.errorcode[e.errno]
+res['missing'] = err(lambda: os.getxattr(f, 'user.none'))
+res['create_existing'] = err(lambda: os.setxattr(f, 'user.color', b'red', os.XATTR_CREATE))
+res['replace_missing'] = err(lambda: os.setxattr(f, 'user.none', b'red', os.XATTR_REPLACE))
+os.removexattr(f, 'user.size')
+res['after_remove'] = sorted(os.listxattr(f))
+# a buffer too small is ERANGE, never a truncated value
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(2)
+n = libc.getxattr(f.encode(), b'user.color', buf, 2)
+res['small_buffer'] = errno.errorcode.get(ctypes.get_errno(), '?') if n < 0 else 'got %d' % n
+os.symlink('file', os.path.join(d, 'link'))
+res['link_list'] = os.listxattr(os.path.join(d, 'link'), follow_symlinks=False)
+res['link_set'] = err(lambda: os.setxattr(os.path.join(d, 'link'), 'user.a', b'1', follow_symlinks=False))
+ctl = os.path.join(os.path.dirname(os.path.dirname(root)), 'fsc', 'ctl')
+res['ctl_list'] = os.listxattr(ctl)
+res['ctl_set'] = err(lambda: os.setxattr(ctl, 'user.a', b'1'))
+open(out, 'w').write(repr(res))
+`;
+
+test('extended attributes: set, get, list and remove through rootfs/, kept by cp -a both ways', async (t) => {
+  await fs.mkdir(R('tmp', 'xa'), { recursive: true });
+  await fs.writeFile(R('tmp', 'xa', 'file'), 'x\n');
+  const script = path.join(tree.base, 'xattr.py');
+  const result = path.join(tree.base, 'xattr.out');
+  await fs.writeFile(script, XATTR_PY);
+  const r = await tree.sh(`python3 "${script}" "$M/containers/fsc/rootfs" "${result}"`);
+  t.is(r.exitCode, 0, r.stderr);
+  const got = (await fs.readFile(result, 'utf8')).replace(/'/g, '"').replace(/\(\)/g, '[]');
+  t.deepEqual(JSON.parse(got), {
+    get: 'blue', big: 3000, list: ['user.color', 'user.size'], dirlist: ['user.dir'],
+    missing: 'ENODATA', create_existing: 'EEXIST', replace_missing: 'ENODATA',
+    after_remove: ['user.color'], small_buffer: 'ERANGE',
+    link_list: [], link_set: 'EPERM', ctl_list: [], ctl_set: 'ENOTSUP', // python names 95 ENOTSUP (= EOPNOTSUPP on Linux)
+  });
+  // they are on the container's own file (its overlay upper layer), not somewhere else
+  const upper = await tree.sh(`python3 -c "import os,sys; print(os.getxattr(sys.argv[1], 'user.color').decode())" "${tree.state}/containers/fsc/upper/tmp/xa/file"`);
+  t.is(upper.stdout.trim(), 'blue', upper.stderr);
+
+  // cp -a keeps them, into the container and back out
+  const src = path.join(tree.base, 'xsrc');
+  await fs.mkdir(src, { recursive: true });
+  await fs.writeFile(path.join(src, 'tagged'), 'tagged\n');
+  const cp = await tree.sh(`python3 -c "import os,sys; os.setxattr(sys.argv[1], 'user.tag', b'42')" "${src}/tagged" && cp -a "${src}" "$M/containers/fsc/rootfs/tmp/xcopy" && cp -a "$M/containers/fsc/rootfs/tmp/xcopy" "${tree.base}/xback" && python3 -c "import os,sys; print(os.getxattr(sys.argv[1], 'user.tag').decode(), os.getxattr(sys.argv[2], 'user.tag').decode())" "$M/containers/fsc/rootfs/tmp/xcopy/tagged" "${tree.base}/xback/tagged"`);
+  t.is(cp.exitCode, 0, cp.stderr);
+  t.is(cp.stdout.trim(), '42 42');
+});
+
+test('rootfs files are real files to the kernel: shared mmap writes reach the container, an open file sees growth', async (t) => {
+  const file = R('tmp', 'mapped');
+  await fs.writeFile(file, Buffer.alloc(4096, '.'));
+  // MAP_SHARED writable: refused (ENODEV) on a direct-I/O FUSE file; page-cached rootfs files allow it
+  const mm = await tree.sh(`python3 -c "
+import mmap, sys
+with open(sys.argv[1], 'r+b') as f:
+    m = mmap.mmap(f.fileno(), 4096)
+    m[0:6] = b'mapped'
+    m.flush()
+    m.close()
+" "${file}"`);
+  t.is(mm.exitCode, 0, mm.stderr);
+  const seen = await inside('head -c 6 /tmp/mapped');
+  t.is(seen.stdout, 'mapped');
+
+  // a host fd kept open reads what the container appends later (the size change is noticed)
+  await fs.writeFile(R('tmp', 'growing'), 'one\n');
+  const fh = await fs.open(R('tmp', 'growing'), 'r');
+  try {
+    const buf = Buffer.alloc(64);
+    t.is((await fh.read(buf, 0, 64, 0)).bytesRead, 4);
+    t.is((await inside('echo two >> /tmp/growing')).status, 'exited 0\n');
+    const { bytesRead } = await fh.read(buf, 0, 64, 0);
+    t.is(buf.subarray(0, bytesRead).toString(), 'one\ntwo\n');
+  } finally {
+    await fh.close();
+  }
+});

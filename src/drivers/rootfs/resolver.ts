@@ -60,6 +60,10 @@ interface Native {
   truncate(rootFd: number, rel: string, size: number): Promise<void>;
   statfs(rootFd: number, rel: string): Promise<RootStatFs>;
   mknod(rootFd: number, rel: string, mode: number, dev: number): Promise<void>;
+  getxattr(rootFd: number, rel: string, name: string): Promise<Buffer>;
+  listxattr(rootFd: number, rel: string): Promise<string[]>;
+  setxattr(rootFd: number, rel: string, name: string, value: Buffer, flags: number): Promise<void>;
+  removexattr(rootFd: number, rel: string, name: string): Promise<void>;
   UTIME_NOW: number; UTIME_OMIT: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number; O_PATH: number;
 }
 
@@ -246,6 +250,27 @@ export class RootfsResolver {
   /** FIFOs, sockets and devices (`mode` carries S_IF*), which node:fs cannot make. */
   async mknod(rel: string, mode: number, dev = 0): Promise<void> {
     return this.#run((n, fd) => n.mknod(fd, rel, mode, dev));
+  }
+
+  /**
+   * Extended attributes of `rel` itself (never through a final symlink; a symlink has
+   * none and takes none: ENODATA, [], EPERM). getxattr gives the whole value (ENODATA
+   * when absent); `flags` of setxattr are XATTR_CREATE (1) / XATTR_REPLACE (2).
+   */
+  async getxattr(rel: string, name: string): Promise<Buffer> {
+    return this.#run((n, fd) => n.getxattr(fd, rel, name));
+  }
+
+  async listxattr(rel: string): Promise<string[]> {
+    return this.#run((n, fd) => n.listxattr(fd, rel));
+  }
+
+  async setxattr(rel: string, name: string, value: Buffer, flags = 0): Promise<void> {
+    return this.#run((n, fd) => n.setxattr(fd, rel, name, value, flags));
+  }
+
+  async removexattr(rel: string, name: string): Promise<void> {
+    return this.#run((n, fd) => n.removexattr(fd, rel, name));
   }
 
   /** Waits for the calls in flight, then closes the root fd. Idempotent. */

@@ -8,45 +8,19 @@
  * swapped in during an operation — stays inside the container's root, and a final
  * symlink is never followed. Symlinks are shown to the kernel rewritten so that the
  * kernel, which follows them itself on the mount, stays in the container's view
- * (confine.ts). Each open file is a real fd; reads and writes use it directly.
+ * (confine.ts). Each open file is a real fd, handed to the FUSE binding, which does
+ * its reads and writes itself (docs/fuse.md, "passthrough handles").
  */
-import fs, { constants as C } from 'node:fs';
-import { promisify } from 'node:util';
+import { constants as C } from 'node:fs';
 import { ReadOnly, CrossDevice } from '../../errors.js';
 import type { RootfsResolver, RootStat } from '../../drivers/rootfs/resolver.js';
-import { wantsWrite, type Handle, type Stat, type StatFs, type Subtree } from './types.js';
+import { wantsWrite, type Stat, type StatFs, type Subtree } from './types.js';
 import { containedLinkTarget } from './confine.js';
-
-const read = promisify(fs.read);
-const write = promisify(fs.write);
-const ftruncate = promisify(fs.ftruncate);
-const fsync = promisify(fs.fsync);
-const close = promisify(fs.close);
 
 function toStat(st: RootStat): Stat {
   return {
     mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, nlink: st.nlink, ino: st.ino,
     rdev: st.rdev, blksize: st.blksize, blocks: st.blocks, atime: st.atime, mtime: st.mtime, ctime: st.ctime,
-  };
-}
-
-function fdHandle(fd: number): Handle {
-  return {
-    async read(buf, len, pos) {
-      return (await read(fd, buf, 0, len, pos)).bytesRead;
-    },
-    async write(buf, len, pos) {
-      return (await write(fd, buf, 0, len, pos)).bytesWritten;
-    },
-    async truncate(size) {
-      await ftruncate(fd, size);
-    },
-    async fsync() {
-      await fsync(fd);
-    },
-    async release() {
-      await close(fd);
-    },
   };
 }
 
@@ -68,15 +42,15 @@ export class HostDir implements Subtree {
     return (await this.resolver()).readdir(rel);
   }
 
-  async open(rel: string, flags: number): Promise<Handle> {
+  async open(rel: string, flags: number): Promise<number> {
     if (wantsWrite(flags) || flags & C.O_TRUNC) this.writable();
-    // O_NONBLOCK: opening a FIFO must never hold a pool thread waiting for a peer.
-    return fdHandle(await (await this.resolver()).open(rel, flags | C.O_NONBLOCK));
+    // O_NONBLOCK: opening a FIFO must never hold a thread waiting for a peer.
+    return (await this.resolver()).open(rel, flags | C.O_NONBLOCK);
   }
 
-  async create(rel: string, mode: number): Promise<Handle> {
+  async create(rel: string, mode: number): Promise<number> {
     this.writable();
-    return fdHandle(await (await this.resolver()).open(rel, C.O_CREAT | C.O_RDWR, mode & 0o7777));
+    return (await this.resolver()).open(rel, C.O_CREAT | C.O_RDWR, mode & 0o7777);
   }
 
   async truncate(rel: string, size: number): Promise<void> {
@@ -145,6 +119,26 @@ export class HostDir implements Subtree {
   async mknod(rel: string, mode: number, dev: number): Promise<void> {
     this.writable();
     await (await this.resolver()).mknod(rel, mode, dev);
+  }
+
+  async getxattr(rel: string, name: string): Promise<Buffer> {
+    return (await this.resolver()).getxattr(rel, name);
+  }
+
+  async listxattr(rel: string): Promise<string[]> {
+    return (await this.resolver()).listxattr(rel);
+  }
+
+  async setxattr(rel: string, name: string, value: Buffer, flags: number): Promise<void> {
+    this.writable();
+    // The addon copies the value before leaving the JS thread: the binding's buffer is
+    // libfuse's, valid only until this request is answered.
+    await (await this.resolver()).setxattr(rel, name, value, flags);
+  }
+
+  async removexattr(rel: string, name: string): Promise<void> {
+    this.writable();
+    await (await this.resolver()).removexattr(rel, name);
   }
 
   /** rename and link work within one tree only. */

@@ -42,13 +42,17 @@ export interface DirNode {
   rmdir?(name: string): Promise<void>;
 }
 
-/** A host directory tree served by relative path ('' is its root). */
+/**
+ * A host directory tree served by relative path ('' is its root). open and create give a
+ * real fd, which the patched FUSE binding then owns: it does that file's reads, writes,
+ * fstat, fsync, ftruncate and the close itself (docs/fuse.md, "passthrough handles").
+ */
 export interface Subtree {
   kind: 'subtree';
   getattr(rel: string): Promise<Stat>;
   readdir(rel: string): Promise<string[]>;
-  open(rel: string, flags: number): Promise<Handle>;
-  create(rel: string, mode: number): Promise<Handle>;
+  open(rel: string, flags: number): Promise<number>;
+  create(rel: string, mode: number): Promise<number>;
   truncate(rel: string, size: number): Promise<void>;
   unlink(rel: string): Promise<void>;
   mkdir(rel: string, mode: number): Promise<void>;
@@ -63,6 +67,11 @@ export interface Subtree {
   statfs(rel: string): Promise<StatFs>;
   /** FIFOs, sockets and device nodes (mkfifo, mknod). */
   mknod(rel: string, mode: number, dev: number): Promise<void>;
+  /** Extended attributes of `rel` itself; getxattr rejects with ENODATA when there is none. */
+  getxattr(rel: string, name: string): Promise<Buffer>;
+  listxattr(rel: string): Promise<string[]>;
+  setxattr(rel: string, name: string, value: Buffer, flags: number): Promise<void>;
+  removexattr(rel: string, name: string): Promise<void>;
 }
 
 export type Node = FileNode | DirNode | Subtree;
