@@ -64,6 +64,7 @@ enum op {
   OP_OPENROOT, OP_CLOSE, OP_OPEN, OP_LSTAT, OP_READDIR, OP_MKDIR, OP_RMDIR, OP_UNLINK,
   OP_RENAME, OP_LINK, OP_SYMLINK, OP_READLINK, OP_CHMOD, OP_CHOWN, OP_UTIMENS,
   OP_TRUNCATE, OP_STATFS, OP_MKNOD, OP_GETXATTR, OP_LISTXATTR, OP_SETXATTR, OP_REMOVEXATTR,
+  OP_MKFIFO, /* a trusted host path: the daemon's own state dir, not a container's root */
 };
 
 /* One request: the arguments copied off the JS heap (the pool thread must not touch
@@ -370,6 +371,10 @@ static void execute(napi_env env, void *data) {
   req_t *r = data;
   if (r->err) return; /* refused while copying the arguments */
 
+  if (r->op == OP_MKFIFO) { /* spares the daemon a mkfifo(1) process per started process */
+    if (mkfifo(r->path, r->mode) < 0) fail(r, "mkfifo");
+    return;
+  }
   if (r->op == OP_OPENROOT) {
     r->fd = open(r->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (r->fd < 0) {
@@ -691,7 +696,7 @@ static const size_t arg_count[] = {
     [OP_MKDIR] = 3,    [OP_RMDIR] = 2,   [OP_UNLINK] = 2,   [OP_RENAME] = 4,  [OP_LINK] = 3,
     [OP_SYMLINK] = 3,  [OP_READLINK] = 2, [OP_CHMOD] = 3,   [OP_CHOWN] = 4,   [OP_UTIMENS] = 6,
     [OP_TRUNCATE] = 3, [OP_STATFS] = 2,  [OP_MKNOD] = 4,   [OP_GETXATTR] = 3, [OP_LISTXATTR] = 2,
-    [OP_SETXATTR] = 5, [OP_REMOVEXATTR] = 3,
+    [OP_SETXATTR] = 5, [OP_REMOVEXATTR] = 3, [OP_MKFIFO] = 2,
 };
 
 /* Returns 0, or -1 with a JS exception pending. */
@@ -701,6 +706,12 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
     return -1;
   }
   if (r->op == OP_OPENROOT) return get_str(env, a[0], r->path, sizeof r->path, r);
+  if (r->op == OP_MKFIFO) { /* (hostPath, mode) */
+    uint32_t m;
+    if (get_str(env, a[0], r->path, sizeof r->path, r) < 0 || get_u32(env, a[1], &m) < 0) return -1;
+    r->mode = m & 07777;
+    return 0;
+  }
   if (get_int(env, a[0], &r->rootfd) < 0) return -1;
   if (r->op == OP_CLOSE) return 0;
   if (r->op == OP_SYMLINK) { /* (rootFd, target, rel) */
@@ -855,6 +866,7 @@ OP_FN(js_getxattr, OP_GETXATTR)
 OP_FN(js_listxattr, OP_LISTXATTR)
 OP_FN(js_setxattr, OP_SETXATTR)
 OP_FN(js_removexattr, OP_REMOVEXATTR)
+OP_FN(js_mkfifo, OP_MKFIFO)
 
 static napi_value init(napi_env env, napi_value exports) {
 #define FN(name) {#name, NULL, js_##name, NULL, NULL, NULL, napi_enumerable, NULL}
@@ -862,7 +874,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN(openRoot), FN(close),    FN(open),  FN(lstat), FN(readdir),  FN(mkdir),
       FN(rmdir),    FN(unlink),   FN(rename), FN(link), FN(symlink),  FN(readlink),
       FN(chmod),    FN(chown),    FN(utimens), FN(truncate), FN(statfs), FN(mknod),
-      FN(getxattr), FN(listxattr), FN(setxattr), FN(removexattr),
+      FN(getxattr), FN(listxattr), FN(setxattr), FN(removexattr), FN(mkfifo),
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)
     return NULL;

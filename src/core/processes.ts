@@ -222,7 +222,7 @@ export class ProcessTable {
     await fs.writeFile(proc.paths.stdinClosed, '');
     await proc.stdin?.close().catch(() => undefined);
     proc.stdin = undefined;
-    await endHolder(proc.paths, proc.pid);
+    await endHolder(proc.paths);
   }
 
   /** At daemon start: take up every process recorded on disk. */

@@ -9,16 +9,22 @@
  *   whether the daemon is alive or not;
  * - `_OCI_SYNCPIPE` is a regular file, not a pipe: with a pipe, conmon dies if the daemon
  *   dies before reading the pid, and the exit status is lost;
- * - stdin is a FIFO made here. A "holder" process (`tail -f /dev/null --pid=PID`) keeps a
- *   writer open, so the process sees no spurious EOF when the daemon dies; `closein`
- *   closes the daemon's writer and ends the holder, and the process reads EOF.
+ * - stdin is a FIFO made here. A "holder" process (`tail -f /dev/null --pid=CONMON`) keeps
+ *   a writer open, so the process sees no spurious EOF when the daemon dies; `closein`
+ *   closes the daemon's writer and ends the holder, and the process reads EOF. It follows
+ *   conmon (which lives exactly as long as the process, plus the exit record), so that it
+ *   can start while runc is still starting the process.
+ *
+ * Nothing here waits by polling a clock when it can wait for an event: the process's pid
+ * is awaited with inotify on its directory (runc renames the pid file in).
  */
 import { spawn } from 'node:child_process';
-import { promises as fs, constants as C } from 'node:fs';
+import { promises as fs, constants as C, watch } from 'node:fs';
 import path from 'node:path';
 import { SystemFailure, NotFound, BadRequest } from '../../errors.js';
-import { run, SYSTEM_PATH } from '../../util/exec.js';
-import { sleep, isErrno } from '../../util/files.js';
+import { SYSTEM_PATH } from '../../util/exec.js';
+import { isErrno } from '../../util/files.js';
+import { makeFifo } from '../rootfs/resolver.js';
 import { logger } from '../../util/log.js';
 import { ProcPaths } from './paths.js';
 import { isAlive, readPid, aliveWith } from './procfs.js';
@@ -96,11 +102,40 @@ async function startFailure(p: ProcPaths, argv0: string): Promise<Error> {
   return new SystemFailure(`cannot run ${JSON.stringify(argv0)}: ${detail}`);
 }
 
+/**
+ * Resolves with the pid once runc has written the pid file, or undefined once conmon has
+ * gone without one (a failed exec) or the deadline passed. Woken by inotify on the
+ * process's directory; a slow timer is only the safety net.
+ */
+async function waitForPid(p: ProcPaths, conmonPid: number | undefined, deadline: number): Promise<number | undefined> {
+  let wake: () => void = () => undefined;
+  let watcher: ReturnType<typeof watch> | undefined;
+  try {
+    watcher = watch(p.dir, { persistent: false }, () => wake());
+    watcher.on('error', () => undefined);
+  } catch { /* no inotify: the timer alone */ }
+  try {
+    for (;;) {
+      const pid = await readPid(p.pid);
+      if (pid) return pid;
+      if (conmonPid === undefined || !(await isAlive(conmonPid)) || Date.now() > deadline) {
+        return readPid(p.pid); // a short process may have run and ended between the two looks
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 25);
+        wake = () => { clearTimeout(timer); resolve(); };
+      });
+    }
+  } finally {
+    watcher?.close();
+  }
+}
+
 export async function startProcess(r: StartRequest): Promise<Started> {
   const p = r.paths;
   await fs.mkdir(p.exitDir, { recursive: true });
   await fs.writeFile(p.spec, JSON.stringify(r.processSpec), { mode: 0o600 });
-  await run('mkfifo', ['-m', '600', p.stdin]);
+  await makeFifo(p.stdin, 0o600);
   const { reader, writer } = await openFifoPair(p.stdin);
   const out = await fs.open(p.stdout, C.O_WRONLY | C.O_APPEND | C.O_CREAT, 0o600);
   const err = await fs.open(p.stderr, C.O_WRONLY | C.O_APPEND | C.O_CREAT, 0o600);
@@ -128,26 +163,31 @@ export async function startProcess(r: StartRequest): Promise<Started> {
   }
 
   const conmonPid = await readPid(p.conmonPid);
-  // Wait for runc to report the pid, or for conmon to give up (a failed exec writes no pid).
-  const deadline = Date.now() + 30_000;
-  let pid: number | undefined;
-  for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
-    pid = await readPid(p.pid);
-    if (pid) break;
-    if (conmonPid === undefined || !(await isAlive(conmonPid)) || Date.now() > deadline) {
-      // A short process may have run and ended between the two looks: its pid file is there.
-      pid = await readPid(p.pid);
-      if (pid) break;
-      await writer.close();
-      if (conmonPid && (await isAlive(conmonPid))) process.kill(conmonPid, 'SIGKILL');
-      throw await startFailure(p, argv0);
-    }
-    await sleep(delay);
+  // The holder starts while runc starts the process: both take a few milliseconds.
+  const holder = conmonPid === undefined
+    ? Promise.resolve(undefined)
+    : spawnDetached('/usr/bin/tail', ['-f', '/dev/null', `--pid=${conmonPid}`], ['ignore', 'ignore', 'ignore', writer.fd], '/', {})
+      .then(async (holderPid) => {
+        await fs.writeFile(p.holderPid, String(holderPid));
+        return holderPid;
+      }, (e: unknown) => e as Error);
+  const pid = await waitForPid(p, conmonPid, Date.now() + 30_000);
+  const holderPid = await holder;
+  if (!pid || typeof holderPid !== 'number') {
+    await writer.close();
+    if (typeof holderPid === 'number') killQuietly(holderPid);
+    if (conmonPid && (await isAlive(conmonPid))) killQuietly(conmonPid);
+    if (holderPid instanceof Error) throw new SystemFailure(`cannot start the stdin holder: ${holderPid.message}`, { cause: holderPid });
+    throw await startFailure(p, argv0);
   }
-  const holderPid = await spawnDetached('/usr/bin/tail', ['-f', '/dev/null', `--pid=${pid}`], ['ignore', 'ignore', 'ignore', writer.fd], '/', {});
-  await fs.writeFile(p.holderPid, String(holderPid));
   log('started %s in %s: pid %d, conmon %d, holder %d', argv0, r.containerId, pid, conmonPid, holderPid);
   return { pid, conmonPid: conmonPid!, holderPid, stdin: writer };
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch { /* gone meanwhile */ }
 }
 
 /** The exit status conmon recorded (code, or 128+signal), if the process has ended. */
@@ -168,25 +208,17 @@ export async function reopenStdin(p: ProcPaths): Promise<fs.FileHandle | undefin
   }
 }
 
-/** End the stdin holder (it is ours if its command line still names the process's pid). */
-export async function endHolder(p: ProcPaths, pid: number): Promise<void> {
-  const holder = await readPid(p.holderPid);
-  if (holder && (await aliveWith(holder, `--pid=${pid}`))) {
-    try {
-      process.kill(holder, 'SIGKILL');
-    } catch { /* gone meanwhile */ }
-  }
+/** End the stdin holder (it is ours if its command line still names the process's conmon). */
+export async function endHolder(p: ProcPaths): Promise<void> {
+  const [holder, conmon] = await Promise.all([readPid(p.holderPid), readPid(p.conmonPid)]);
+  if (holder && conmon && (await aliveWith(holder, `--pid=${conmon}`))) killQuietly(holder);
 }
 
 /** Kill a process's monitor and holder (container destroy): both are recognised by their command lines. */
-export async function endMonitor(p: ProcPaths, uuid: string, pid: number | undefined): Promise<void> {
+export async function endMonitor(p: ProcPaths, uuid: string): Promise<void> {
   const conmon = await readPid(p.conmonPid);
-  if (conmon && (await aliveWith(conmon, uuid))) {
-    try {
-      process.kill(conmon, 'SIGKILL');
-    } catch { /* gone meanwhile */ }
-  }
-  if (pid) await endHolder(p, pid);
+  if (conmon && (await aliveWith(conmon, uuid))) killQuietly(conmon);
+  await endHolder(p);
 }
 
 /**
@@ -198,6 +230,6 @@ export async function endAllMonitors(procsDir: string): Promise<void> {
   for (const id of ids) {
     const p = new ProcPaths(path.join(procsDir, id));
     const meta = await fs.readFile(p.meta, 'utf8').then((t) => JSON.parse(t) as { uuid?: string }, () => undefined);
-    if (meta?.uuid) await endMonitor(p, meta.uuid, await readPid(p.pid));
+    if (meta?.uuid) await endMonitor(p, meta.uuid);
   }
 }

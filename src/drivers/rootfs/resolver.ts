@@ -64,6 +64,7 @@ interface Native {
   listxattr(rootFd: number, rel: string): Promise<string[]>;
   setxattr(rootFd: number, rel: string, name: string, value: Buffer, flags: number): Promise<void>;
   removexattr(rootFd: number, rel: string, name: string): Promise<void>;
+  mkfifo(hostPath: string, mode: number): Promise<void>;
   UTIME_NOW: number; UTIME_OMIT: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number; O_PATH: number;
 }
 
@@ -84,6 +85,15 @@ function addon(): Native {
     }
   }
   return native;
+}
+
+/**
+ * mkfifo(3) on a *trusted* host path (the daemon's own state dir, never inside a
+ * container's root): Node cannot make FIFOs, and a mkfifo(1) process per started process
+ * cost more than the rest of the start. Subject to the daemon's umask.
+ */
+export function makeFifo(hostPath: string, mode: number): Promise<void> {
+  return addon().mkfifo(hostPath, mode);
 }
 
 /** The flags RootfsResolver.rename takes (renameat2(2)). */
