@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -64,7 +65,8 @@ enum op {
   OP_OPENROOT, OP_CLOSE, OP_OPEN, OP_LSTAT, OP_READDIR, OP_MKDIR, OP_RMDIR, OP_UNLINK,
   OP_RENAME, OP_LINK, OP_SYMLINK, OP_READLINK, OP_CHMOD, OP_CHOWN, OP_UTIMENS,
   OP_TRUNCATE, OP_STATFS, OP_MKNOD, OP_GETXATTR, OP_LISTXATTR, OP_SETXATTR, OP_REMOVEXATTR,
-  OP_MKFIFO, /* a trusted host path: the daemon's own state dir, not a container's root */
+  /* Trusted host paths (the daemon's own state dir), never a container's root: */
+  OP_MKFIFO, OP_MOUNT_OVERLAY, OP_UMOUNT,
 };
 
 /* One request: the arguments copied off the JS heap (the pool thread must not touch
@@ -371,8 +373,18 @@ static void execute(napi_env env, void *data) {
   req_t *r = data;
   if (r->err) return; /* refused while copying the arguments */
 
-  if (r->op == OP_MKFIFO) { /* spares the daemon a mkfifo(1) process per started process */
+  /* These spare the daemon a mkfifo(1), mount(8) or umount(8) process (and mount(8)'s
+   * parsing of the whole mount table, which grows with the number of containers). */
+  if (r->op == OP_MKFIFO) {
     if (mkfifo(r->path, r->mode) < 0) fail(r, "mkfifo");
+    return;
+  }
+  if (r->op == OP_MOUNT_OVERLAY) {
+    if (mount("overlay", r->path, "overlay", 0, r->path2) < 0) fail(r, "mount");
+    return;
+  }
+  if (r->op == OP_UMOUNT) {
+    if (umount2(r->path, r->flags | UMOUNT_NOFOLLOW) < 0) fail(r, "umount");
     return;
   }
   if (r->op == OP_OPENROOT) {
@@ -697,6 +709,7 @@ static const size_t arg_count[] = {
     [OP_SYMLINK] = 3,  [OP_READLINK] = 2, [OP_CHMOD] = 3,   [OP_CHOWN] = 4,   [OP_UTIMENS] = 6,
     [OP_TRUNCATE] = 3, [OP_STATFS] = 2,  [OP_MKNOD] = 4,   [OP_GETXATTR] = 3, [OP_LISTXATTR] = 2,
     [OP_SETXATTR] = 5, [OP_REMOVEXATTR] = 3, [OP_MKFIFO] = 2,
+    [OP_MOUNT_OVERLAY] = 2, [OP_UMOUNT] = 2,
 };
 
 /* Returns 0, or -1 with a JS exception pending. */
@@ -706,6 +719,20 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
     return -1;
   }
   if (r->op == OP_OPENROOT) return get_str(env, a[0], r->path, sizeof r->path, r);
+  if (r->op == OP_MOUNT_OVERLAY) { /* (target, options) */
+    if (get_str(env, a[0], r->path, sizeof r->path, r) < 0) return -1;
+    return get_str(env, a[1], r->path2, sizeof r->path2, r);
+  }
+  if (r->op == OP_UMOUNT) { /* (target, detach) */
+    bool detach;
+    if (get_str(env, a[0], r->path, sizeof r->path, r) < 0) return -1;
+    if (napi_get_value_bool(env, a[1], &detach) != napi_ok) {
+      napi_throw_type_error(env, NULL, "detach must be a boolean");
+      return -1;
+    }
+    r->flags = detach ? MNT_DETACH : 0;
+    return 0;
+  }
   if (r->op == OP_MKFIFO) { /* (hostPath, mode) */
     uint32_t m;
     if (get_str(env, a[0], r->path, sizeof r->path, r) < 0 || get_u32(env, a[1], &m) < 0) return -1;
@@ -867,6 +894,8 @@ OP_FN(js_listxattr, OP_LISTXATTR)
 OP_FN(js_setxattr, OP_SETXATTR)
 OP_FN(js_removexattr, OP_REMOVEXATTR)
 OP_FN(js_mkfifo, OP_MKFIFO)
+OP_FN(js_mountOverlay, OP_MOUNT_OVERLAY)
+OP_FN(js_umount, OP_UMOUNT)
 
 static napi_value init(napi_env env, napi_value exports) {
 #define FN(name) {#name, NULL, js_##name, NULL, NULL, NULL, napi_enumerable, NULL}
@@ -875,6 +904,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN(rmdir),    FN(unlink),   FN(rename), FN(link), FN(symlink),  FN(readlink),
       FN(chmod),    FN(chown),    FN(utimens), FN(truncate), FN(statfs), FN(mknod),
       FN(getxattr), FN(listxattr), FN(setxattr), FN(removexattr), FN(mkfifo),
+      FN(mountOverlay), FN(umount),
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)
     return NULL;

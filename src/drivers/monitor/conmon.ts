@@ -24,7 +24,7 @@ import path from 'node:path';
 import { SystemFailure, NotFound, BadRequest } from '../../errors.js';
 import { SYSTEM_PATH } from '../../util/exec.js';
 import { isErrno } from '../../util/files.js';
-import { makeFifo } from '../rootfs/resolver.js';
+import { makeFifo } from '../rootfs/addon.js';
 import { logger } from '../../util/log.js';
 import { ProcPaths } from './paths.js';
 import { isAlive, readPid, aliveWith } from './procfs.js';

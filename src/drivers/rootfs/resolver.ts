@@ -9,11 +9,9 @@
  *
  * Each call runs on the libuv thread pool and returns a promise; errors carry Node's
  * `.code` ('ENOENT' …), so src/fs/errno.ts maps them as it maps node:fs errors. The fds
- * open() returns are plain fds: read and write them with node:fs (fs.read, fs.write,
- * fs.ftruncate, fs.fsync, fs.close).
+ * open() returns are plain fds (node:fs can use them; the FUSE binding takes them over).
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { addon, type Native, type RawStat } from './addon.js';
 
 /** What lstat() returns: numbers as node:fs gives them, times exact in nanoseconds too. */
 export interface RootStat {
@@ -32,69 +30,6 @@ export interface RootStatFs {
 /** A time for utimens: nanoseconds (bigint, exact), milliseconds (number), a Date, or the
  *  current time / leave unchanged (UTIME_NOW / UTIME_OMIT). */
 export type TimeSpec = bigint | number | Date | 'now' | 'omit';
-
-interface RawStat {
-  dev: number; ino: number; mode: number; nlink: number; uid: number; gid: number;
-  rdev: number; size: number; blksize: number; blocks: number;
-  atimeSec: number; atimeNsec: number; mtimeSec: number; mtimeNsec: number;
-  ctimeSec: number; ctimeNsec: number;
-}
-
-/** The addon's exports (rootfs.c, init()). Every path is relative to rootFd. */
-interface Native {
-  openRoot(hostPath: string): Promise<number>;
-  close(fd: number): Promise<void>;
-  open(rootFd: number, rel: string, flags: number, mode: number, follow: boolean): Promise<number>;
-  lstat(rootFd: number, rel: string): Promise<RawStat>;
-  readdir(rootFd: number, rel: string): Promise<string[]>;
-  mkdir(rootFd: number, rel: string, mode: number): Promise<void>;
-  rmdir(rootFd: number, rel: string): Promise<void>;
-  unlink(rootFd: number, rel: string): Promise<void>;
-  rename(rootFd: number, from: string, to: string, flags: number): Promise<void>;
-  link(rootFd: number, from: string, to: string): Promise<void>;
-  symlink(rootFd: number, target: string, rel: string): Promise<void>;
-  readlink(rootFd: number, rel: string): Promise<string>;
-  chmod(rootFd: number, rel: string, mode: number): Promise<void>;
-  chown(rootFd: number, rel: string, uid: number, gid: number): Promise<void>;
-  utimens(rootFd: number, rel: string, aSec: number, aNsec: number, mSec: number, mNsec: number): Promise<void>;
-  truncate(rootFd: number, rel: string, size: number): Promise<void>;
-  statfs(rootFd: number, rel: string): Promise<RootStatFs>;
-  mknod(rootFd: number, rel: string, mode: number, dev: number): Promise<void>;
-  getxattr(rootFd: number, rel: string, name: string): Promise<Buffer>;
-  listxattr(rootFd: number, rel: string): Promise<string[]>;
-  setxattr(rootFd: number, rel: string, name: string, value: Buffer, flags: number): Promise<void>;
-  removexattr(rootFd: number, rel: string, name: string): Promise<void>;
-  mkfifo(hostPath: string, mode: number): Promise<void>;
-  UTIME_NOW: number; UTIME_OMIT: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number; O_PATH: number;
-}
-
-// This file runs as dist/src/drivers/rootfs/resolver.js; the addon is built in place by
-// scripts/build-native.sh, outside dist/.
-const ADDON = fileURLToPath(new URL('../../../../native/rootfs/build/Release/rootfs.node', import.meta.url));
-
-let native: Native | undefined;
-
-/** Loaded at first use, so that importing this module never fails on a machine where the
- *  addon is not built yet; the error then says how to build it. */
-function addon(): Native {
-  if (!native) {
-    try {
-      native = createRequire(import.meta.url)(ADDON) as Native;
-    } catch (e) {
-      throw new Error(`cannot load ${ADDON} (run scripts/build-native.sh): ${(e as Error).message}`, { cause: e });
-    }
-  }
-  return native;
-}
-
-/**
- * mkfifo(3) on a *trusted* host path (the daemon's own state dir, never inside a
- * container's root): Node cannot make FIFOs, and a mkfifo(1) process per started process
- * cost more than the rest of the start. Subject to the daemon's umask.
- */
-export function makeFifo(hostPath: string, mode: number): Promise<void> {
-  return addon().mkfifo(hostPath, mode);
-}
 
 /** The flags RootfsResolver.rename takes (renameat2(2)). */
 export const renameFlags = {
