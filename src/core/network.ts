@@ -17,6 +17,9 @@ import { setEgress, setRate } from '../drivers/network/inside.js';
 import type { Registry } from './registry.js';
 import type { ContainerRecord } from './container.js';
 
+/** Ports a Linux bridge can have (net/bridge/br_private.h: BR_MAX_PORTS = 1 << 10, port 0 unused). */
+export const BRIDGE_MAX_PORTS = 1023;
+
 export const parsePorts = (lines: string[]): PortForward[] => lines.map((l) => checked(() => parsePortForward(l)));
 export const parseRules = (lines: string[]): EgressRule[] => lines.map((l) => checked(() => parseEgressRule(l)));
 export const parseRateValue = (text: string): Rate | 'max' => checked(() => parseRate(text));
@@ -41,6 +44,9 @@ export class Network {
   allocate(name: string): string {
     const used = new Set<string>(this.reserved.values());
     for (const c of this.registry.all()) if (c.record.address) used.add(c.record.address);
+    // Every bridge container is a port of the one bridge, and the kernel numbers ports in 10
+    // bits (BR_MAX_PORTS, port 0 unused): the 1024th would fail deep in `ip` with EXFULL.
+    if (used.size >= BRIDGE_MAX_PORTS) throw new NoSpace(`the bridge holds at most ${BRIDGE_MAX_PORTS} containers with net=bridge; use net=none for more`);
     const address = allocate(this.subnet, used);
     if (!address) throw new NoSpace(`no free address left in ${numberToIp(this.subnet.network)}/${this.subnet.prefix}`);
     this.reserved.set(name, address);

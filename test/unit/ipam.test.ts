@@ -24,3 +24,16 @@ test('allocation: lowest free, never one in use, none when full', (t) => {
   t.is(allocate(s, new Set(['10.9.0.2', '10.9.0.3', '10.9.0.4', '10.9.0.5', '10.9.0.6'])), undefined);
   t.is(allocate(s, new Set(['10.9.0.3'])), '10.9.0.2');
 });
+
+test('the bridge limit: the 1024th bridge container is ENOSPC with a clear message, before anything is made', async (t) => {
+  const { Network, BRIDGE_MAX_PORTS } = await import('../../src/core/network.js');
+  const { NoSpace } = await import('../../src/errors.js');
+  const records = Array.from({ length: BRIDGE_MAX_PORTS - 1 }, (_, i) => ({ name: `c${i}`, record: { address: numberToIp(ipToNumber('10.88.0.2') + i), settings: {} } }));
+  const registry = { all: () => records } as unknown as ConstructorParameters<typeof Network>[2];
+  const net = new Network('unit', '10.88.0.0/16', registry);
+  t.is(net.allocate('last'), numberToIp(ipToNumber('10.88.0.2') + BRIDGE_MAX_PORTS - 1)); // the 1023rd fits
+  const e = t.throws(() => net.allocate('one-too-many'), { instanceOf: NoSpace });
+  t.regex(e!.message, /at most 1023 containers with net=bridge/);
+  net.release('last');
+  t.notThrows(() => net.allocate('again'));
+});
