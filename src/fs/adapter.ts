@@ -42,13 +42,16 @@ const DIR_STAT = (): Stat => {
 };
 
 /**
- * Handle numbers: JavaScript's own handles count up from 1 below PASSTHROUGH; a handle
+ * Handle numbers: JavaScript's own handles count up from 1 below WANTS_FLUSH (and carry
+ * that bit when their node has work to do at close); a handle
  * with a real fd (a rootfs file) is numbered PASSTHROUGH | fd, the bit the patched binding
  * reads to do everything on that handle itself, the close included (fuse-native.c,
  * WARDENFS_PASSTHROUGH): such handles never come back here. Both kinds stay positive
  * int32, as the binding carries them.
  */
 const PASSTHROUGH = 0x40000000;
+/** Set on a handle whose node wants FLUSH (Handle.flush); the binding answers every other FLUSH itself. */
+const WANTS_FLUSH = 0x20000000;
 
 function split(p: string): string[] {
   return p.split('/').filter(Boolean);
@@ -90,9 +93,9 @@ export class FuseAdapter {
   }
 
   private addHandle(h: Handle): number {
-    const next = (n: number): number => (n + 1) % PASSTHROUGH || 1;
-    while (this.handles.has(this.nextHandle)) this.nextHandle = next(this.nextHandle);
-    const fd = this.nextHandle;
+    const next = (n: number): number => (n + 1) % WANTS_FLUSH || 1;
+    while (this.handles.has(this.nextHandle) || this.handles.has(this.nextHandle | WANTS_FLUSH)) this.nextHandle = next(this.nextHandle);
+    const fd = this.nextHandle | (h.flush ? WANTS_FLUSH : 0);
     this.nextHandle = next(this.nextHandle);
     this.handles.set(fd, h);
     return fd;
