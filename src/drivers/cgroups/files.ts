@@ -6,7 +6,7 @@
  * Reads come from the kernel each time; writes go straight to the kernel's files (no
  * runtime process spawned), in the order the kernel needs.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, openSync, readSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { BadRequest, Busy, NotFound, SystemFailure, q } from '../../errors.js';
 import { isErrno } from '../../util/files.js';
@@ -40,9 +40,32 @@ export interface Cgroup {
 /** The kernel's "no limit" for v1 memory (PAGE_COUNTER_MAX × page size, rounded). */
 const V1_UNLIMITED = 2n ** 62n;
 
+/**
+ * Reading a cgroup file is synchronous on purpose. The kernel generates the text from
+ * memory and never waits on I/O; fs.promises.readFile would be four round trips through
+ * the libuv pool (open, fstat, read, close) costing more than the read itself, on every
+ * open and getattr of a cgroup/ file (docs/performance.md). Writes stay asynchronous: a
+ * lower memory limit makes the kernel reclaim before it answers.
+ */
+const readBuffer = Buffer.alloc(64 * 1024);
+
+function readKernelFile(file: string): string {
+  const fd = openSync(file, 'r');
+  try {
+    let text = '';
+    for (;;) {
+      const n = readSync(fd, readBuffer, 0, readBuffer.length, null);
+      if (n === 0) return text;
+      text += readBuffer.toString('utf8', 0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 async function readFile(file: string): Promise<string> {
   try {
-    return await fs.readFile(file, 'utf8');
+    return readKernelFile(file);
   } catch (e) {
     if (isErrno(e, 'ENOENT')) throw new NotFound(`cgroup file ${q(path.basename(file))} is missing: is the container running?`);
     throw e;
