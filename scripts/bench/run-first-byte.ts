@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { mountTree, ms, report } from './common.js';
+import { benchMain, command, fmt, goal, median, mountTree, ms, numArg, report } from './common.js';
 
 async function firstByte(file: string): Promise<void> {
   const fh = await fs.open(file, 'r');
@@ -28,8 +28,8 @@ function rawExec(state: string, name: string, argv: string[]): Promise<bigint> {
   });
 }
 
-async function main(): Promise<void> {
-  const rounds = Number(process.argv[2] ?? 20);
+async function main(): Promise<string> {
+  const rounds = numArg(2, 'BENCH_RUN_ROUNDS', 20);
   const tree = await mountTree('run');
   try {
     await fs.writeFile(path.join(tree.mnt, 'ctl'), 'create bench net=none\n');
@@ -58,16 +58,26 @@ async function main(): Promise<void> {
 
       raw.push(ms(await rawExec(tree.state, 'bench', ['echo', 'x'])));
     }
-    console.log(`| figure (median of ${rounds}) | wardenfs | raw runc exec | ratio |`);
-    console.log('|---|---|---|---|');
-    console.log(report('run → first stdout byte', toByte, raw));
-    console.log(report('run → exit seen through wait', toExit, raw));
+    const r = median(raw);
+    const b = median(toByte) / r;
+    const x = median(toExit) / r;
+    return [
+      '## 2. run → first byte, run → exit',
+      '',
+      `${command('run-first-byte', [rounds])}: one container; \`run echo x\` through \`ctl\` (read back the id on the same open file) ` +
+        'to the first byte read from `procs/ID/stdout`, and `run true` to the return of a read of `procs/ID/wait`, against ' +
+        '`runc exec` of `echo x` in the same container (spawn to the first byte on its stdout pipe), rounds interleaved.',
+      '',
+      `| figure (median of ${rounds}) | wardenfs | raw runc exec | ratio |`,
+      '|---|---|---|---|',
+      report('run → first stdout byte', toByte, raw),
+      report('run → exit seen through wait', toExit, raw),
+      '',
+      goal('run within 1.2× raw runc (first byte and exit)', b <= 1.2 && x <= 1.2, `${fmt(b)}× and ${fmt(x)}×`),
+    ].join('\n') + '\n';
   } finally {
     await tree.close();
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});
+benchMain(main);
