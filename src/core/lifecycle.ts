@@ -115,7 +115,7 @@ export class Lifecycle {
       await c.events.append('destroying');
       try {
         await c.closeRootfs();
-        await this.teardown(name, c.paths, c.record.cgroupsPath);
+        await this.teardown(name, c.paths, c.record.cgroupsPath, c.record);
         c.procs.endAll();
         this.d.registry.remove(name);
         log('destroyed %s', name);
@@ -132,12 +132,12 @@ export class Lifecycle {
    * checks whether there is anything to undo. The record goes first, so an interrupted
    * teardown leaves a half-made container that the next start sweeps.
    */
-  async teardown(name: string, cp: ContainerPaths, cgroupsPath = cgroupsPathFor(this.d.instance, name)): Promise<void> {
+  async teardown(name: string, cp: ContainerPaths, cgroupsPath = cgroupsPathFor(this.d.instance, name), record?: ContainerRecord): Promise<void> {
     await fs.rm(cp.record, { force: true });
     await this.d.runtime.delete(name); // kills every process of the container
     await endAllMonitors(path.join(cp.dir, 'procs'));
     await removeCgroupDirs(cgroupsPath);
-    await this.d.network.teardown(name);
+    await this.d.network.teardown(name, record);
     await unmountOverlay(cp.rootfs);
     await fs.rm(cp.dir, { recursive: true, force: true });
   }

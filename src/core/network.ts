@@ -97,9 +97,14 @@ export class Network {
     if (r.settings.rate) await setRate(this.ns(r.name), parseRateValue(r.settings.rate));
   }
 
-  /** Release a container's network. Idempotent; works from the name alone (reset, sweep). */
-  async teardown(name: string): Promise<void> {
-    await removeForwards(this.names.table, name);
+  /**
+   * Release a container's network. Idempotent; works from the name alone (reset, sweep).
+   * With its record: nothing at all for net=none (it never had a namespace, link or
+   * forwards), and the forwards removed as recorded (one nft run instead of three).
+   */
+  async teardown(name: string, record?: ContainerRecord): Promise<void> {
+    if (record?.net === 'none') return;
+    await removeForwards(this.names.table, name, record && parsePorts(record.settings.ports ?? []));
     await removeContainerLink(this.ns(name), this.veth(name));
   }
 

@@ -154,9 +154,18 @@ export async function setForwards(table: string, name: string, address: string, 
   }
 }
 
-/** Remove a container's forwards and chain. Idempotent. */
-export async function removeForwards(table: string, name: string): Promise<void> {
+/**
+ * Remove a container's forwards and chain. Idempotent. With `known` (the forwards its
+ * record holds) it is one nft transaction; if that fails (the record lagged behind the
+ * table, or there is no such chain) the map entries are looked up in the table instead.
+ */
+export async function removeForwards(table: string, name: string, known?: PortForward[]): Promise<void> {
   const chain = chainOf(name);
+  if (known) {
+    const quick = known.map((f) => `delete element ip ${table} fwd_${f.proto} { ${f.hostPort} }`);
+    quick.push(`delete chain ip ${table} ${chain}`);
+    if (await nft(quick.join('\n') + '\n').then(() => true, () => false)) return;
+  }
   const lines: string[] = [];
   for (const proto of ['tcp', 'udp'] as const) {
     for (const p of await mappedPorts(table, `fwd_${proto}`, chain)) lines.push(`delete element ip ${table} fwd_${proto} { ${p} }`);
