@@ -27,7 +27,7 @@ const BENCHES: Bench[] = [
   { id: 'run-first-byte', n: 2, title: 'run → first byte, run → exit', args: (q) => [q ? 5 : 20], timeoutMin: 10 },
   { id: 'ctlfiles', n: 3, title: 'control files: open+read+close', args: (q) => [q ? 500 : 2000], timeoutMin: 10 },
   { id: 'stdout', n: 4, title: '50 MiB of stdout through procs/ID/stdout', args: (q) => [q ? 2 : 5], timeoutMin: 10 },
-  { id: 'rootfs', n: 5, title: 'rootfs/ throughput', args: (q) => [q ? 64 : 512], timeoutMin: 20 },
+  { id: 'rootfs', n: 5, title: 'rootfs/ throughput', args: (q) => [q ? 64 : 512, q ? 1 : 3], timeoutMin: 30 },
   { id: 'scale', n: 6, title: 'scale', args: (q) => [scaleN(q), 8], timeoutMin: 60 },
 ];
 

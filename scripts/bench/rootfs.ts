@@ -2,12 +2,12 @@
  * rootfs/ throughput against the raw parts, in one run: the kernel's own overlay mount of the
  * same container (the floor), and bindfs (Debian's C FUSE passthrough) over that same
  * directory. Sequential write and read of a 512 MiB file, and `cp -r` of 5000 small files in.
- *   node dist/scripts/bench/rootfs.js [MIB]
+ *   node dist/scripts/bench/rootfs.js [MIB] [ROUNDS]   (medians; the order rotates each round)
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { benchMain, command, fmt, goal, mountTree, numArg, onCleanup } from './common.js';
+import { benchMain, command, fmt, goal, median, mountTree, numArg, onCleanup, progress } from './common.js';
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = process.hrtime.bigint();
@@ -22,11 +22,13 @@ async function dropCaches(): Promise<void> {
 
 async function measure(dir: string, mib: number, smallSrc: string): Promise<{ write: number; read: number; small: number }> {
   const file = path.join(dir, 'tmp', 'bench.bin');
+  await dropCaches(); // nobody's dirty pages are written back during someone else's turn
   const write = mib / (await timed(() => execa('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', `count=${mib}`, 'conv=fsync'])));
   await dropCaches();
   const read = mib / (await timed(() => execa('dd', [`if=${file}`, 'of=/dev/null', 'bs=1M'])));
   await fs.rm(file);
   const dest = path.join(dir, 'tmp', 'small');
+  await dropCaches();
   const small = await timed(() => execa('cp', ['-r', smallSrc, dest]));
   await execa('rm', ['-rf', dest]);
   return { write, read, small };
@@ -34,6 +36,7 @@ async function measure(dir: string, mib: number, smallSrc: string): Promise<{ wr
 
 async function main(): Promise<string> {
   const mib = numArg(2, 'BENCH_ROOTFS_MIB', 512);
+  const rounds = numArg(3, 'BENCH_ROOTFS_ROUNDS', 3);
   const tree = await mountTree('rootfs');
   const bind = path.join(path.dirname(tree.state), 'bindfs');
   const smallSrc = path.join(path.dirname(tree.state), 'small-src');
@@ -47,11 +50,22 @@ async function main(): Promise<string> {
     const kernel = path.join(tree.state, 'containers', 'bench', 'rootfs');
     await fs.mkdir(bind, { recursive: true });
     await execa('bindfs', ['--no-allow-other', '-o', 'big_writes', kernel, bind]);
-    const results = {
-      wardenfs: await measure(path.join(tree.mnt, 'containers', 'bench', 'rootfs'), mib, smallSrc),
-      kernel: await measure(kernel, mib, smallSrc),
-      bindfs: await measure(bind, mib, smallSrc),
-    };
+    // Several rounds, the order rotated each round (the first to write after the set-up pays
+    // for its write-back otherwise); medians per figure.
+    const dirs = { wardenfs: path.join(tree.mnt, 'containers', 'bench', 'rootfs'), kernel, bindfs: bind };
+    const kinds = Object.keys(dirs) as Array<keyof typeof dirs>;
+    const runs: Record<string, Array<{ write: number; read: number; small: number }>> = { wardenfs: [], kernel: [], bindfs: [] };
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < kinds.length; i++) {
+        const k = kinds[(i + r) % kinds.length]!;
+        progress(`rootfs: round ${r + 1}/${rounds}: ${k}`);
+        runs[k]!.push(await measure(dirs[k], mib, smallSrc));
+      }
+    }
+    const med = (k: string) => ({
+      write: median(runs[k]!.map((x) => x.write)), read: median(runs[k]!.map((x) => x.read)), small: median(runs[k]!.map((x) => x.small)),
+    });
+    const results = { wardenfs: med('wardenfs'), kernel: med('kernel'), bindfs: med('bindfs') };
     const w = results.wardenfs;
     const wr = w.write / results.bindfs.write;
     const rd = w.read / results.bindfs.read;
@@ -59,9 +73,9 @@ async function main(): Promise<string> {
     return [
       '## 5. rootfs/ throughput',
       '',
-      `${command('rootfs', [mib])} (needs Debian's \`bindfs\`): one run; \`dd\` write (conv=fsync) and read of a ${mib} MiB file ` +
-        'in the container\'s /tmp, page cache dropped before each read, and `cp -r` of 5000 small files in; through the tree, ' +
-        'through the kernel\'s overlay mount of the same container (the floor), and through bindfs over that same directory.',
+      `${command('rootfs', [mib, rounds])} (needs Debian's \`bindfs\`): medians of ${rounds} rounds, the order of the three rotated each round; \`dd\` write (conv=fsync) and read of a ${mib} MiB file ` +
+        'in the container\'s /tmp, and `cp -r` of 5000 small files in, with `sync` and the page cache dropped before each; through the tree, ' +
+        'through the kernel\'s overlay mount of the same container (the floor), and through bindfs (`-o big_writes`) over that same directory.',
       '',
       '| through | seq write MiB/s | seq read MiB/s | cp -r 5000 files, s |',
       '|---|---|---|---|',
