@@ -23,6 +23,9 @@
  * and returns a Promise. Errors are Node-style: .code 'ENOENT', .errno -2, .syscall,
  * .path, so src/fs/errno.ts maps them unchanged.
  *
+ * A few calls take a trusted host path of the daemon's own state dir instead of a root fd
+ * (mkfifo, the overlay mount and umount): they spare a process per container or process.
+ *
  * Only plain N-API (node_api.h): no C++ and no npm packages.
  */
 #ifndef _GNU_SOURCE

@@ -3,10 +3,11 @@
  * nodes, keeps the table of open handles, and maps errors to errnos (fs/errno.ts). It
  * knows no names of the tree and no container logic.
  *
- * Mount options (see docs/fuse.md): fuse-native's option list lacks direct_io,
- * big_writes and max_write, so the subclass below appends them. direct_io makes every
- * reader read synthetic files to EOF and lets a read block (streams); timeouts of 0 make
- * the kernel ask again each time, so sizes and listings are never stale.
+ * Mount options (see docs/fuse.md): fuse-native's option list lacks big_writes and
+ * max_write, so the subclass below appends them. Attribute and negative timeouts of 0 make
+ * the kernel ask again each time, so sizes and listings are never stale. direct_io is
+ * decided per open by the patched binding: every synthetic file gets it (read to EOF
+ * whatever the size, a read may block), rootfs files do not (page cache, mmap).
  */
 import Fuse, { type Ops, type Stat } from 'fuse-native';
 import { constants as C } from 'node:fs';
