@@ -141,7 +141,7 @@ export class FuseAdapter {
       getattr: (path, cb) => done(this.getattr(path), (st) => cb(0, st), cb),
       fgetattr: (path, _fd, cb) => done(this.getattr(path), (st) => cb(0, st), cb),
       readdir: (path, cb) => done(this.readdir(path), (names) => cb(0, names), cb),
-      open: (path, flags, cb) => done(this.open(path, flags), (fd) => cb(0, fd), cb),
+      open: (path, flags, cb) => done(this.open(path, flags), (r) => (typeof r === 'number' ? cb(0, r) : cb(0, 0, r.content)), cb),
       create: (path, mode, cb) => done(this.onSub(path, true).then(([s, r]) => s.create(r, mode)).then((fd) => this.passthrough(fd)), (fh) => cb(0, fh), cb),
       read: (_path, fd, buf, len, pos, cb, abort) => done(Promise.resolve().then(() => this.handle(fd).read(buf, len, pos, abort)), cb, cb),
       write: (_path, fd, buf, len, pos, cb, abort) => done(Promise.resolve().then(() => this.handle(fd).write(buf, len, pos, abort)), cb, cb),
@@ -206,14 +206,20 @@ export class FuseAdapter {
     return ['.', '..', ...(await t.node.list())];
   }
 
-  private async open(p: string, flags: number): Promise<number> {
+  /** A handle number, or the content of a read-only snapshot that the binding serves itself. */
+  private async open(p: string, flags: number): Promise<number | { content: Buffer }> {
     const t = await this.resolve(p);
     if (t.kind === 'sub') return this.passthrough(await t.sub.open(t.rel, flags));
     if (t.node.kind === 'dir') {
       if ((flags & 3) !== C.O_RDONLY) throw new IsDirectory('is a directory');
       return 0;
     }
-    return this.addHandle(await t.node.open(flags));
+    const h = await t.node.open(flags);
+    if (h.content && (flags & 3) === C.O_RDONLY && !h.flush) {
+      await h.release(); // nothing of it is needed here any more
+      return { content: h.content };
+    }
+    return this.addHandle(h);
   }
 
   private async truncate(p: string, size: number): Promise<void> {

@@ -16,7 +16,9 @@ declare module 'fuse-native' {
     getattr?(path: string, cb: (err: number, st?: Stat) => void): void;
     fgetattr?(path: string, fd: number, cb: (err: number, st?: Stat) => void): void;
     readdir?(path: string, cb: (err: number, names?: string[], stats?: Stat[]) => void): void;
-    open?(path: string, flags: number, cb: (err: number, fd?: number) => void): void;
+    // content: added by wardenfs's patch; the whole content of a read-only snapshot handle,
+    // which the binding then serves itself (fd 0: no JavaScript handle).
+    open?(path: string, flags: number, cb: (err: number, fd?: number, content?: Buffer) => void): void;
     create?(path: string, mode: number, cb: (err: number, fd?: number) => void): void;
     // abort: added by wardenfs's patch of the binding; fires when the kernel interrupts the request.
     read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void, abort?: AbortSignal): void;

@@ -191,3 +191,33 @@ test('node readFile and cp read status whole (exact size)', async (t) => {
   t.is(r.exitCode, 0, r.stderr);
   t.is(await fs.readFile(copy, 'utf8'), text);
 });
+
+test('generated files read in pieces, at offsets and by many readers at once give the same bytes as a whole read', async (t) => {
+  await fs.writeFile(tree.p('ctl'), 'create pieces net=none\n');
+  const file = tree.p('containers', 'pieces', 'status');
+  const whole = await fs.readFile(file);
+  t.regex(whole.toString(), /^name: pieces\n/);
+  // 3-byte reads from one open file, then reads at offsets, past the end included
+  const fh = await fs.open(file, 'r');
+  try {
+    const parts: Buffer[] = [];
+    for (let pos = 0; ; pos += 3) {
+      const b = Buffer.alloc(3);
+      const { bytesRead } = await fh.read(b, 0, 3, pos);
+      if (bytesRead === 0) break;
+      parts.push(b.subarray(0, bytesRead));
+    }
+    t.deepEqual(Buffer.concat(parts), whole);
+    const b = Buffer.alloc(10);
+    t.is((await fh.read(b, 0, 10, 6)).bytesRead, 10);
+    t.deepEqual(b, whole.subarray(6, 16));
+    t.is((await fh.read(b, 0, 10, whole.length)).bytesRead, 0);
+    t.is((await fh.read(b, 0, 10, whole.length + 1000)).bytesRead, 0);
+  } finally {
+    await fh.close();
+  }
+  // 50 readers at once of a cgroup value and of the status
+  const reads = await Promise.all(Array.from({ length: 50 }, (_, i) => fs.readFile(i % 2 ? file : tree.p('containers', 'pieces', 'cgroup', 'pids.max'), 'utf8')));
+  for (const [i, r] of reads.entries()) t.is(r, i % 2 ? whole.toString() : 'max\n');
+  await fs.writeFile(tree.p('ctl'), 'destroy pieces\n');
+});

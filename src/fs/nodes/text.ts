@@ -9,6 +9,7 @@ import { S_IFREG, wantsWrite, type FileNode, type Handle } from './types.js';
 
 export function snapshotHandle(content: Buffer): Handle {
   return {
+    content,
     async read(buf, len, pos) {
       if (pos >= content.length) return 0;
       return content.copy(buf, 0, pos, Math.min(content.length, pos + len));

@@ -15,6 +15,12 @@ export const S_IFREG = 0o100000;
 
 /** One open file. Per-open state (snapshots, ctl results) lives here, freed at release. */
 export interface Handle {
+  /**
+   * The whole content, fixed at open (generated text, a cgroup value). A read-only open of
+   * such a handle is handed to the FUSE binding with its content, and the binding answers
+   * its reads and its release itself (docs/fuse.md, "snapshot handles").
+   */
+  readonly content?: Buffer;
   /** `abort` fires when the caller is interrupted by a signal: a read that waits must then end with EINTR. */
   read(buf: Buffer, len: number, pos: number, abort?: AbortSignal): Promise<number>;
   write(buf: Buffer, len: number, pos: number, abort?: AbortSignal): Promise<number>;

@@ -18,7 +18,9 @@ export function valueFile(read: () => Promise<string>, write?: (text: string) =>
     },
     async open(flags): Promise<Handle> {
       if (wantsWrite(flags) && !write) throw new NotPermitted('read-only file');
-      // A write-only open (echo > file) does not read the kernel's value at all.
+      // A write-only open (echo > file) does not read the kernel's value at all; a
+      // read-only one is a plain snapshot (served by the binding).
+      if ((flags & 3) === 0) return snapshotHandle(Buffer.from(await read()));
       const snapshot = (flags & 3) === 1 ? undefined : snapshotHandle(Buffer.from(await read()));
       return {
         read: async (buf, len, pos) => (snapshot ? snapshot.read(buf, len, pos) : 0),
