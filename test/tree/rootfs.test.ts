@@ -255,3 +255,31 @@ with open(sys.argv[1], 'r+b') as f:
     await fh.close();
   }
 });
+
+test('an open rootfs file: ftruncate, fsync, fstat, O_APPEND and positioned writes through the fd', async (t) => {
+  const file = R('tmp', 'fdops');
+  const fh = await fs.open(file, 'w+');
+  try {
+    await fh.write(Buffer.from('0123456789'), 0, 10, 0);
+    t.is((await fh.stat()).size, 10);
+    await fh.truncate(4); // ftruncate on the handle
+    t.is((await fh.stat()).size, 4);
+    await fh.write(Buffer.from('XY'), 0, 2, 8); // a hole from 4 to 8
+    await fh.sync();
+    const buf = Buffer.alloc(16);
+    const { bytesRead } = await fh.read(buf, 0, 16, 0);
+    t.deepEqual(buf.subarray(0, bytesRead), Buffer.from('0123\0\0\0\0XY'));
+  } finally {
+    await fh.close();
+  }
+  // O_APPEND lands at the end even after the container appended behind the host's back
+  const app = await fs.open(file, 'a');
+  try {
+    t.is((await inside('printf C >> /tmp/fdops')).status, 'exited 0\n');
+    await app.write('Z');
+  } finally {
+    await app.close();
+  }
+  t.is(await fs.readFile(file, 'latin1'), '0123\0\0\0\0XYCZ');
+  t.is((await inside('cat /tmp/fdops')).stdout, '0123\0\0\0\0XYCZ');
+});
