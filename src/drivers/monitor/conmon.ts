@@ -176,6 +176,7 @@ export async function startProcess(r: StartRequest): Promise<Started> {
   if (!pid || typeof holderPid !== 'number') {
     await writer.close();
     if (typeof holderPid === 'number') killQuietly(holderPid);
+    if (pid) killQuietly(pid); // started, but without its holder: a failed run leaves nothing running
     if (conmonPid && (await isAlive(conmonPid))) killQuietly(conmonPid);
     if (holderPid instanceof Error) throw new SystemFailure(`cannot start the stdin holder: ${holderPid.message}`, { cause: holderPid });
     throw await startFailure(p, argv0);
