@@ -45,7 +45,7 @@ export interface Native {
   UTIME_NOW: number; UTIME_OMIT: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number; O_PATH: number;
 }
 
-// This file runs as dist/src/drivers/rootfs/resolver.js; the addon is built in place by
+// This file runs as dist/src/drivers/rootfs/addon.js; the addon is built in place by
 // scripts/build-native.sh, outside dist/.
 const ADDON = fileURLToPath(new URL('../../../../native/rootfs/build/Release/rootfs.node', import.meta.url));
 
