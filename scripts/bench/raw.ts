@@ -1,7 +1,7 @@
 /**
  * The raw baseline of a create: what wardenfs does, done by hand with the bare tools and no
  * daemon. A fresh upper/work pair, a kernel overlay mount whose lower dir is the image dir of
- * a wardenfs state dir, a bundle with a config.json written here, and `RUNTIME run --detach`
+ * a wardenfs state dir, a bundle with the config.json wardenfs would write, and `RUNTIME run --detach`
  * of catatonit -P (bind-mounted at /dev/.init, as wardenfs does) under a runtime root of our
  * own. Everything made is released by close(), also on SIGINT/SIGTERM.
  */
@@ -10,51 +10,17 @@ import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { buildSpec } from '../../src/drivers/runtime/spec.js';
 import { onCleanup, now, ms } from './common.js';
 
 export const CATATONIT = '/usr/bin/catatonit';
 
-const CAPS = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_SETGID', 'CAP_SETUID',
-  'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
-];
-
 /**
- * A config.json of our own, with the mounts and namespaces a wardenfs container has (so that
- * the runtime does the same work) and nothing else: no resources beyond the device rule.
+ * The config.json wardenfs itself writes for a container with default settings and no
+ * network (buildSpec, the daemon's own code), so that the runtime does the same work.
  */
 export function rawConfig(rootfs: string, hostname: string, cgroupsPath: string): Record<string, unknown> {
-  return {
-    ociVersion: '1.0.2',
-    process: {
-      terminal: false,
-      user: { uid: 0, gid: 0 },
-      args: ['/dev/.init', '-P'],
-      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
-      cwd: '/',
-      capabilities: { bounding: CAPS, effective: CAPS, permitted: CAPS, ambient: [] },
-      noNewPrivileges: true,
-    },
-    root: { path: rootfs, readonly: false },
-    hostname,
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc' },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/dev/.init', type: 'bind', source: CATATONIT, options: ['bind', 'ro', 'nosuid', 'nodev'] },
-      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
-      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
-    ],
-    linux: {
-      cgroupsPath,
-      resources: { devices: [{ allow: false, access: 'rwm' }] },
-      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
-      maskedPaths: ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/sys/firmware'],
-      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
-    },
-  };
+  return buildSpec({ hostname, rootfs, initBinary: CATATONIT, cgroupsPath, env: [], settings: {} });
 }
 
 /** Run a program to its end; stdio /dev/null except stderr (kept for the error). */

@@ -175,14 +175,8 @@ export class FuseAdapter {
         return t[0].getxattr(t[1], name);
       }), (v) => cb(0, v), cb),
       listxattr: (path, cb) => done(this.xattrTarget(path).then((t) => (t ? t[0].listxattr(t[1]) : [])), (names) => cb(0, names), cb),
-      setxattr: (path, name, value, _pos, flags, cb) => unit(this.xattrTarget(path).then((t) => {
-        if (!t) throw new NotSupported('synthetic files have no extended attributes');
-        return t[0].setxattr(t[1], name, value, flags);
-      }), cb),
-      removexattr: (path, name, cb) => unit(this.xattrTarget(path).then((t) => {
-        if (!t) throw new NotSupported('synthetic files have no extended attributes');
-        return t[0].removexattr(t[1], name);
-      }), cb),
+      setxattr: (path, name, value, _pos, flags, cb) => unit(this.xattrWritable(path).then(([s, r]) => s.setxattr(r, name, value, flags)), cb),
+      removexattr: (path, name, cb) => unit(this.xattrWritable(path).then(([s, r]) => s.removexattr(r, name)), cb),
     };
   }
 
@@ -190,6 +184,13 @@ export class FuseAdapter {
   private async xattrTarget(p: string): Promise<[Subtree, string] | undefined> {
     const t = await this.resolve(p);
     return t.kind === 'sub' ? [t.sub, t.rel] : undefined;
+  }
+
+  /** As xattrTarget, for a change: synthetic files take none. */
+  private async xattrWritable(p: string): Promise<[Subtree, string]> {
+    const t = await this.xattrTarget(p);
+    if (!t) throw new NotSupported('synthetic files have no extended attributes');
+    return t;
   }
 
   private async getattr(p: string): Promise<Stat> {
