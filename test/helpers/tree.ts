@@ -28,6 +28,13 @@ const SUBNETS: Record<string, number> = {
   procs: 208, restart: 209, bound: 210, cap: 211, cgroups: 212, rootfs: 213, net: 214, netb: 215,
 };
 
+/**
+ * The third octet of every test subnet, 0 unless WARDENFS_TEST_NET says otherwise: two
+ * checkouts running the same test file at once on one machine (parallel work in git
+ * worktrees) must not both put 10.N.0.0/24 on a bridge.
+ */
+const SUBNET_THIRD = Number(process.env.WARDENFS_TEST_NET ?? 0) & 255;
+
 export class Tree {
   readonly base: string;
   readonly mnt: string;
@@ -35,9 +42,9 @@ export class Tree {
   daemon?: ChildProcess;
   log = '';
 
-  /** The subnet prefix: containers of this tree get 10.N.0.x. */
+  /** The subnet prefix: containers of this tree get 10.N.K.x (K: see SUBNET_THIRD). */
   get net(): string {
-    return `10.${SUBNETS[this.tag]}.0`;
+    return `10.${SUBNETS[this.tag]}.${SUBNET_THIRD}`;
   }
 
   constructor(readonly tag: string, readonly options: TreeOptions = {}) {
@@ -55,7 +62,7 @@ export class Tree {
   async start(): Promise<void> {
     const n = SUBNETS[this.tag];
     if (n === undefined) throw new Error(`test tree ${this.tag} has no subnet: add it to SUBNETS`);
-    const subnet = ['--subnet', `10.${n}.0.0/24`];
+    const subnet = ['--subnet', `10.${n}.${SUBNET_THIRD}.0/24`];
     const child = spawn(process.execPath, [CLI, 'mount', this.mnt, '--state-dir', this.state, ...subnet, ...(this.options.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, DEBUG: process.env.WARDENFS_TEST_DEBUG ?? '' },
