@@ -245,4 +245,8 @@ test.serial('denied egress is refused at once (TCP reset), not dropped; `allow a
   await fs.writeFile(C('pa', 'net', 'rules'), '');
   await t.throwsAsync(fs.writeFile(C('pa', 'net', 'rules'), 'allow everything\n'), { code: 'EINVAL' });
   t.regex(await events('pa'), /^error: bad rule "allow everything": want .*allow all/m);
+  // the usage text of `cat ctl` says both
+  const usage = await fs.readFile(tree.p('ctl'), 'utf8');
+  t.regex(usage, /ports=\[HOSTIP:\]HOSTPORT:PORT/);
+  t.regex(usage, /rules=allow PROTO .* or allow all/);
 });
