@@ -31,6 +31,8 @@ export class Network {
   private readonly reserved = new Map<string, string>();
   /** The host port of each forward, bound by the daemon while the forward exists (docker-proxy's way). */
   private readonly holder = new PortHolder();
+  /** Per container, the last change of its held ports: changes of one container run one after another. */
+  private readonly portQueue = new Map<string, Promise<unknown>>();
   private host?: Promise<void>;
 
   constructor(private readonly instance: string, subnet: string, private readonly registry: Registry) {
@@ -87,15 +89,28 @@ export class Network {
     }
   }
 
+  /** Run `fn` after every earlier change of `name`'s ports (two writes at once must not interleave their binds). */
+  private serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const next = (this.portQueue.get(name) ?? Promise.resolve()).then(fn, fn);
+    const settled = next.catch(() => undefined);
+    this.portQueue.set(name, settled);
+    void settled.then(() => {
+      if (this.portQueue.get(name) === settled) this.portQueue.delete(name);
+    });
+    return next;
+  }
+
   /** Hold the forwards' host ports, then replace the forwards; all or nothing. */
-  private async forward(r: ContainerRecord, forwards: PortForward[]): Promise<void> {
-    const undo = await this.holder.set(r.name, forwards);
-    try {
-      await setForwards(this.names.table, r.name, r.address!, forwards);
-    } catch (e) {
-      await undo();
-      throw e;
-    }
+  private forward(r: ContainerRecord, forwards: PortForward[]): Promise<void> {
+    return this.serial(r.name, async () => {
+      const undo = await this.holder.set(r.name, forwards);
+      try {
+        await setForwards(this.names.table, r.name, r.address!, forwards);
+      } catch (e) {
+        await undo();
+        throw e;
+      }
+    });
   }
 
   /**
@@ -105,7 +120,8 @@ export class Network {
    */
   async adopt(r: ContainerRecord): Promise<string[]> {
     if (r.net !== 'bridge' || !r.settings.ports?.length) return [];
-    const errors = await this.holder.adopt(r.name, parsePorts(r.settings.ports));
+    const forwards = parsePorts(r.settings.ports);
+    const errors = await this.serial(r.name, () => this.holder.adopt(r.name, forwards));
     return errors.map((e) => `${describe(e)}: the forward stays but the port is not held`);
   }
 
@@ -137,7 +153,7 @@ export class Network {
   async teardown(name: string, record?: ContainerRecord): Promise<void> {
     if (record?.net === 'none') return;
     await removeForwards(this.names.table, name, record && parsePorts(record.settings.ports ?? []));
-    await this.holder.release(name);
+    await this.serial(name, () => this.holder.release(name));
     await removeContainerLink(this.ns(name), this.veth(name));
   }
 

@@ -132,6 +132,19 @@ test.serial('a forward holds its host port: a host listen is EADDRINUSE while it
   await bindUdp();
 });
 
+test.serial('writes at once to one table leave no port held that the table does not list', async (t) => {
+  const wanted = await Promise.all([freePort(), freePort(), freePort()]);
+  await Promise.all(wanted.map((p) => fs.writeFile(C('pa', 'net', 'ports'), `${p}:80\n`)));
+  const listed = await ports('pa');
+  t.regex(listed, /^\d+:80\/tcp\n$/);
+  for (const p of wanted) {
+    if (listed.startsWith(`${p}:`)) await t.throwsAsync(listen(p), { code: 'EADDRINUSE' });
+    else await close(await listen(p));
+  }
+  await fs.writeFile(C('pa', 'net', 'ports'), '');
+  for (const p of wanted) await close(await listen(p));
+});
+
 test.serial('HOSTIP:HOSTPORT:PORT answers on that address only; another container may take the port on another address', async (t) => {
   const port = await freePort();
   await fs.writeFile(C('pa', 'net', 'ports'), `127.0.0.1:${port}:80\n`);
