@@ -9,7 +9,8 @@ import { ValueError } from './ctl/values.js';
 export type ErrnoName =
   | 'EINVAL' | 'ENOENT' | 'EEXIST' | 'EBUSY' | 'ENOSPC' | 'EACCES' | 'EPERM' | 'EIO'
   | 'EAGAIN' | 'EINTR' | 'EPIPE' | 'EROFS' | 'EISDIR' | 'ENOTDIR' | 'ENOTEMPTY' | 'EXDEV' | 'ENOSYS' | 'ELOOP'
-  | 'ENODATA' | 'EOPNOTSUPP';
+  | 'ENODATA' | 'EOPNOTSUPP'
+  | 'EADDRINUSE' | 'EADDRNOTAVAIL';
 
 export abstract class WardenError extends Error {
   abstract readonly errno: ErrnoName;
@@ -65,6 +66,11 @@ export class CrossDevice extends WardenError { readonly errno = 'EXDEV' as const
 export class NoAttribute extends WardenError { readonly errno = 'ENODATA' as const; }
 /** The file cannot carry this operation at all (extended attributes on synthetic files). */
 export class NotSupported extends WardenError { readonly errno = 'EOPNOTSUPP' as const; }
+
+/** A host port a forward asks for is taken: a host service listens on it, or another forward has it. */
+export class AddressInUse extends WardenError { readonly errno = 'EADDRINUSE' as const; }
+/** A forward's host address is not an address of this host. */
+export class AddressNotAvailable extends WardenError { readonly errno = 'EADDRNOTAVAIL' as const; }
 
 /** Run a value parser (ctl/values.ts); its ValueError becomes BadRequest (EINVAL). */
 export function checked<T>(parse: () => T): T {

@@ -90,10 +90,10 @@ export class Lifecycle {
   }
 
   /** Mount the overlay, write the bundle and start the idle init; returns its pid. */
-  private async build(record: ContainerRecord, cp: ContainerPaths): Promise<number> {
+  private async build(record: ContainerRecord, cp: ContainerPaths, adopting = false): Promise<number> {
     await fs.mkdir(cp.bundle, { recursive: true, mode: 0o700 });
     await mountOverlay({ lower: this.d.images.rootfs(record.image), upper: cp.upper, work: cp.work, merged: cp.rootfs });
-    await this.d.network.setup(record);
+    await this.d.network.setup(record, adopting);
     const spec = buildSpec({
       hostname: record.name,
       rootfs: cp.rootfs,
@@ -161,6 +161,8 @@ export class Lifecycle {
         const pid = await this.revive(record, cp);
         const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
         await c.procs.adopt();
+        // The forwards' host ports were held by the daemon that stopped: held again here.
+        for (const m of await this.d.network.adopt(record)) await c.events.error(m);
         this.d.registry.add(c);
       } catch (e) {
         // The container stays on disk for reset; it is not listed because it cannot run.
@@ -174,7 +176,7 @@ export class Lifecycle {
     if (state && state.status === 'running' && state.pid > 0) return state.pid;
     log('restarting the init of %s (runtime says %s)', record.name, state?.status ?? 'unknown');
     await this.d.runtime.delete(record.name);
-    const pid = await this.build(record, cp);
+    const pid = await this.build(record, cp, true);
     await new EventLog(cp.events).append(`restarted pid=${pid}`);
     return pid;
   }

@@ -3,9 +3,9 @@
  * forwards) and each container's namespace (egress rules, rate). Changes apply to the
  * running container and are recorded in container.json; a refused change changes nothing.
  */
-import { BadRequest, Exists, NoSpace, checked, q } from '../errors.js';
+import { AddressInUse, BadRequest, NoSpace, checked, describe, q } from '../errors.js';
 import {
-  parsePortForward, parseEgressRule, parseRate, formatPortForward, formatEgressRule,
+  parsePortForward, parseEgressRule, parseRate, formatPortForward, formatEgressRule, forwardsOverlap,
   type PortForward, type EgressRule, type Rate,
 } from '../ctl/net-values.js';
 import { parseSubnet, allocate, numberToIp, type Subnet } from '../drivers/network/ipam.js';
@@ -14,6 +14,7 @@ import {
   removeContainerLink, linkExists, setForwards, removeForwards, linkStats, type NetNames,
 } from '../drivers/network/host.js';
 import { setEgress, setRate } from '../drivers/network/inside.js';
+import { PortHolder } from '../drivers/network/hold.js';
 import type { Registry } from './registry.js';
 import type { ContainerRecord } from './container.js';
 
@@ -28,6 +29,10 @@ export class Network {
   readonly subnet: Subnet;
   readonly names: NetNames;
   private readonly reserved = new Map<string, string>();
+  /** The host port of each forward, bound by the daemon while the forward exists (docker-proxy's way). */
+  private readonly holder = new PortHolder();
+  /** Per container, the last change of its held ports: changes of one container run one after another. */
+  private readonly portQueue = new Map<string, Promise<unknown>>();
   private host?: Promise<void>;
 
   constructor(private readonly instance: string, subnet: string, private readonly registry: Registry) {
@@ -65,24 +70,63 @@ export class Network {
     return this.host;
   }
 
-  /** Another container already forwarding one of these host ports? */
+  /**
+   * Another forward of this list or another container of this daemon on one of these host
+   * ports (same protocol and port, and every address or the same one)? AddressInUse.
+   * Host services and other daemons are found when the ports are bound (PortHolder).
+   */
   checkPorts(name: string, forwards: PortForward[]): void {
-    const seen = new Set<string>();
-    for (const f of forwards) {
-      const key = `${f.hostPort}/${f.proto}`;
-      if (seen.has(key)) throw new Exists(`host port ${key} is listed twice`);
-      seen.add(key);
-    }
+    forwards.forEach((f, i) => {
+      const twin = forwards.slice(0, i).find((g) => forwardsOverlap(f, g));
+      if (twin) throw new AddressInUse(`host port of "${formatPortForward(f)}" is already taken by "${formatPortForward(twin)}"`);
+    });
     for (const c of this.registry.all()) {
       if (c.name === name) continue;
-      for (const f of parsePorts(c.record.settings.ports ?? [])) {
-        if (seen.has(`${f.hostPort}/${f.proto}`)) throw new Exists(`host port ${f.hostPort}/${f.proto} is forwarded to container ${q(c.name)}`);
+      for (const g of parsePorts(c.record.settings.ports ?? [])) {
+        const f = forwards.find((x) => forwardsOverlap(x, g));
+        if (f) throw new AddressInUse(`host port of "${formatPortForward(f)}" is forwarded to container ${q(c.name)} ("${formatPortForward(g)}")`);
       }
     }
   }
 
+  /** Run `fn` after every earlier change of `name`'s ports (two writes at once must not interleave their binds). */
+  private serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const next = (this.portQueue.get(name) ?? Promise.resolve()).then(fn, fn);
+    const settled = next.catch(() => undefined);
+    this.portQueue.set(name, settled);
+    void settled.then(() => {
+      if (this.portQueue.get(name) === settled) this.portQueue.delete(name);
+    });
+    return next;
+  }
+
+  /** Hold the forwards' host ports, then replace the forwards; all or nothing. */
+  private forward(r: ContainerRecord, forwards: PortForward[]): Promise<void> {
+    return this.serial(r.name, async () => {
+      const undo = await this.holder.set(r.name, forwards);
+      try {
+        await setForwards(this.names.table, r.name, r.address!, forwards);
+      } catch (e) {
+        await undo();
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * After a daemon restart: hold the host ports of a container's recorded forwards again.
+   * A port a host service took meanwhile is not fatal (the forward stays, as the kernel
+   * kept it): one message per such port is returned, for the container's events.
+   */
+  async adopt(r: ContainerRecord): Promise<string[]> {
+    if (r.net !== 'bridge' || !r.settings.ports?.length) return [];
+    const forwards = parsePorts(r.settings.ports);
+    const errors = await this.serial(r.name, () => this.holder.adopt(r.name, forwards));
+    return errors.map((e) => `${describe(e)}: the forward stays but the port is not held`);
+  }
+
   /** Everything a bridge container needs before it starts; applies its recorded settings. */
-  async setup(r: ContainerRecord): Promise<void> {
+  async setup(r: ContainerRecord, adopting = false): Promise<void> {
     if (r.net !== 'bridge' || !r.address) return;
     await this.ensureHost();
     if (!(await linkExists(this.ns(r.name)))) {
@@ -93,7 +137,11 @@ export class Network {
     }
     await setEgress(this.ns(r.name), parseRules(r.settings.rules ?? []));
     // A container without forwards needs no nft transaction (its chain is made on first use).
-    if (r.settings.ports?.length) await setForwards(this.names.table, r.name, r.address, parsePorts(r.settings.ports));
+    // When adopting (the init started again after a reboot), ports are held by adopt() instead.
+    if (r.settings.ports?.length) {
+      if (adopting) await setForwards(this.names.table, r.name, r.address, parsePorts(r.settings.ports));
+      else await this.forward(r, parsePorts(r.settings.ports));
+    }
     if (r.settings.rate) await setRate(this.ns(r.name), parseRateValue(r.settings.rate));
   }
 
@@ -105,6 +153,7 @@ export class Network {
   async teardown(name: string, record?: ContainerRecord): Promise<void> {
     if (record?.net === 'none') return;
     await removeForwards(this.names.table, name, record && parsePorts(record.settings.ports ?? []));
+    await this.serial(name, () => this.holder.release(name));
     await removeContainerLink(this.ns(name), this.veth(name));
   }
 
@@ -116,7 +165,7 @@ export class Network {
     const forwards = parsePorts(lines);
     this.requireBridge(r);
     this.checkPorts(r.name, forwards);
-    await setForwards(this.names.table, r.name, r.address!, forwards);
+    await this.forward(r, forwards);
     return forwards.map(formatPortForward);
   }
 

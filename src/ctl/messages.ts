@@ -58,6 +58,7 @@ export type ProcessCommand =
 
 export const GLOBAL_USAGE = [
   'create [NAME] [KEY=VALUE ...]   keys: image net env memory.max cpu.max cpu.weight pids.max ports rules rate',
+  '    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all',
   'destroy NAME',
   'image import NAME PATH',
   'image remove NAME',

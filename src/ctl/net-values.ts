@@ -6,22 +6,40 @@ import { ValueError } from './values.js';
 
 export type Proto = 'tcp' | 'udp';
 
-export interface PortForward { hostPort: number; containerPort: number; proto: Proto }
+/** A host port forwarded to a container port; `hostIp` limits it to one host address (absent: every address). */
+export interface PortForward { hostPort: number; containerPort: number; proto: Proto; hostIp?: string }
 
 function port(text: string, what: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) throw new ValueError(`bad ${what} ${JSON.stringify(text)}: want 1 to 65535`);
   return Number(text);
 }
 
-/** `HOSTPORT:CONTAINERPORT[/tcp|/udp]` */
+const PORTS_USAGE = '[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]';
+
+/** `[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]`; HOSTIP is IPv4 (containers have IPv4 addresses only), 0.0.0.0 = every address. */
 export function parsePortForward(line: string): PortForward {
-  const m = /^(\d+):(\d+)(?:\/(tcp|udp))?$/.exec(line.trim());
-  if (!m) throw new ValueError(`bad port forward ${JSON.stringify(line.trim())}: want HOSTPORT:CONTAINERPORT[/tcp|/udp]`);
-  return { hostPort: port(m[1]!, 'host port'), containerPort: port(m[2]!, 'container port'), proto: (m[3] as Proto | undefined) ?? 'tcp' };
+  const text = line.trim();
+  if (text.startsWith('[') || text.includes('::')) {
+    throw new ValueError(`bad port forward ${JSON.stringify(text)}: the host address must be IPv4 (containers have IPv4 addresses only)`);
+  }
+  const m = /^(?:([^:]+):)?(\d+):(\d+)(?:\/(tcp|udp))?$/.exec(text);
+  if (!m) throw new ValueError(`bad port forward ${JSON.stringify(text)}: want ${PORTS_USAGE}`);
+  const f: PortForward = { hostPort: port(m[2]!, 'host port'), containerPort: port(m[3]!, 'container port'), proto: (m[4] as Proto | undefined) ?? 'tcp' };
+  if (m[1] !== undefined) {
+    const hostIp = ipv4(m[1]);
+    if (hostIp !== '0.0.0.0') f.hostIp = hostIp;
+  }
+  return f;
 }
 
+/** The canonical line, which parses back to the same forward: `8080:80/tcp`, `127.0.0.1:8080:80/tcp`. */
 export function formatPortForward(f: PortForward): string {
-  return `${f.hostPort}:${f.containerPort}/${f.proto}`;
+  return `${f.hostIp ? `${f.hostIp}:` : ''}${f.hostPort}:${f.containerPort}/${f.proto}`;
+}
+
+/** Whether two forwards want the same host port: same protocol and port, and one takes every address or both the same one. */
+export function forwardsOverlap(a: PortForward, b: PortForward): boolean {
+  return a.proto === b.proto && a.hostPort === b.hostPort && (!a.hostIp || !b.hostIp || a.hostIp === b.hostIp);
 }
 
 export type RuleProto = 'tcp' | 'udp' | 'icmp' | 'all';
@@ -34,10 +52,13 @@ function ipv4(text: string): string {
   return parts.map(Number).join('.');
 }
 
-/** `allow PROTO DEST[/PREFIX] [PORT[-PORT]]` */
+const RULES_USAGE = 'allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO: tcp, udp, icmp or all), or allow all (everything)';
+
+/** `allow PROTO DEST[/PREFIX] [PORT[-PORT]]`; `allow all` alone is `allow all 0.0.0.0/0`. */
 export function parseEgressRule(line: string): EgressRule {
   const t = line.trim().split(/\s+/);
-  if (t[0] !== 'allow' || t.length < 3 || t.length > 4) throw new ValueError(`bad rule ${JSON.stringify(line.trim())}: want allow PROTO DEST[/PREFIX] [PORT[-PORT]]`);
+  if (t.length === 2 && t[0] === 'allow' && t[1] === 'all') return { proto: 'all', dest: '0.0.0.0', prefix: 0 };
+  if (t[0] !== 'allow' || t.length < 3 || t.length > 4) throw new ValueError(`bad rule ${JSON.stringify(line.trim())}: want ${RULES_USAGE}`);
   const proto = t[1] as RuleProto;
   if (!['tcp', 'udp', 'icmp', 'all'].includes(proto)) throw new ValueError(`bad protocol ${JSON.stringify(t[1])}: want tcp, udp, icmp or all`);
   const [addr, pfx] = t[2]!.split('/') as [string, string | undefined];

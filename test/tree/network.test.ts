@@ -61,14 +61,14 @@ test.serial('addresses: distinct in the subnet; net=none has loopback alone; the
   t.is(await get(`http://${a1}/`), 'hello from web1\n');
 });
 
-test.serial('port forwards: added live, answer on 127.0.0.1, replaced with >, removed by emptying; a taken host port is EEXIST', async (t) => {
+test.serial('port forwards: added live, answer on 127.0.0.1, replaced with >, removed by emptying; a taken host port is EADDRINUSE', async (t) => {
   await webServer('web2');
   const port = 20000 + Math.floor(Math.random() * 20000);
   await fs.writeFile(C('web1', 'net', 'ports'), `${port}:80\n`);
   t.is(await fs.readFile(C('web1', 'net', 'ports'), 'utf8'), `${port}:80/tcp\n`);
   t.is(await get(`http://127.0.0.1:${port}/`), 'hello from web1\n');
   // the same host port for another container
-  await t.throwsAsync(fs.writeFile(C('web2', 'net', 'ports'), `${port}:80\n`), { code: 'EEXIST' });
+  await t.throwsAsync(fs.writeFile(C('web2', 'net', 'ports'), `${port}:80\n`), { code: 'EADDRINUSE' });
   t.is(await fs.readFile(C('web2', 'net', 'ports'), 'utf8'), '');
   // replaced with >
   let r = await tree.sh(`echo "${port + 1}:80" > "${C('web1', 'net', 'ports')}"`);

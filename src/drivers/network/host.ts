@@ -4,15 +4,16 @@
  *   - one bridge per daemon instance (the gateway address of --subnet is on it);
  *   - per container: a named network namespace, a veth pair (host end on the bridge,
  *     `eth0` inside), its address, loopback and a default route;
- *   - one nftables table per instance for port forwards: a verdict map per protocol from
- *     host port to the container's own chain, so a container's forwards are replaced or
- *     removed exactly, in one transaction.
+ *   - one nftables table per instance for port forwards: verdict maps per protocol from
+ *     host port (`fwd_tcp`) or host address and port (`fwd_tcp_ip`, forwards limited to one
+ *     host address) to the container's own chain, so a container's forwards are replaced
+ *     or removed exactly, in one transaction.
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { run } from '../../util/exec.js';
 import { isErrno } from '../../util/files.js';
-import { Exists, q } from '../../errors.js';
+import { AddressInUse, q } from '../../errors.js';
 import { numberToIp, type Subnet } from './ipam.js';
 import type { PortForward } from '../../ctl/net-values.js';
 
@@ -65,6 +66,8 @@ export async function ensureHost(n: NetNames, subnet: Subnet): Promise<void> {
     `table ${t} {`,
     '  map fwd_tcp { type inet_service : verdict; }',
     '  map fwd_udp { type inet_service : verdict; }',
+    '  map fwd_tcp_ip { type ipv4_addr . inet_service : verdict; }',
+    '  map fwd_udp_ip { type ipv4_addr . inet_service : verdict; }',
     '  chain prerouting { type nat hook prerouting priority dstnat; policy accept; }',
     '  chain output { type nat hook output priority -100; policy accept; }',
     '  chain postrouting { type nat hook postrouting priority srcnat; policy accept; }',
@@ -76,10 +79,11 @@ export async function ensureHost(n: NetNames, subnet: Subnet): Promise<void> {
     `flush chain ${t} prerouting`,
     `flush chain ${t} output`,
     `flush chain ${t} postrouting`,
-    `add rule ${t} prerouting fib daddr type local tcp dport vmap @fwd_tcp`,
-    `add rule ${t} prerouting fib daddr type local udp dport vmap @fwd_udp`,
-    `add rule ${t} output fib daddr type local tcp dport vmap @fwd_tcp`,
-    `add rule ${t} output fib daddr type local udp dport vmap @fwd_udp`,
+    // A forward limited to one host address is looked up first; the others take every address.
+    ...['prerouting', 'output'].flatMap((hook) => ['tcp', 'udp'].flatMap((proto) => [
+      `add rule ${t} ${hook} fib daddr type local ip daddr . ${proto} dport vmap @fwd_${proto}_ip`,
+      `add rule ${t} ${hook} fib daddr type local ${proto} dport vmap @fwd_${proto}`,
+    ])),
     `add rule ${t} postrouting ip saddr 127.0.0.0/8 oifname "${n.bridge}" masquerade`,
     `add rule ${t} postrouting ip saddr ${cidr} oifname != "${n.bridge}" masquerade`,
   ].join('\n') + '\n');
@@ -123,33 +127,50 @@ function chainOf(name: string): string {
   return `c_${name}`;
 }
 
-/** The host ports whose map entries lead to this container's chain (exact removal). */
-async function mappedPorts(table: string, map: string, chain: string): Promise<number[]> {
+type MapKey = number | { concat: [string, number] };
+
+/** The map a forward's entry is in, and its key there: `fwd_tcp { 8080 }`, `fwd_tcp_ip { 127.0.0.1 . 8080 }`. */
+function mapEntry(f: PortForward): string {
+  return f.hostIp ? `fwd_${f.proto}_ip { ${f.hostIp} . ${f.hostPort} }` : `fwd_${f.proto} { ${f.hostPort} }`;
+}
+
+/** The entries of the forward maps that lead to this container's chain (exact removal). */
+async function mappedEntries(table: string, chain: string): Promise<string[]> {
+  type Doc = { nftables: Array<{ map?: { name: string; elem?: Array<[MapKey, { goto?: { target: string }; jump?: { target: string } }]> } }> };
+  let doc: Doc;
   try {
-    const { stdout } = await run('nft', ['-j', 'list', 'map', 'ip', table, map]);
-    const doc = JSON.parse(stdout) as { nftables: Array<{ map?: { elem?: Array<[number, { goto?: { target: string }; jump?: { target: string } }]> } }> };
-    const elems = doc.nftables.find((x) => x.map)?.map?.elem ?? [];
-    return elems.filter(([, v]) => (v.goto?.target ?? v.jump?.target) === chain).map(([k]) => k);
+    doc = JSON.parse((await run('nft', ['-j', 'list', 'table', 'ip', table])).stdout) as Doc;
   } catch {
     return [];
   }
+  const entries: string[] = [];
+  for (const { map } of doc.nftables) {
+    if (!map || !/^fwd_(tcp|udp)(_ip)?$/.test(map.name)) continue;
+    for (const [k, v] of map.elem ?? []) {
+      if ((v.goto?.target ?? v.jump?.target) !== chain) continue;
+      entries.push(`${map.name} { ${typeof k === 'number' ? k : k.concat.join(' . ')} }`);
+    }
+  }
+  return entries;
 }
 
-/** Replace a container's port forwards in one transaction (all or nothing). */
+/**
+ * Replace a container's port forwards in one transaction (all or nothing). The caller
+ * (core/network.ts) has checked that no other container has these host ports, and holds them.
+ */
 export async function setForwards(table: string, name: string, address: string, forwards: PortForward[]): Promise<void> {
   const chain = chainOf(name);
   const lines = [`add chain ip ${table} ${chain}`, `flush chain ip ${table} ${chain}`];
-  for (const proto of ['tcp', 'udp'] as const) {
-    for (const p of await mappedPorts(table, `fwd_${proto}`, chain)) lines.push(`delete element ip ${table} fwd_${proto} { ${p} }`);
-  }
+  for (const e of await mappedEntries(table, chain)) lines.push(`delete element ip ${table} ${e}`);
   for (const f of forwards) {
-    lines.push(`add rule ip ${table} ${chain} ${f.proto} dport ${f.hostPort} dnat to ${address}:${f.containerPort}`);
-    lines.push(`add element ip ${table} fwd_${f.proto} { ${f.hostPort} : goto ${chain} }`);
+    const dest = f.hostIp ? `ip daddr ${f.hostIp} ` : '';
+    lines.push(`add rule ip ${table} ${chain} ${dest}${f.proto} dport ${f.hostPort} dnat to ${address}:${f.containerPort}`);
+    lines.push(`add element ip ${table} ${mapEntry(f).replace(' }', ` : goto ${chain} }`)}`);
   }
   try {
     await nft(lines.join('\n') + '\n');
   } catch (e) {
-    if (/File exists|exists/i.test((e as Error).message)) throw new Exists(`a host port asked for by ${q(name)} is already forwarded`);
+    if (/File exists|exists/i.test((e as Error).message)) throw new AddressInUse(`a host port asked for by ${q(name)} is already forwarded`);
     throw e;
   }
 }
@@ -162,14 +183,11 @@ export async function setForwards(table: string, name: string, address: string, 
 export async function removeForwards(table: string, name: string, known?: PortForward[]): Promise<void> {
   const chain = chainOf(name);
   if (known) {
-    const quick = known.map((f) => `delete element ip ${table} fwd_${f.proto} { ${f.hostPort} }`);
+    const quick = known.map((f) => `delete element ip ${table} ${mapEntry(f)}`);
     quick.push(`delete chain ip ${table} ${chain}`);
     if (await nft(quick.join('\n') + '\n').then(() => true, () => false)) return;
   }
-  const lines: string[] = [];
-  for (const proto of ['tcp', 'udp'] as const) {
-    for (const p of await mappedPorts(table, `fwd_${proto}`, chain)) lines.push(`delete element ip ${table} fwd_${proto} { ${p} }`);
-  }
+  const lines = (await mappedEntries(table, chain)).map((e) => `delete element ip ${table} ${e}`);
   lines.push(`delete chain ip ${table} ${chain}`);
   await nft(lines.join('\n') + '\n').catch(() => undefined);
 }

@@ -2,7 +2,8 @@
  * What is set inside a container's network namespace: the egress allow-list (an
  * nftables table in the namespace, output hook: the container has no CAP_NET_ADMIN and
  * cannot change it; it sees every packet the container sends, to the host, to other
- * containers on the bridge and beyond, and removal is exact: it goes with the namespace)
+ * containers on the bridge and beyond, refuses what is not allowed, and removal is exact:
+ * it goes with the namespace)
  * and the egress bandwidth (a tbf qdisc on eth0).
  */
 import { run } from '../../util/exec.js';
@@ -16,7 +17,14 @@ function ruleText(r: EgressRule): string {
   return `${dest}${ports} accept`;
 }
 
-/** Replace the allow-list in one transaction; everything else the container opens is dropped. */
+/**
+ * Replace the allow-list in one transaction. Everything else the container sends is
+ * refused at once rather than dropped, so a program learns it without waiting for a
+ * timeout: TCP gets a reset (connect fails with ECONNREFUSED), anything else an ICMP
+ * "administratively prohibited" (EHOSTUNREACH; sendto itself is EPERM). The answers are
+ * made inside the namespace and go to the container itself over its loopback, one per
+ * refused packet, never onto the network: no rate limit is needed.
+ */
 export async function setEgress(ns: string, rules: EgressRule[]): Promise<void> {
   // Declared empty, then filled: applying again replaces, never appends a second copy.
   const script = [
@@ -29,6 +37,8 @@ export async function setEgress(ns: string, rules: EgressRule[]): Promise<void> 
     'add rule inet wardenfs output ct state established,related accept',
     'add rule inet wardenfs output oifname "lo" accept',
     'add rule inet wardenfs output jump allowed',
+    'add rule inet wardenfs output meta l4proto tcp reject with tcp reset',
+    'add rule inet wardenfs output reject with icmpx type admin-prohibited',
     ...rules.map((r) => `add rule inet wardenfs allowed ${ruleText(r)}`),
   ].join('\n') + '\n';
   await run('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: script });

@@ -1,0 +1,265 @@
+/**
+ * Port forwards and the host's own ports (issue 20 item 3), egress refused at once and
+ * `allow all` (item 10). Traffic stays between this host and its own containers: host
+ * servers listen on 127.0.0.1 or on the tree's bridge address and are closed after.
+ */
+import test from 'ava';
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import dgram from 'node:dgram';
+import http from 'node:http';
+import { execa } from 'execa';
+import { Tree } from '../helpers/tree.js';
+import { sleep } from '../helpers/host.js';
+
+const tree = new Tree('ports');
+test.before(async () => {
+  await tree.start();
+  await tree.ctl(tree.p('ctl'), 'create pa');
+  await tree.ctl(tree.p('ctl'), 'create pb');
+  await webServer('pa');
+  await webServer('pb');
+});
+test.after.always(async () => {
+  await tree.cleanup();
+});
+
+const C = (name: string, ...p: string[]) => tree.p('containers', name, ...p);
+const gateway = `${tree.net}.1`;
+const ports = (name: string) => fs.readFile(C(name, 'net', 'ports'), 'utf8');
+const events = (name: string) => fs.readFile(C(name, 'events'), 'utf8');
+
+async function run(name: string, cmd: string): Promise<string> {
+  return tree.ctl(C(name, 'ctl'), `run ${cmd}`);
+}
+async function finish(name: string, id: string): Promise<{ status: string; out: string; err: string }> {
+  const status = await fs.readFile(C(name, 'procs', id, 'wait'), 'utf8');
+  return { status, out: await fs.readFile(C(name, 'procs', id, 'stdout'), 'utf8'), err: await fs.readFile(C(name, 'procs', id, 'stderr'), 'utf8') };
+}
+function get(url: string, timeoutMs = 3000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('end', () => resolve(body));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+async function webServer(name: string): Promise<void> {
+  await fs.mkdir(C(name, 'rootfs', 'www'), { recursive: true });
+  await fs.writeFile(C(name, 'rootfs', 'www', 'index.html'), `hello from ${name}\n`);
+  await run(name, 'httpd -f -p 80 -h /www');
+  await sleep(300);
+}
+
+/** A TCP server of the host on HOST:PORT (PORT 0: any free one); rejects with the listen error (EADDRINUSE). */
+async function listen(port: number, host = '127.0.0.1'): Promise<net.Server> {
+  const server = net.createServer((s) => s.end('host service\n'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
+const close = (s: net.Server) => new Promise<void>((r) => s.close(() => r()));
+const portOf = (s: net.Server) => (s.address() as net.AddressInfo).port;
+
+/** A port free on the host right now (the kernel's pick). */
+async function freePort(): Promise<number> {
+  const s = await listen(0);
+  const p = portOf(s);
+  await close(s);
+  return p;
+}
+
+test.serial('a port a host service listens on: EADDRINUSE, the table unchanged, an events line; free again after', async (t) => {
+  const host = await listen(0);
+  const port = portOf(host);
+  try {
+    await fs.writeFile(C('pa', 'net', 'ports'), '');
+    await t.throwsAsync(fs.writeFile(C('pa', 'net', 'ports'), `${port}:80\n`), { code: 'EADDRINUSE' });
+    t.is(await ports('pa'), '');
+    t.regex(await events('pa'), new RegExp(`^error: host port 0\\.0\\.0\\.0:${port}/tcp is in use on the host`, 'm'));
+    // the host service still gets its traffic
+    t.is(await new Promise<string>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1');
+      let text = '';
+      s.on('data', (d: Buffer) => { text += d.toString(); });
+      s.on('end', () => resolve(text));
+      s.on('error', reject);
+    }), 'host service\n');
+    // >> refuses it too, and the forwards already there stay
+    const other = await freePort();
+    await fs.writeFile(C('pa', 'net', 'ports'), `${other}:80\n`);
+    await t.throwsAsync(fs.appendFile(C('pa', 'net', 'ports'), `127.0.0.1:${port}:80\n`), { code: 'EADDRINUSE' });
+    t.is(await ports('pa'), `${other}:80/tcp\n`);
+    t.is(await get(`http://127.0.0.1:${other}/`), 'hello from pa\n');
+  } finally {
+    await close(host);
+  }
+  // once the host service is gone, the port can be forwarded
+  await fs.writeFile(C('pa', 'net', 'ports'), `${port}:80\n`);
+  t.is(await get(`http://127.0.0.1:${port}/`), 'hello from pa\n');
+  await fs.writeFile(C('pa', 'net', 'ports'), '');
+});
+
+test.serial('a forward holds its host port: a host listen is EADDRINUSE while it exists and works after `: >`', async (t) => {
+  const port = await freePort();
+  const udp = await freePort();
+  await fs.writeFile(C('pa', 'net', 'ports'), `${port}:80\n${udp}:53/udp\n`);
+  t.is(await ports('pa'), `${port}:80/tcp\n${udp}:53/udp\n`);
+  for (const host of ['127.0.0.1', '0.0.0.0', gateway]) {
+    await t.throwsAsync(listen(port, host), { code: 'EADDRINUSE' }, host);
+  }
+  // a dual-stack IPv6 listener (what `listen(PORT)` makes) collides too
+  await t.throwsAsync(new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(port, () => { s.close(); resolve(undefined); });
+  }), { code: 'EADDRINUSE' });
+  const bindUdp = () => new Promise<void>((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', (e) => { s.close(); reject(e); });
+    s.bind(udp, '127.0.0.1', () => s.close(() => resolve()));
+  });
+  await t.throwsAsync(bindUdp(), { code: 'EADDRINUSE' });
+  const r = await tree.sh(`: > "${C('pa', 'net', 'ports')}"`);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(await ports('pa'), '');
+  await close(await listen(port));
+  await bindUdp();
+});
+
+test.serial('writes at once to one table leave no port held that the table does not list', async (t) => {
+  const wanted = await Promise.all([freePort(), freePort(), freePort()]);
+  await Promise.all(wanted.map((p) => fs.writeFile(C('pa', 'net', 'ports'), `${p}:80\n`)));
+  const listed = await ports('pa');
+  t.regex(listed, /^\d+:80\/tcp\n$/);
+  for (const p of wanted) {
+    if (listed.startsWith(`${p}:`)) await t.throwsAsync(listen(p), { code: 'EADDRINUSE' });
+    else await close(await listen(p));
+  }
+  await fs.writeFile(C('pa', 'net', 'ports'), '');
+  for (const p of wanted) await close(await listen(p));
+});
+
+test.serial('HOSTIP:HOSTPORT:PORT answers on that address only; another container may take the port on another address', async (t) => {
+  const port = await freePort();
+  await fs.writeFile(C('pa', 'net', 'ports'), `127.0.0.1:${port}:80\n`);
+  t.is(await ports('pa'), `127.0.0.1:${port}:80/tcp\n`);
+  t.is(await get(`http://127.0.0.1:${port}/`), 'hello from pa\n');
+  await t.throwsAsync(get(`http://${gateway}:${port}/`, 1000));
+  // only 127.0.0.1 is held: the gateway's port is free for the host ...
+  await close(await listen(port, gateway));
+  // ... and for another container; every address, or 127.0.0.1 again, is taken
+  await t.throwsAsync(fs.writeFile(C('pb', 'net', 'ports'), `${port}:80\n`), { code: 'EADDRINUSE' });
+  await t.throwsAsync(fs.writeFile(C('pb', 'net', 'ports'), `127.0.0.1:${port}:80\n`), { code: 'EADDRINUSE' });
+  t.regex(await events('pb'), /forwarded to container "pa"/);
+  await fs.writeFile(C('pb', 'net', 'ports'), `${gateway}:${port}:80\n`);
+  t.is(await get(`http://127.0.0.1:${port}/`), 'hello from pa\n');
+  t.is(await get(`http://${gateway}:${port}/`), 'hello from pb\n');
+  // written back as read, it is the same table; 0.0.0.0 is every address
+  await fs.writeFile(C('pa', 'net', 'ports'), await ports('pa'));
+  t.is(await ports('pa'), `127.0.0.1:${port}:80/tcp\n`);
+  await fs.writeFile(C('pb', 'net', 'ports'), '');
+  await fs.writeFile(C('pa', 'net', 'ports'), `0.0.0.0:${port}:80\n`);
+  t.is(await ports('pa'), `${port}:80/tcp\n`);
+  t.is(await get(`http://${gateway}:${port}/`), 'hello from pa\n');
+  // from every address to one: the port moves, nothing else may take it meanwhile
+  await fs.writeFile(C('pa', 'net', 'ports'), `127.0.0.1:${port}:80\n`);
+  await t.throwsAsync(get(`http://${gateway}:${port}/`, 1000));
+  await t.throwsAsync(listen(port, '127.0.0.1'), { code: 'EADDRINUSE' });
+  // bad host addresses
+  await t.throwsAsync(fs.writeFile(C('pa', 'net', 'ports'), `[::1]:${port}:80\n`), { code: 'EINVAL' });
+  await t.throwsAsync(fs.writeFile(C('pa', 'net', 'ports'), `192.0.2.1:${port}:80\n`), { code: 'EADDRNOTAVAIL' });
+  t.is(await ports('pa'), `127.0.0.1:${port}:80/tcp\n`);
+  await fs.writeFile(C('pa', 'net', 'ports'), '');
+  await close(await listen(port));
+});
+
+test.serial('create with a port in use fails and leaves nothing; with a free one it forwards, destroy releases it', async (t) => {
+  const host = await listen(0);
+  const port = portOf(host);
+  try {
+    await t.throwsAsync(fs.writeFile(tree.p('ctl'), `create busy ports=${port}:80\n`), { code: 'EADDRINUSE' });
+  } finally {
+    await close(host);
+  }
+  t.false((await fs.readdir(tree.p('containers'))).includes('busy'));
+  t.regex(await fs.readFile(tree.p('events'), 'utf8'), new RegExp(`^error: host port 0\\.0\\.0\\.0:${port}/tcp is in use on the host`, 'm'));
+  t.false((await fs.readdir(`${tree.state}/containers`)).includes('busy'), 'no state dir');
+  t.false((await execa('/usr/sbin/nft', ['list', 'ruleset'])).stdout.includes('c_busy'), 'no nft chain');
+  t.false((await execa('/usr/sbin/ip', ['netns', 'list'])).stdout.includes('-busy'), 'no namespace');
+  // a port another container of this tree forwards, as create option
+  const taken = await freePort();
+  await fs.writeFile(C('pa', 'net', 'ports'), `${taken}:80\n`);
+  await t.throwsAsync(fs.writeFile(tree.p('ctl'), `create busy ports=${taken}:80\n`), { code: 'EADDRINUSE' });
+  await fs.writeFile(C('pa', 'net', 'ports'), '');
+  // free now: the create takes it, destroy gives it back
+  await tree.ctl(tree.p('ctl'), `create busy ports=127.0.0.1:${port}:80`);
+  t.is(await ports('busy'), `127.0.0.1:${port}:80/tcp\n`);
+  await t.throwsAsync(listen(port), { code: 'EADDRINUSE' });
+  await fs.writeFile(tree.p('ctl'), 'destroy busy\n');
+  await close(await listen(port));
+});
+
+test.serial('a port forwarded by another tree on this host is EADDRINUSE', async (t) => {
+  const other = new Tree('ports2');
+  try {
+    await other.start();
+    await other.ctl(other.p('ctl'), 'create elsewhere');
+    const port = await freePort();
+    await fs.writeFile(other.p('containers', 'elsewhere', 'net', 'ports'), `${port}:80\n`);
+    await t.throwsAsync(fs.writeFile(C('pa', 'net', 'ports'), `127.0.0.1:${port}:80\n`), { code: 'EADDRINUSE' });
+    t.is(await ports('pa'), '');
+  } finally {
+    await other.cleanup();
+  }
+});
+
+test.serial('a restarted daemon holds the forwards\' ports again; one taken meanwhile is an events line', async (t) => {
+  const port = await freePort();
+  const lost = await freePort();
+  await fs.writeFile(C('pa', 'net', 'ports'), `${port}:80\n${lost}:81\n`);
+  await tree.stop();
+  const intruder = await listen(lost);
+  try {
+    await tree.start();
+    await t.throwsAsync(listen(port), { code: 'EADDRINUSE' });
+    t.is(await get(`http://127.0.0.1:${port}/`), 'hello from pa\n');
+    t.is(await ports('pa'), `${port}:80/tcp\n${lost}:81/tcp\n`);
+    t.regex(await events('pa'), new RegExp(`^error: host port 0\\.0\\.0\\.0:${lost}/tcp is in use on the host.*not held`, 'm'));
+  } finally {
+    await close(intruder);
+  }
+  await fs.writeFile(C('pa', 'net', 'ports'), '');
+  await close(await listen(port));
+});
+
+test.serial('denied egress is refused at once (TCP reset), not dropped; `allow all` allows everything', async (t) => {
+  const server = await listen(0, gateway);
+  t.teardown(() => close(server));
+  const port = portOf(server);
+  await fs.writeFile(C('pa', 'net', 'rules'), '');
+  const connect = async () => finish('pa', await run('pa', `sh -c 'time nc -w 5 ${gateway} ${port} </dev/null'`));
+  let r = await connect();
+  t.not(r.status, 'exited 0\n');
+  t.regex(r.err, /refused/i);
+  const real = /real\s+(\d+)m\s*([\d.]+)s/.exec(r.err);
+  t.truthy(real, r.err);
+  t.true(Number(real![1]) * 60 + Number(real![2]) < 0.5, `denied connect took ${real![0]}`);
+  await fs.writeFile(C('pa', 'net', 'rules'), 'allow all\n');
+  t.is(await fs.readFile(C('pa', 'net', 'rules'), 'utf8'), 'allow all 0.0.0.0/0\n');
+  r = await connect();
+  t.is(r.status, 'exited 0\n', r.err);
+  t.is(r.out, 'host service\n');
+  await fs.writeFile(C('pa', 'net', 'rules'), '');
+  await t.throwsAsync(fs.writeFile(C('pa', 'net', 'rules'), 'allow everything\n'), { code: 'EINVAL' });
+  t.regex(await events('pa'), /^error: bad rule "allow everything": want .*allow all/m);
+  // the usage text of `cat ctl` says both
+  const usage = await fs.readFile(tree.p('ctl'), 'utf8');
+  t.regex(usage, /ports=\[HOSTIP:\]HOSTPORT:PORT/);
+  t.regex(usage, /rules=allow PROTO .* or allow all/);
+});
