@@ -34,7 +34,7 @@ function procDir(w: Warden, c: Container, p: Proc): DirNode {
     ['stdout', streamFile(p, 'stdout', w.readers)],
     ['stderr', streamFile(p, 'stderr', w.readers)],
     ['stdin', stdinFile((data, abort) => c.procs.writeStdin(p.id, data, abort))],
-    ['ctl', ctlFile((text) => w.commands.process(c.name, p.id, text), PROCESS_USAGE)],
+    ['ctl', ctlFile((text) => w.commands.process(c.name, p.id, text), PROCESS_USAGE, (m) => c.events.error(m))],
   ]);
 }
 
@@ -71,7 +71,7 @@ function netDir(w: Warden, c: Container): DirNode {
 function containerDir(w: Warden, c: Container): DirNode {
   const rootfs = new HostDir(() => c.rootfs(), `container:${c.name}`, false);
   return tableDir(() => [
-    ['ctl', ctlFile((text) => w.commands.container(c.name, text), CONTAINER_USAGE)],
+    ['ctl', ctlFile((text) => w.commands.container(c.name, text), CONTAINER_USAGE, (m) => c.events.error(m))],
     ['status', textFile(() => statusText(c, w.network.addressOf(c.record)))],
     ['events', logFile(c.paths.events)],
     ['procs', procsDir(w, c)],
@@ -123,7 +123,7 @@ function imagesDir(w: Warden): DirNode {
 
 export function buildTree(w: Warden): DirNode {
   const root = tableDir(() => [
-    ['ctl', ctlFile((text) => w.commands.global(text), GLOBAL_USAGE)],
+    ['ctl', ctlFile((text) => w.commands.global(text), GLOBAL_USAGE, (m) => w.events.error(m))],
     ['events', logFile(w.paths.events)],
     ['images', imagesDir(w)],
     ['containers', containersDir(w)],
