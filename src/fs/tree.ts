@@ -26,16 +26,7 @@ import { tableFile } from './nodes/table.js';
 import { setPorts, setRules, setRate } from '../core/netconfig.js';
 
 function procDir(w: Warden, c: Container, p: Proc): DirNode {
-  // Unlinking a file of procs/ID is how `rm -r procs/ID` begins: a no-op for an ended
-  // process (rmdir then forgets it), EBUSY while it runs (so nothing at all happens).
-  const unlink = async (): Promise<void> => {
-    if (c.procs.get(p.id).running) throw new Busy(`process ${q(p.id)} is running`);
-  };
-  return { ...procFiles(w, c, p), unlink };
-}
-
-function procFiles(w: Warden, c: Container, p: Proc): DirNode {
-  return tableDir(() => [
+  const files = tableDir(() => [
     ['cmdline', textFile(() => quoteAll(p.meta.argv) + '\n')],
     ['pid', textFile(() => `${p.pid}\n`)],
     ['status', textFile(() => statusLine(p.status) + '\n')],
@@ -47,6 +38,12 @@ function procFiles(w: Warden, c: Container, p: Proc): DirNode {
     ['stdin', stdinFile((data, abort) => c.procs.writeStdin(p.id, data, abort, w.readers))],
     ['ctl', ctlFile((text) => w.commands.process(c.name, p.id, text), PROCESS_USAGE, (m) => c.events.error(m))],
   ]);
+  // Unlinking a file of procs/ID is how `rm -r procs/ID` begins: a no-op for an ended
+  // process (rmdir then forgets it), EBUSY while it runs (so nothing at all happens).
+  const unlink = async (): Promise<void> => {
+    if (c.procs.get(p.id).running) throw new Busy(`process ${q(p.id)} is running`);
+  };
+  return { ...files, unlink };
 }
 
 const RUNNING = '.running';
