@@ -30,14 +30,17 @@ export function logFile(file: string): FileNode {
       await fs.appendFile(file, ''); // exists from now on
       let fh = await fs.open(file, 'r');
       let ino = (await fh.stat()).ino;
+      /** Files replaced under this open file: closed at release, as a concurrent read may still use one. */
+      const retired: fs.FileHandle[] = [];
       return {
         async read(buf, len, pos) {
           const now = await fs.stat(file).catch(() => undefined);
           if (now && now.ino !== ino) {
             const next = await fs.open(file, 'r');
-            await fh.close();
+            const nextIno = (await next.stat()).ino;
+            retired.push(fh);
             fh = next;
-            ino = (await fh.stat()).ino;
+            ino = nextIno;
           }
           return (await fh.read(buf, 0, len, pos)).bytesRead;
         },
@@ -45,7 +48,7 @@ export function logFile(file: string): FileNode {
           throw new NotPermitted('read-only file');
         },
         async release() {
-          await fh.close();
+          await Promise.all([fh, ...retired].map((h) => h.close().catch(() => undefined)));
         },
       };
     },
