@@ -32,7 +32,7 @@ function asWardenError(e: unknown): WardenError {
   return new SystemFailure(e instanceof Error ? e.message : String(e), { cause: e });
 }
 
-/** Run every message of one write; log and rethrow the first failure. */
+/** Run every message of the given lines (whole lines of one ctl write, or its last line at close); log and rethrow the first failure. */
 async function runAll<C>(text: string, parse: (line: string) => C, exec: (c: C) => Promise<string>, events: () => EventLog): Promise<string> {
   const messages = splitMessages(text);
   if (messages.length === 0) {
