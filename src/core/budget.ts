@@ -1,7 +1,8 @@
 /**
  * The bound on readers blocked in the tree (stream reads at the end of a running
- * process's output, `wait`). libfuse2 holds a thread per pending request with no upper
- * bound, so the daemon refuses past this number with EAGAIN rather than starve.
+ * process's output, `wait`) and on writers blocked on a process's full stdin: libfuse2
+ * holds a thread per pending request with no upper bound, so the daemon refuses past
+ * this number with EAGAIN rather than starve.
  */
 import { TryAgain } from '../errors.js';
 

@@ -18,6 +18,13 @@ const log = logger('ctl');
 
 export const OK = 'ok';
 
+/**
+ * The grammar is Plan 9's: only single quotes quote. A double quote is an ordinary
+ * character (refusing it would refuse legitimate values), so a failed message that holds
+ * one says so.
+ */
+export const DOUBLE_QUOTE_HINT = "double quotes are literal characters: quote with '...' (Plan 9 rules)";
+
 function asWardenError(e: unknown): WardenError {
   if (e instanceof WardenError) return e;
   if (e instanceof CtlSyntaxError) return new BadRequest(e.message);
@@ -25,7 +32,7 @@ function asWardenError(e: unknown): WardenError {
   return new SystemFailure(e instanceof Error ? e.message : String(e), { cause: e });
 }
 
-/** Run every message of one write; log and rethrow the first failure. */
+/** Run every message of the given lines (whole lines of one ctl write, or its last line at close); log and rethrow the first failure. */
 async function runAll<C>(text: string, parse: (line: string) => C, exec: (c: C) => Promise<string>, events: () => EventLog): Promise<string> {
   const messages = splitMessages(text);
   if (messages.length === 0) {
@@ -39,6 +46,7 @@ async function runAll<C>(text: string, parse: (line: string) => C, exec: (c: C) 
       result = await exec(parse(line));
     } catch (raw) {
       const e = asWardenError(raw);
+      if (line.includes('"')) e.message += ` (${DOUBLE_QUOTE_HINT})`;
       await events().error(e.message);
       throw e;
     }

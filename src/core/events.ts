@@ -2,27 +2,63 @@
  * An append-only event log: one line per event, oldest first, kept in a file so that
  * `tail -f` on the tree follows it and it survives restarts. Appends are serialised so
  * lines never interleave.
+ *
+ * The log is bounded: once the file passes `max` bytes (4 MiB), it is replaced (write a
+ * new file, rename it over) by its last `keep` bytes (1 MiB), cut at a line start, after
+ * a first line `dropped N bytes of older events`. Readers of the tree read the file by
+ * name at each read (fs/nodes/log.ts), so an open `tail -f` sees the file shrink, says
+ * "file truncated" and reads the kept part from its start again.
  */
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { logger } from '../util/log.js';
 
 const log = logger('events');
 
+export const EVENTS_MAX = 4 * 1024 * 1024;
+export const EVENTS_KEEP = 1024 * 1024;
+
 export class EventLog {
   private tail: Promise<void> = Promise.resolve();
 
-  constructor(readonly file: string) {}
+  constructor(readonly file: string, private readonly max = EVENTS_MAX, private readonly keep = EVENTS_KEEP) {}
 
   /** Append one event; newlines inside are folded so that one event stays one line. */
   append(line: string): Promise<void> {
     const text = line.replace(/[\r\n]+/g, ' ').trimEnd() + '\n';
-    this.tail = this.tail.then(
-      () => fs.appendFile(this.file, text, { mode: 0o644 }),
-    ).catch((e: unknown) => log('cannot append to %s: %s', this.file, e));
+    this.tail = this.tail.then(async () => {
+      await fs.appendFile(this.file, text, { mode: 0o644 });
+      // stat, not a count of our own: another EventLog may append to the same file (restart)
+      if ((await fs.stat(this.file)).size > this.max) await this.trim();
+    }).catch((e: unknown) => log('cannot append to %s: %s', this.file, e));
     return this.tail;
   }
 
   error(message: string): Promise<void> {
     return this.append(`error: ${message}`);
+  }
+
+  /** Keep the last `keep` bytes, from a line start; the file is replaced whole (rename). */
+  private async trim(): Promise<void> {
+    const fh = await fs.open(this.file, 'r');
+    let kept: Buffer;
+    let size: number;
+    try {
+      size = (await fh.stat()).size;
+      const from = Math.max(0, size - this.keep);
+      const buf = Buffer.alloc(size - from);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, from);
+      kept = buf.subarray(0, bytesRead);
+      if (from > 0) {
+        const nl = kept.indexOf(0x0a); // the byte before `from` may be mid-line: start at the next line
+        kept = nl < 0 ? Buffer.alloc(0) : kept.subarray(nl + 1);
+      }
+    } finally {
+      await fh.close();
+    }
+    const dropped = size - kept.length;
+    const tmp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.trim`);
+    await fs.writeFile(tmp, Buffer.concat([Buffer.from(`dropped ${dropped} bytes of older events\n`), kept]), { mode: 0o644 });
+    await fs.rename(tmp, this.file);
   }
 }

@@ -18,6 +18,7 @@ import { logger } from '../util/log.js';
 import { Proc, statusFromExit, statusLine, type ProcMeta } from './process.js';
 import type { Container } from './container.js';
 import type { OciRuntime } from '../drivers/runtime/oci.js';
+import type { ReaderBudget } from './budget.js';
 
 const log = logger('procs');
 
@@ -26,6 +27,9 @@ export interface ProcessDeps {
   /** Bytes of stdout and of stderr kept on disk per process. */
   outputCap: number;
 }
+
+/** Ended processes kept per container (retention); older ones are forgotten as by rmdir. */
+export const KEEP_ENDED = 100;
 
 function byId(a: string, b: string): number {
   const na = Number(a);
@@ -52,6 +56,11 @@ export class ProcessTable {
 
   ids(): string[] {
     return this.list().map((p) => p.id);
+  }
+
+  /** The ids of the processes that run (procs/.running). */
+  runningIds(): string[] {
+    return this.list().filter((p) => p.running).map((p) => p.id);
   }
 
   find(id: string): Proc | undefined {
@@ -151,6 +160,23 @@ export class ProcessTable {
     this.exitWatchers.delete(proc.id);
     if (await exists(proc.paths.oom)) await this.c.events.append(`oom: the memory limit was hit while process ${proc.id} ran`);
     await this.c.events.append(`process ${proc.id} ${statusLine(status)}`);
+    await this.prune();
+  }
+
+  /**
+   * Retention: keep the last KEEP_ENDED ended processes of the container; the ones that
+   * started first are forgotten (as by rmdir) when more have ended. Running ones are
+   * never touched. Called at each end and by the periodic check (after a restart).
+   */
+  private async prune(): Promise<void> {
+    const ended = [...this.procs.values()].filter((p) => !p.running);
+    if (ended.length <= KEEP_ENDED) return;
+    ended.sort((a, b) => (a.meta.started < b.meta.started ? -1 : a.meta.started > b.meta.started ? 1 : byId(a.id, b.id)));
+    for (const proc of ended.slice(0, ended.length - KEEP_ENDED)) {
+      if (this.procs.get(proc.id) !== proc) continue;
+      this.procs.delete(proc.id);
+      await fs.rm(proc.paths.dir, { recursive: true, force: true }).catch((e: unknown) => log('prune %s: %s', proc.id, e));
+    }
   }
 
   async kill(id: string, signal: Signal): Promise<void> {
@@ -192,24 +218,44 @@ export class ProcessTable {
     await fs.rm(proc.paths.dir, { recursive: true, force: true });
   }
 
-  async writeStdin(id: string, data: Buffer, abort?: AbortSignal): Promise<number> {
+  /**
+   * Deliver bytes to the process's stdin. A writer that has to wait (the pipe is full: the
+   * process is not reading) holds a place of `budget`, the bound on blocked readers, for as
+   * long as it waits: past the bound it gets what was written so far (a short write) or EAGAIN.
+   */
+  async writeStdin(id: string, data: Buffer, abort?: AbortSignal, budget?: ReaderBudget): Promise<number> {
     const proc = this.get(id);
     if (proc.stdinClosed) throw new BrokenPipe(`stdin of process ${q(id)} is closed`);
     if (!proc.running || !proc.stdin) throw new BrokenPipe(`process ${q(id)} does not read stdin any more`);
     let off = 0;
-    // The writer is non-blocking: a full pipe (the process is not reading) is waited out here.
-    for (let delay = 1; off < data.length;) {
-      try {
-        const { bytesWritten } = await proc.stdin.write(data, off, data.length - off);
-        off += bytesWritten;
-        delay = 1;
-      } catch (e) {
-        if (isErrno(e, 'EPIPE')) throw new BrokenPipe(`process ${q(id)} does not read stdin any more`);
-        if (!isErrno(e, 'EAGAIN')) throw e;
-        if (!proc.running) throw new BrokenPipe(`process ${q(id)} has ended`);
-        await interruptible(sleep(delay), abort);
-        delay = Math.min(delay * 2, 50);
+    let held = false;
+    try {
+      // The writer is non-blocking: a full pipe (the process is not reading) is waited out here.
+      for (let delay = 1; off < data.length;) {
+        if (!proc.stdin) throw new BrokenPipe(`process ${q(id)} does not read stdin any more`);
+        try {
+          const { bytesWritten } = await proc.stdin.write(data, off, data.length - off);
+          off += bytesWritten;
+          delay = 1;
+        } catch (e) {
+          if (isErrno(e, 'EPIPE')) throw new BrokenPipe(`process ${q(id)} does not read stdin any more`);
+          if (!isErrno(e, 'EAGAIN')) throw e;
+          if (!proc.running) throw new BrokenPipe(`process ${q(id)} has ended`);
+          if (!held && budget) {
+            try {
+              budget.acquire();
+            } catch (full) {
+              if (off > 0) return off;
+              throw full;
+            }
+            held = true;
+          }
+          await interruptible(sleep(delay), abort);
+          delay = Math.min(delay * 2, 50);
+        }
       }
+    } finally {
+      if (held) budget!.release();
     }
     return data.length;
   }
@@ -257,6 +303,7 @@ export class ProcessTable {
 
   /** Periodic check: ends that inotify missed, readers to wake, the output cap. */
   async check(): Promise<void> {
+    await this.prune();
     for (const proc of this.procs.values()) {
       if (!proc.running) continue;
       await this.refresh(proc);

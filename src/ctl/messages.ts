@@ -56,20 +56,26 @@ export type ProcessCommand =
   | { verb: 'kill'; signal: Signal }
   | { verb: 'closein' };
 
+/** How a message is written, for every usage text: the grammar is Plan 9's tokenize(2). */
+export const QUOTING_USAGE = [
+  "one message per line (up to 1 MiB); words are split at blanks; 'single quotes' group, '' inside them is one quote;",
+  'double quotes are ordinary characters: run echo "a b" passes "a and b"',
+].join('\n') + '\n';
+
 export const GLOBAL_USAGE = [
   'create [NAME] [KEY=VALUE ...]   keys: image net env memory.max cpu.max cpu.weight pids.max ports rules rate',
   '    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all',
   'destroy NAME',
   'image import NAME PATH',
   'image remove NAME',
-].join('\n') + '\n';
+].join('\n') + '\n' + QUOTING_USAGE;
 
 export const CONTAINER_USAGE = [
   'run [id=ID] [dir=DIR] [user=UID[:GID]] [env=K=V ...] [--] PROGRAM [ARG ...]',
   'kill ID [SIGNAL]',
   'stop [SECONDS]',
   'destroy',
-].join('\n') + '\n';
+].join('\n') + '\n' + QUOTING_USAGE;
 
 export const PROCESS_USAGE = 'kill [SIGNAL]\nclosein\n';
 

@@ -48,7 +48,7 @@ export function quoteAll(tokens: readonly string[]): string {
 }
 
 /**
- * One write() is one message; several lines in one write are several messages.
+ * Several lines are several messages (a ctl file gathers whole lines first: ctl/lines.ts).
  * Blank lines are skipped, so `echo` with its trailing newline makes one message.
  */
 export function splitMessages(text: string): string[] {

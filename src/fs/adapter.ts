@@ -159,7 +159,7 @@ export class FuseAdapter {
       },
       mkdir: (path, mode, cb) => unit(this.mkdir(path, mode), cb),
       rmdir: (path, cb) => unit(this.rmdir(path), cb),
-      unlink: (path, cb) => unit(this.onSub(path, false).then(([s, r]) => s.unlink(r)), cb),
+      unlink: (path, cb) => unit(this.unlink(path), cb),
       rename: (a, b, cb) => unit(this.pair(a, b).then(([s, ra, rb]) => s.rename(ra, rb)), cb),
       link: (a, b, cb) => unit(this.pair(a, b).then(([s, ra, rb]) => s.link(ra, rb)), cb),
       mknod: (path, mode, dev, cb) => unit(this.onSub(path, true).then(([s, r]) => s.mknod(r, mode, dev)), cb),
@@ -247,6 +247,14 @@ export class FuseAdapter {
     const { target, name } = await this.parent(p);
     if (target.kind !== 'node' || target.node.kind !== 'dir' || !target.node.rmdir) throw new NotPermitted('cannot remove this directory');
     return target.node.rmdir(name);
+  }
+
+  private async unlink(p: string): Promise<void> {
+    const t = await this.resolve(p);
+    if (t.kind === 'sub') return t.sub.unlink(t.rel);
+    const { target, name } = await this.parent(p);
+    if (target.kind !== 'node' || target.node.kind !== 'dir' || !target.node.unlink) throw new NotPermitted('not permitted here');
+    return target.node.unlink(name);
   }
 
   private async utimens(p: string, atime: number, mtime: number): Promise<void> {

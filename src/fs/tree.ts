@@ -8,10 +8,10 @@ import type { Container } from '../core/container.js';
 import { GLOBAL_USAGE, CONTAINER_USAGE, PROCESS_USAGE } from '../ctl/messages.js';
 import { quoteAll } from '../ctl/tokenize.js';
 import { statusLine, type Proc } from '../core/process.js';
-import { streamFile } from './nodes/stream.js';
+import { streamFile, streamNowFile } from './nodes/stream.js';
 import { waitFile, stdinFile } from './nodes/process.js';
 import { parseName } from '../ctl/values.js';
-import { NotPermitted, checked, describe } from '../errors.js';
+import { NotPermitted, Busy, q, checked, describe } from '../errors.js';
 import { tableDir, dynamicDir } from './nodes/dir.js';
 import { textFile } from './nodes/text.js';
 import { ctlFile } from './nodes/ctl.js';
@@ -26,22 +26,35 @@ import { tableFile } from './nodes/table.js';
 import { setPorts, setRules, setRate } from '../core/netconfig.js';
 
 function procDir(w: Warden, c: Container, p: Proc): DirNode {
-  return tableDir(() => [
+  const files = tableDir(() => [
     ['cmdline', textFile(() => quoteAll(p.meta.argv) + '\n')],
     ['pid', textFile(() => `${p.pid}\n`)],
     ['status', textFile(() => statusLine(p.status) + '\n')],
     ['wait', waitFile(p, w.readers)],
     ['stdout', streamFile(p, 'stdout', w.readers)],
     ['stderr', streamFile(p, 'stderr', w.readers)],
-    ['stdin', stdinFile((data, abort) => c.procs.writeStdin(p.id, data, abort))],
-    ['ctl', ctlFile((text) => w.commands.process(c.name, p.id, text), PROCESS_USAGE)],
+    ['stdout.now', streamNowFile(p, 'stdout')],
+    ['stderr.now', streamNowFile(p, 'stderr')],
+    ['stdin', stdinFile((data, abort) => c.procs.writeStdin(p.id, data, abort, w.readers))],
+    ['ctl', ctlFile((text) => w.commands.process(c.name, p.id, text), PROCESS_USAGE, (m) => c.events.error(m))],
   ]);
+  // Unlinking a file of procs/ID is how `rm -r procs/ID` begins: a no-op for an ended
+  // process (rmdir then forgets it), EBUSY while it runs (so nothing at all happens).
+  const unlink = async (): Promise<void> => {
+    if (c.procs.get(p.id).running) throw new Busy(`process ${q(p.id)} is running`);
+  };
+  return { ...files, unlink };
 }
+
+const RUNNING = '.running';
 
 function procsDir(w: Warden, c: Container): DirNode {
   return dynamicDir({
     list: () => c.procs.ids(),
     child: (id) => {
+      // procs/.running: the ids of the running processes, one a line. Never an id (ids start
+      // with a letter or digit) and not listed: the listing of procs/ stays the ids.
+      if (id === RUNNING) return textFile(() => c.procs.runningIds().map((i) => i + '\n').join(''));
       const p = c.procs.find(id);
       return p ? procDir(w, c, p) : undefined;
     },
@@ -71,7 +84,7 @@ function netDir(w: Warden, c: Container): DirNode {
 function containerDir(w: Warden, c: Container): DirNode {
   const rootfs = new HostDir(() => c.rootfs(), `container:${c.name}`, false);
   return tableDir(() => [
-    ['ctl', ctlFile((text) => w.commands.container(c.name, text), CONTAINER_USAGE)],
+    ['ctl', ctlFile((text) => w.commands.container(c.name, text), CONTAINER_USAGE, (m) => c.events.error(m))],
     ['status', textFile(() => statusText(c, w.network.addressOf(c.record)))],
     ['events', logFile(c.paths.events)],
     ['procs', procsDir(w, c)],
@@ -123,7 +136,7 @@ function imagesDir(w: Warden): DirNode {
 
 export function buildTree(w: Warden): DirNode {
   const root = tableDir(() => [
-    ['ctl', ctlFile((text) => w.commands.global(text), GLOBAL_USAGE)],
+    ['ctl', ctlFile((text) => w.commands.global(text), GLOBAL_USAGE, (m) => w.events.error(m))],
     ['events', logFile(w.paths.events)],
     ['images', imagesDir(w)],
     ['containers', containersDir(w)],

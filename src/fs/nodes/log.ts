@@ -2,6 +2,10 @@
  * An append-only log kept in a host file of the state dir (events). Size and mtime are
  * the file's, so `tail -f` sees it grow; reads at the end return EOF at once (the log
  * has no end to wait for).
+ *
+ * The log is trimmed by replacing the file (core/events.ts): each read checks that the
+ * open file is still the one of that name and opens the new one if not, so a reader that
+ * saw the size shrink (`tail -f`: "file truncated") reads the new content, never the old.
  */
 import { promises as fs } from 'node:fs';
 import { NotPermitted } from '../../errors.js';
@@ -24,16 +28,27 @@ export function logFile(file: string): FileNode {
     async open(flags): Promise<Handle> {
       if (wantsWrite(flags)) throw new NotPermitted('read-only file');
       await fs.appendFile(file, ''); // exists from now on
-      const fh = await fs.open(file, 'r');
+      let fh = await fs.open(file, 'r');
+      let ino = (await fh.stat()).ino;
+      /** Files replaced under this open file: closed at release, as a concurrent read may still use one. */
+      const retired: fs.FileHandle[] = [];
       return {
         async read(buf, len, pos) {
+          const now = await fs.stat(file).catch(() => undefined);
+          if (now && now.ino !== ino) {
+            const next = await fs.open(file, 'r');
+            const nextIno = (await next.stat()).ino;
+            retired.push(fh);
+            fh = next;
+            ino = nextIno;
+          }
           return (await fh.read(buf, 0, len, pos)).bytesRead;
         },
         async write() {
           throw new NotPermitted('read-only file');
         },
         async release() {
-          await fh.close();
+          await Promise.all([fh, ...retired].map((h) => h.close().catch(() => undefined)));
         },
       };
     },

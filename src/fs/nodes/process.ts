@@ -1,5 +1,6 @@
 /** The files of procs/ID/ that are not plain text: wait (blocks until the end) and stdin (write-only). */
-import { Denied, NotPermitted, interruptible } from '../../errors.js';
+import { constants as C } from 'node:fs';
+import { Denied, NotPermitted, TryAgain, interruptible } from '../../errors.js';
 import { statusLine, type Proc } from '../../core/process.js';
 import type { ReaderBudget } from '../../core/budget.js';
 import { snapshotHandle } from './text.js';
@@ -17,8 +18,10 @@ export function waitFile(proc: Proc, budget: ReaderBudget): FileNode {
     async open(flags): Promise<Handle> {
       if (wantsWrite(flags)) throw new NotPermitted('read-only file');
       let snapshot: Handle | undefined;
+      const nonblock = (flags & C.O_NONBLOCK) !== 0;
       return {
         async read(buf, len, pos, abort) {
+          if (proc.running && nonblock) throw new TryAgain(`process ${proc.id} runs`);
           if (proc.running) await budget.hold(interruptible(proc.ended, abort));
           snapshot ??= snapshotHandle(Buffer.from(text()));
           return snapshot.read(buf, len, pos);

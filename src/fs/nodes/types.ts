@@ -46,6 +46,8 @@ export interface DirNode {
   child(name: string): Promise<Node | undefined> | Node | undefined;
   mkdir?(name: string, mode: number): Promise<void>;
   rmdir?(name: string): Promise<void>;
+  /** unlink of a synthetic file of this directory (EPERM when absent). */
+  unlink?(name: string): Promise<void>;
 }
 
 /**
