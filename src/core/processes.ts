@@ -11,7 +11,7 @@ import { isValidName, type Signal } from '../ctl/values.js';
 import { buildProcessSpec } from '../drivers/runtime/spec.js';
 import { ProcPaths } from '../drivers/monitor/paths.js';
 import { startProcess, readExit, reopenStdin, endHolder } from '../drivers/monitor/conmon.js';
-import { aliveWith, isAlive, parentOf, readPid } from '../drivers/monitor/procfs.js';
+import { aliveWith, isAlive, parentOf, procStat, readPid } from '../drivers/monitor/procfs.js';
 import { run } from '../util/exec.js';
 import { readJson, writeFileAtomic, randomHex, sleep, exists, isErrno } from '../util/files.js';
 import { logger } from '../util/log.js';
@@ -25,6 +25,12 @@ export interface ProcessDeps {
   runtime: OciRuntime;
   /** Bytes of stdout and of stderr kept on disk per process. */
   outputCap: number;
+}
+
+function signalQuietly(pid: number, signal: number): void {
+  try {
+    process.kill(pid, signal);
+  } catch { /* gone meanwhile */ }
 }
 
 function byId(a: string, b: string): number {
@@ -62,6 +68,21 @@ export class ProcessTable {
     const p = this.procs.get(id);
     if (!p) throw new NotFound(`no such process ${q(id)}`);
     return p;
+  }
+
+  /**
+   * What really runs in the container: every process of its cgroup but the init (zombies
+   * are not counted). A run that daemonized has ended, but what it left behind is here.
+   */
+  async members(): Promise<number[]> {
+    const pids = await this.c.cgroup.procs().catch(() => [] as number[]);
+    const out: number[] = [];
+    for (const pid of pids) {
+      if (pid === this.c.initPid) continue;
+      const st = await procStat(pid);
+      if (st && st.state !== 'Z' && st.state !== 'X') out.push(pid);
+    }
+    return out;
   }
 
   counts(): { running: number; ended: number } {
@@ -161,27 +182,50 @@ export class ProcessTable {
       await this.refresh(proc);
       throw new BadRequest(`process ${q(id)} is not running`);
     }
+    // The runtime makes each run the leader of a new session (and process group). `kill`
+    // signals that whole session: its process group at once (nothing forked meanwhile
+    // escapes), then members of the container that moved to another group of the session.
+    // A process that left the session (setsid: a daemon) is reached by `stop` only.
+    const leads = (await procStat(proc.pid))?.pgrp === proc.pid;
     try {
-      process.kill(proc.pid, signal.number);
+      process.kill(leads ? -proc.pid : proc.pid, signal.number);
     } catch (e) {
       if (isErrno(e, 'ESRCH')) throw new BadRequest(`process ${q(id)} is not running`);
       throw new SystemFailure(`kill ${id}: ${(e as Error).message}`);
     }
+    if (!leads) return;
+    for (const pid of await this.members()) {
+      const st = await procStat(pid);
+      if (st && st.session === proc.pid && st.pgrp !== proc.pid) signalQuietly(pid, signal.number);
+    }
   }
 
-  /** TERM every process, KILL what is left after `seconds`, return once all have ended. */
+  /**
+   * TERM every process of the container but its init (the cgroup is the list: what runs
+   * entries left behind included), KILL what is left after `seconds`, return once all
+   * have ended and the run entries say so.
+   */
   async stop(seconds: number): Promise<void> {
     const running = this.list().filter((p) => p.running);
-    const term = { number: 15, name: 'TERM' };
-    const kill = { number: 9, name: 'KILL' };
-    for (const p of running) await this.kill(p.id, term).catch(() => undefined);
-    const all = Promise.all(running.map((p) => p.ended));
-    const timedOut = await Promise.race([all.then(() => false), sleep(seconds * 1000).then(() => true)]);
-    if (timedOut) {
-      for (const p of running) if (p.running) await this.kill(p.id, kill).catch(() => undefined);
-      // SIGKILL cannot be ignored; conmon records the end within moments.
-      await Promise.race([all, sleep(10_000).then(() => Promise.all(running.map((p) => this.refresh(p))))]);
+    const signalAll = async (n: number): Promise<number> => {
+      const pids = await this.members();
+      for (const pid of pids) signalQuietly(pid, n);
+      return pids.length;
+    };
+    const deadline = Date.now() + seconds * 1000;
+    let left = await signalAll(15);
+    while (left > 0 && Date.now() < deadline) {
+      await sleep(50);
+      left = (await this.members()).length;
     }
+    // SIGKILL cannot be ignored; a process that forks meanwhile is caught by the next round.
+    for (let round = 0; left > 0 && round < 200; round++) {
+      left = await signalAll(9);
+      if (left > 0) await sleep(50);
+    }
+    // conmon records each run's end within moments.
+    const all = Promise.all(running.map((p) => p.ended));
+    await Promise.race([all, sleep(10_000).then(() => Promise.all(running.map((p) => this.refresh(p))))]);
   }
 
   /** rmdir procs/ID: forget an ended process. */
