@@ -27,6 +27,9 @@ export interface ProcessDeps {
   outputCap: number;
 }
 
+/** How events mark a change that happened while the daemon was down, found at its restart. */
+export const AT_RESTART = ' (at restart)';
+
 function signalQuietly(pid: number, signal: number): void {
   try {
     process.kill(pid, signal);
@@ -151,27 +154,37 @@ export class ProcessTable {
     void this.refresh(proc); // it may have ended before the watch began
   }
 
-  /** Read the recorded exit status; if the monitor died without one, the status is lost. */
-  private async refresh(proc: Proc): Promise<void> {
+  /**
+   * Read the recorded exit status; if the monitor died without one, the status is lost.
+   * `found` marks what a restarted daemon finds (events lines end with AT_RESTART).
+   */
+  private async refresh(proc: Proc, found = false): Promise<void> {
     if (!proc.running) return;
     const exit = await readExit(proc.paths);
-    if (exit !== undefined) return this.ended(proc, statusFromExit(exit));
+    if (exit !== undefined) return this.ended(proc, statusFromExit(exit), found);
     if (!(await aliveWith(proc.conmonPid, proc.meta.uuid)) && !(await isAlive(proc.pid))) {
       // The monitor died (killed, host reboot) and the process is gone: its status was never recorded.
       if ((await readExit(proc.paths)) === undefined) {
-        await this.c.events.append(`process ${proc.id} lost its exit status`);
-        return this.ended(proc, { state: 'killed', signal: 'KILL' });
+        await this.c.events.append(`process ${proc.id} lost its exit status${found ? AT_RESTART : ''}`);
+        return this.ended(proc, { state: 'killed', signal: 'KILL' }, found);
       }
     }
   }
 
-  private async ended(proc: Proc, status: Proc['status']): Promise<void> {
+  private async ended(proc: Proc, status: Proc['status'], found = false): Promise<void> {
     if (!proc.running) return;
     proc.finish(status);
     this.exitWatchers.get(proc.id)?.close();
     this.exitWatchers.delete(proc.id);
-    if (await exists(proc.paths.oom)) await this.c.events.append(`oom: the memory limit was hit while process ${proc.id} ran`);
-    await this.c.events.append(`process ${proc.id} ${statusLine(status)}`);
+    await this.report(proc, found);
+  }
+
+  /** The end of a process in events, once: the marker file says it was written. */
+  private async report(proc: Proc, found: boolean): Promise<void> {
+    const mark = found ? AT_RESTART : '';
+    if (await exists(proc.paths.oom)) await this.c.events.append(`oom: the memory limit was hit while process ${proc.id} ran${mark}`);
+    await this.c.events.append(`process ${proc.id} ${statusLine(proc.status)}${mark}`);
+    await fs.writeFile(proc.paths.reported, '').catch((e: unknown) => log('%s: %s', proc.paths.reported, e));
   }
 
   async kill(id: string, signal: Signal): Promise<void> {
@@ -269,8 +282,14 @@ export class ProcessTable {
     await endHolder(proc.paths);
   }
 
-  /** At daemon start: take up every process recorded on disk. */
+  /**
+   * At daemon start: take up every process recorded on disk. Ends that happened while the
+   * daemon was down and are not in events yet are written there once, oldest first (by
+   * the time conmon wrote the exit record), marked AT_RESTART.
+   */
   async adopt(): Promise<void> {
+    const found: Array<{ proc: Proc; at: number }> = [];
+    const live: Proc[] = [];
     const names = await fs.readdir(this.dir).catch(() => [] as string[]);
     const counter = Number(await fs.readFile(this.counterFile, 'utf8').catch(() => '1'));
     this.nextAuto = Number.isInteger(counter) && counter > 0 ? counter : 1;
@@ -292,10 +311,17 @@ export class ProcessTable {
       const exit = await readExit(p);
       if (exit !== undefined) {
         proc.finish(statusFromExit(exit));
+        if (!(await exists(p.reported))) found.push({ proc, at: (await fs.stat(p.exit).catch(() => undefined))?.mtimeMs ?? 0 });
         continue;
       }
       if (!proc.stdinClosed) proc.stdin = await reopenStdin(p);
-      this.track(proc);
+      live.push(proc);
+    }
+    found.sort((a, b) => a.at - b.at || byId(a.proc.id, b.proc.id));
+    for (const { proc } of found) await this.report(proc, true);
+    for (const proc of live) {
+      await this.refresh(proc, true); // a monitor that died while the daemon was down
+      if (proc.running) this.track(proc);
     }
   }
 
