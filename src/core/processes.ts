@@ -3,7 +3,7 @@
  * up again after a daemon restart. Each process runs under its own conmon (see
  * drivers/monitor/conmon.ts) and keeps its files in STATE/containers/NAME/procs/ID/.
  */
-import { promises as fs, watch, type FSWatcher } from 'node:fs';
+import { promises as fs, watch, closeSync, constants as C, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { BadRequest, Busy, Exists, NotFound, q, SystemFailure, BrokenPipe, interruptible } from '../errors.js';
 import type { RunOptions } from '../ctl/messages.js';
@@ -18,6 +18,8 @@ import { logger } from '../util/log.js';
 import { Proc, statusFromExit, statusLine, type ProcMeta } from './process.js';
 import type { Container } from './container.js';
 import type { OciRuntime } from '../drivers/runtime/oci.js';
+import type { RootfsResolver } from '../drivers/rootfs/resolver.js';
+import { lookupUser } from './users.js';
 
 const log = logger('procs');
 
@@ -25,6 +27,22 @@ export interface ProcessDeps {
   runtime: OciRuntime;
   /** Bytes of stdout and of stderr kept on disk per process. */
   outputCap: number;
+}
+
+/** `dir=` must be a directory of the container (a final symlink followed inside its root). */
+async function checkDir(root: RootfsResolver, dir: string): Promise<void> {
+  const rel = dir.replace(/^\/+/, '');
+  if (rel === '') return;
+  let fd: number;
+  try {
+    fd = await root.open(rel, C.O_RDONLY | C.O_DIRECTORY | C.O_NONBLOCK, 0, { follow: true });
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) throw new BadRequest(`no such directory ${q(dir)} in the container`);
+    if (isErrno(e, 'ENOTDIR')) throw new BadRequest(`${q(dir)} is not a directory in the container`);
+    if (isErrno(e, 'ELOOP')) throw new BadRequest(`${q(dir)}: too many symlinks in the container`);
+    throw e;
+  }
+  closeSync(fd);
 }
 
 /** How events mark a change that happened while the daemon was down, found at its restart. */
@@ -116,7 +134,13 @@ export class ProcessTable {
       await fs.mkdir(p.dir, { recursive: true, mode: 0o700 });
       const meta: ProcMeta = { id, argv: o.argv, uuid: `${randomHex(8)}-${this.c.name}-${id}`.slice(0, 64), started: new Date().toISOString() };
       await writeFileAtomic(p.meta, JSON.stringify(meta) + '\n');
-      const spec = buildProcessSpec({ argv: o.argv, env: [...this.c.record.env, ...o.env], cwd: o.dir, user: o.user });
+      const root = await this.c.rootfs();
+      if (o.dir) await checkDir(root, o.dir);
+      const u = await lookupUser(root, o.user);
+      const spec = buildProcessSpec({
+        argv: o.argv, env: [...this.c.record.env, ...o.env], cwd: o.dir,
+        user: { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids }, home: u.home, ...(u.name ? { userName: u.name } : {}),
+      });
       const started = await startProcess({
         paths: p, containerId: this.c.name, uuid: meta.uuid,
         runtimeBinary: this.d.runtime.binary, runtimeRoot: this.d.runtime.root, processSpec: spec,
