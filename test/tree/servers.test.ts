@@ -1,7 +1,7 @@
 /**
  * Processes that leave their parent, as servers do (issue 20, item 2): `stop` ends every
  * process of the container but its init, `kill ID` signals the run's whole session, and
- * `status` counts what really runs. Also `run dir=` of a missing directory (item 10).
+ * `status` counts what really runs.
  */
 import test from 'ava';
 import { promises as fs } from 'node:fs';
