@@ -219,21 +219,25 @@ export class ProcessTable {
       await this.refresh(proc);
       throw new BadRequest(`process ${q(id)} is not running`);
     }
-    // The runtime makes each run the leader of a new session (and process group). `kill`
-    // signals that whole session: its process group at once (nothing forked meanwhile
-    // escapes), then members of the container that moved to another group of the session.
-    // A process that left the session (setsid: a daemon) is reached by `stop` only.
-    const leads = (await procStat(proc.pid))?.pgrp === proc.pid;
+    // The runtime starts each run in a new session: runc makes the process its leader (and
+    // its process group's), crun leaves it in a session its own exec process made. `kill`
+    // signals that whole session: the process group at once when the process leads it
+    // (nothing forked meanwhile escapes), then every process of the container's cgroup in
+    // the session. A process that left the session (setsid: a daemon) is reached by `stop`.
+    const st = await procStat(proc.pid);
+    const leads = st?.pgrp === proc.pid;
     try {
       process.kill(leads ? -proc.pid : proc.pid, signal.number);
     } catch (e) {
       if (isErrno(e, 'ESRCH')) throw new BadRequest(`process ${q(id)} is not running`);
       throw new SystemFailure(`kill ${id}: ${(e as Error).message}`);
     }
-    if (!leads) return;
+    // A session shared with the monitor is not the run's own: then the process alone.
+    if (!st || st.session === (await procStat(proc.conmonPid))?.session) return;
     for (const pid of await this.members()) {
-      const st = await procStat(pid);
-      if (st && st.session === proc.pid && st.pgrp !== proc.pid) signalQuietly(pid, signal.number);
+      if (pid === proc.pid) continue;
+      const m = await procStat(pid);
+      if (m && m.session === st.session && !(leads && m.pgrp === proc.pid)) signalQuietly(pid, signal.number);
     }
   }
 

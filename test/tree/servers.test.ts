@@ -3,12 +3,13 @@
  * process of the container but its init, `kill ID` signals the run's whole session, and
  * `status` counts what really runs.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { promises as fs } from 'node:fs';
 import { Tree } from '../helpers/tree.js';
 import { cgroupDirsOf, pidAlive, sleep } from '../helpers/host.js';
 
 const tree = new Tree('servers');
+const defaultTree = tree;
 test.before(async () => {
   await tree.start();
 });
@@ -16,7 +17,9 @@ test.after.always(async () => {
   await tree.cleanup();
 });
 
-async function container(name: string) {
+type Container = Awaited<ReturnType<typeof container>>;
+
+async function container(name: string, tree = defaultTree) {
   await tree.ctl(tree.p('ctl'), `create ${name}`);
   const c = (...p: string[]) => tree.p('containers', name, ...p);
   const init = Number((await tree.status(name)).pid);
@@ -28,7 +31,7 @@ async function container(name: string) {
   const cmdlines = async () => Promise.all((await members()).filter((p) => p !== init)
     .map(async (p) => (await fs.readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')).split('\0').join(' ').trim()));
   return {
-    c, init, members, cmdlines,
+    tree, c, init, members, cmdlines,
     run: (msg: string) => tree.ctl(c('ctl'), `run ${msg}`),
     read: (id: string, f: string) => fs.readFile(c('procs', id, f), 'utf8'),
   };
@@ -70,8 +73,8 @@ test('a daemonizing run: status counts what runs; stop leaves only the init in t
   t.is(await read(again, 'wait'), 'exited 0\n');
 });
 
-test('kill ID signals the whole session of the run: a child of sh is not left behind', async (t) => {
-  const { c, cmdlines, run, read } = await container('session');
+async function killSession(t: ExecutionContext, container: Container, name: string): Promise<void> {
+  const { tree, c, cmdlines, run, read } = container;
   const id = await run(`sh -c 'sleep 1000; true'`);
   const other = await run('sleep 1003'); // another run: untouched
   t.true(await until(async () => (await cmdlines()).some((l) => l === 'sleep 1000')));
@@ -87,5 +90,16 @@ test('kill ID signals the whole session of the run: a child of sh is not left be
   await fs.writeFile(c('procs', grp, 'ctl'), 'kill KILL\n');
   t.is(await read(grp, 'wait'), 'killed KILL\n');
   t.true(await until(async () => !(await cmdlines()).includes('sleep 1004')), (await cmdlines()).join(', '));
-  t.is((await tree.status('session')).processes, '1 running, 2 ended');
+  t.is((await tree.status(name)).processes, '1 running, 2 ended');
+}
+
+test('kill ID signals the whole session of the run: a child of sh is not left behind', async (t) => {
+  await killSession(t, await container('session'), 'session');
+});
+
+test('under crun too (its runs do not lead their session)', async (t) => {
+  const crun = new Tree('servers-crun', { args: ['--runtime', 'crun'] });
+  t.teardown(() => crun.cleanup());
+  await crun.start();
+  await killSession(t, await container('session', crun), 'session');
 });
