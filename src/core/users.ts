@@ -104,14 +104,16 @@ export function resolveUser(spec: User | undefined, passwd: PasswdEntry[], group
 }
 
 /**
- * One of the container's account files: missing is empty. One that cannot be used (not a
- * regular file, too large) fails a run that needs a name from it, and is ignored otherwise.
+ * One of the container's account files: missing is empty. One that is not a regular file
+ * fails every run: runc itself opens it inside the container for each exec, and would wait
+ * forever on a FIFO or fail on a directory. Any other trouble (too large, unreadable) fails
+ * a run that needs a name from it, and is ignored otherwise.
  */
 async function accountFile(root: RootfsResolver, rel: string, needed: boolean): Promise<string> {
   try {
     return (await readSmallFile(root, rel, ACCOUNT_FILE_MAX))?.toString('utf8') ?? '';
   } catch (e) {
-    if (!needed) return '';
+    if (!needed && !(e instanceof NotRegular)) return '';
     const why = e instanceof NotRegular || e instanceof TooLarge ? e.message : ((e as NodeJS.ErrnoException).code ?? String(e));
     throw new BadRequest(`cannot read the container's /${rel}: ${why}`);
   }

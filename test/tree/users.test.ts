@@ -85,8 +85,8 @@ test('the account files are the container\'s, read confined: host paths, FIFOs a
   await fs.writeFile(c('rootfs', 'tmp', 'wfs-users-host-passwd'), 'mine:x:7:8::/mine:/bin/sh\n');
   t.is(await who('user=mine'), 'uid=7(mine) gid=8 groups=8 | HOME=/mine USER=mine');
 
-  // a FIFO: refused at once for a name (runc 1.1 itself then blocks opening it for any run:
-  // the container only hurts its own runs, and they are not tried here)
+  // a FIFO: refused at once, with or without a name (runc opens the file itself for every exec
+  // and would wait for a writer)
   await fs.rm(c('rootfs', 'etc', 'passwd'));
   const r = await tree.sh(`mkfifo "${c('rootfs', 'etc', 'passwd')}"`);
   t.is(r.exitCode, 0, r.stderr);
@@ -94,6 +94,11 @@ test('the account files are the container\'s, read confined: host paths, FIFOs a
   await t.throwsAsync(fs.writeFile(c('ctl'), 'run user=www-data id\n'), { code: 'EINVAL' });
   t.true(Date.now() - started < 5000);
   t.true((await fs.readFile(c('events'), 'utf8')).includes('error: cannot read the container\'s /etc/passwd: not a regular file\n'));
+  for (const opts of ['user=100 ', '']) {
+    const t0 = Date.now();
+    await t.throwsAsync(fs.writeFile(c('ctl'), `run ${opts}id\n`), { code: 'EINVAL' }, opts);
+    t.true(Date.now() - t0 < 5000);
+  }
 
   // a 10 GB (sparse) passwd is not read
   await fs.rm(c('rootfs', 'etc', 'passwd'));
