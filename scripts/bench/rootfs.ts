@@ -52,7 +52,7 @@ async function main(): Promise<string> {
     await execa('bindfs', ['--no-allow-other', '-o', 'big_writes', kernel, bind]);
     // Several rounds, the order rotated each round (the first to write after the set-up pays
     // for its write-back otherwise); medians per figure.
-    const dirs = { wardenfs: path.join(tree.mnt, 'containers', 'bench', 'rootfs'), kernel, bindfs: bind };
+    const dirs = { wardenfs: path.join(tree.mnt, 'rootfs', 'bench'), kernel, bindfs: bind };
     const kinds = Object.keys(dirs) as Array<keyof typeof dirs>;
     const runs: Record<string, Array<{ write: number; read: number; small: number }>> = { wardenfs: [], kernel: [], bindfs: [] };
     for (let r = 0; r < rounds; r++) {

@@ -37,6 +37,8 @@ export interface LifecycleDeps {
   outputCap: number;
   cgroupHost: CgroupHost;
   network: Network;
+  /** The global events: `created NAME`, `destroyed NAME`. */
+  events: EventLog;
 }
 
 export class Lifecycle {
@@ -78,6 +80,7 @@ export class Lifecycle {
       const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
       registry.add(c);
       await c.events.append(`created image=${image} pid=${pid}`);
+      await this.d.events.append(`created ${name}`);
       log('created %s (pid %d)', name, pid);
       return c;
     } catch (e) {
@@ -118,6 +121,7 @@ export class Lifecycle {
         await this.teardown(name, c.paths, c.record.cgroupsPath, c.record);
         c.procs.endAll();
         this.d.registry.remove(name);
+        await this.d.events.append(`destroyed ${name}`);
         log('destroyed %s', name);
       } catch (e) {
         c.destroying = undefined; // a later destroy may try again

@@ -3,7 +3,7 @@
  * up again after a daemon restart. Each process runs under its own conmon (see
  * drivers/monitor/conmon.ts) and keeps its files in STATE/containers/NAME/procs/ID/.
  */
-import { promises as fs, watch, type FSWatcher } from 'node:fs';
+import { promises as fs, watch, closeSync, constants as C, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { BadRequest, Busy, Exists, NotFound, q, SystemFailure, BrokenPipe, interruptible } from '../errors.js';
 import type { RunOptions } from '../ctl/messages.js';
@@ -11,7 +11,7 @@ import { isValidName, type Signal } from '../ctl/values.js';
 import { buildProcessSpec } from '../drivers/runtime/spec.js';
 import { ProcPaths } from '../drivers/monitor/paths.js';
 import { startProcess, readExit, reopenStdin, endHolder } from '../drivers/monitor/conmon.js';
-import { aliveWith, isAlive, parentOf, readPid } from '../drivers/monitor/procfs.js';
+import { aliveWith, isAlive, parentOf, procStat, readPid } from '../drivers/monitor/procfs.js';
 import { run } from '../util/exec.js';
 import { readJson, writeFileAtomic, randomHex, sleep, exists, isErrno } from '../util/files.js';
 import { logger } from '../util/log.js';
@@ -19,6 +19,8 @@ import { Proc, statusFromExit, statusLine, type ProcMeta } from './process.js';
 import type { Container } from './container.js';
 import type { OciRuntime } from '../drivers/runtime/oci.js';
 import type { ReaderBudget } from './budget.js';
+import type { RootfsResolver } from '../drivers/rootfs/resolver.js';
+import { lookupUser } from './users.js';
 
 const log = logger('procs');
 
@@ -30,6 +32,30 @@ export interface ProcessDeps {
 
 /** Ended processes kept per container (retention); older ones are forgotten as by rmdir. */
 export const KEEP_ENDED = 100;
+/** `dir=` must be a directory of the container (a final symlink followed inside its root). */
+async function checkDir(root: RootfsResolver, dir: string): Promise<void> {
+  const rel = dir.replace(/^\/+/, '');
+  if (rel === '') return;
+  let fd: number;
+  try {
+    fd = await root.open(rel, C.O_RDONLY | C.O_DIRECTORY | C.O_NONBLOCK, 0, { follow: true });
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) throw new BadRequest(`no such directory ${q(dir)} in the container`);
+    if (isErrno(e, 'ENOTDIR')) throw new BadRequest(`${q(dir)} is not a directory in the container`);
+    if (isErrno(e, 'ELOOP')) throw new BadRequest(`${q(dir)}: too many symlinks in the container`);
+    throw e;
+  }
+  closeSync(fd);
+}
+
+/** How events mark a change that happened while the daemon was down, found at its restart. */
+export const AT_RESTART = ' (at restart)';
+
+function signalQuietly(pid: number, signal: number): void {
+  try {
+    process.kill(pid, signal);
+  } catch { /* gone meanwhile */ }
+}
 
 function byId(a: string, b: string): number {
   const na = Number(a);
@@ -73,6 +99,21 @@ export class ProcessTable {
     return p;
   }
 
+  /**
+   * What really runs in the container: every process of its cgroup but the init (zombies
+   * are not counted). A run that daemonized has ended, but what it left behind is here.
+   */
+  async members(): Promise<number[]> {
+    const pids = await this.c.cgroup.procs().catch(() => [] as number[]);
+    const out: number[] = [];
+    for (const pid of pids) {
+      if (pid === this.c.initPid) continue;
+      const st = await procStat(pid);
+      if (st && st.state !== 'Z' && st.state !== 'X') out.push(pid);
+    }
+    return out;
+  }
+
   counts(): { running: number; ended: number } {
     let running = 0;
     for (const p of this.procs.values()) if (p.running) running++;
@@ -101,7 +142,13 @@ export class ProcessTable {
       await fs.mkdir(p.dir, { recursive: true, mode: 0o700 });
       const meta: ProcMeta = { id, argv: o.argv, uuid: `${randomHex(8)}-${this.c.name}-${id}`.slice(0, 64), started: new Date().toISOString() };
       await writeFileAtomic(p.meta, JSON.stringify(meta) + '\n');
-      const spec = buildProcessSpec({ argv: o.argv, env: [...this.c.record.env, ...o.env], cwd: o.dir, user: o.user });
+      const root = await this.c.rootfs();
+      if (o.dir) await checkDir(root, o.dir);
+      const u = await lookupUser(root, o.user);
+      const spec = buildProcessSpec({
+        argv: o.argv, env: [...this.c.record.env, ...o.env], cwd: o.dir,
+        user: { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids }, home: u.home, ...(u.name ? { userName: u.name } : {}),
+      });
       const started = await startProcess({
         paths: p, containerId: this.c.name, uuid: meta.uuid,
         runtimeBinary: this.d.runtime.binary, runtimeRoot: this.d.runtime.root, processSpec: spec,
@@ -139,28 +186,38 @@ export class ProcessTable {
     void this.refresh(proc); // it may have ended before the watch began
   }
 
-  /** Read the recorded exit status; if the monitor died without one, the status is lost. */
-  private async refresh(proc: Proc): Promise<void> {
+  /**
+   * Read the recorded exit status; if the monitor died without one, the status is lost.
+   * `found` marks what a restarted daemon finds (events lines end with AT_RESTART).
+   */
+  private async refresh(proc: Proc, found = false): Promise<void> {
     if (!proc.running) return;
     const exit = await readExit(proc.paths);
-    if (exit !== undefined) return this.ended(proc, statusFromExit(exit));
+    if (exit !== undefined) return this.ended(proc, statusFromExit(exit), found);
     if (!(await aliveWith(proc.conmonPid, proc.meta.uuid)) && !(await isAlive(proc.pid))) {
       // The monitor died (killed, host reboot) and the process is gone: its status was never recorded.
       if ((await readExit(proc.paths)) === undefined) {
-        await this.c.events.append(`process ${proc.id} lost its exit status`);
-        return this.ended(proc, { state: 'killed', signal: 'KILL' });
+        await this.c.events.append(`process ${proc.id} lost its exit status${found ? AT_RESTART : ''}`);
+        return this.ended(proc, { state: 'killed', signal: 'KILL' }, found);
       }
     }
   }
 
-  private async ended(proc: Proc, status: Proc['status']): Promise<void> {
+  private async ended(proc: Proc, status: Proc['status'], found = false): Promise<void> {
     if (!proc.running) return;
     proc.finish(status);
     this.exitWatchers.get(proc.id)?.close();
     this.exitWatchers.delete(proc.id);
-    if (await exists(proc.paths.oom)) await this.c.events.append(`oom: the memory limit was hit while process ${proc.id} ran`);
-    await this.c.events.append(`process ${proc.id} ${statusLine(status)}`);
+    await this.report(proc, found);
     await this.prune();
+  }
+
+  /** The end of a process in events, once: the marker file says it was written. */
+  private async report(proc: Proc, found: boolean): Promise<void> {
+    const mark = found ? AT_RESTART : '';
+    if (await exists(proc.paths.oom)) await this.c.events.append(`oom: the memory limit was hit while process ${proc.id} ran${mark}`);
+    await this.c.events.append(`process ${proc.id} ${statusLine(proc.status)}${mark}`);
+    await fs.writeFile(proc.paths.reported, '').catch((e: unknown) => log('%s: %s', proc.paths.reported, e));
   }
 
   /**
@@ -187,27 +244,54 @@ export class ProcessTable {
       await this.refresh(proc);
       throw new BadRequest(`process ${q(id)} is not running`);
     }
+    // The runtime starts each run in a new session: runc makes the process its leader (and
+    // its process group's), crun leaves it in a session its own exec process made. `kill`
+    // signals that whole session: the process group at once when the process leads it
+    // (nothing forked meanwhile escapes), then every process of the container's cgroup in
+    // the session. A process that left the session (setsid: a daemon) is reached by `stop`.
+    const st = await procStat(proc.pid);
+    const leads = st?.pgrp === proc.pid;
     try {
-      process.kill(proc.pid, signal.number);
+      process.kill(leads ? -proc.pid : proc.pid, signal.number);
     } catch (e) {
       if (isErrno(e, 'ESRCH')) throw new BadRequest(`process ${q(id)} is not running`);
       throw new SystemFailure(`kill ${id}: ${(e as Error).message}`);
     }
+    // A session shared with the monitor is not the run's own: then the process alone.
+    if (!st || st.session === (await procStat(proc.conmonPid))?.session) return;
+    for (const pid of await this.members()) {
+      if (pid === proc.pid) continue;
+      const m = await procStat(pid);
+      if (m && m.session === st.session && !(leads && m.pgrp === proc.pid)) signalQuietly(pid, signal.number);
+    }
   }
 
-  /** TERM every process, KILL what is left after `seconds`, return once all have ended. */
+  /**
+   * TERM every process of the container but its init (the cgroup is the list: what runs
+   * entries left behind included), KILL what is left after `seconds`, return once all
+   * have ended and the run entries say so.
+   */
   async stop(seconds: number): Promise<void> {
     const running = this.list().filter((p) => p.running);
-    const term = { number: 15, name: 'TERM' };
-    const kill = { number: 9, name: 'KILL' };
-    for (const p of running) await this.kill(p.id, term).catch(() => undefined);
-    const all = Promise.all(running.map((p) => p.ended));
-    const timedOut = await Promise.race([all.then(() => false), sleep(seconds * 1000).then(() => true)]);
-    if (timedOut) {
-      for (const p of running) if (p.running) await this.kill(p.id, kill).catch(() => undefined);
-      // SIGKILL cannot be ignored; conmon records the end within moments.
-      await Promise.race([all, sleep(10_000).then(() => Promise.all(running.map((p) => this.refresh(p))))]);
+    const signalAll = async (n: number): Promise<number> => {
+      const pids = await this.members();
+      for (const pid of pids) signalQuietly(pid, n);
+      return pids.length;
+    };
+    const deadline = Date.now() + seconds * 1000;
+    let left = await signalAll(15);
+    while (left > 0 && Date.now() < deadline) {
+      await sleep(50);
+      left = (await this.members()).length;
     }
+    // SIGKILL cannot be ignored; a process that forks meanwhile is caught by the next round.
+    for (let round = 0; left > 0 && round < 200; round++) {
+      left = await signalAll(9);
+      if (left > 0) await sleep(50);
+    }
+    // conmon records each run's end within moments.
+    const all = Promise.all(running.map((p) => p.ended));
+    await Promise.race([all, sleep(10_000).then(() => Promise.all(running.map((p) => this.refresh(p))))]);
   }
 
   /** rmdir procs/ID: forget an ended process. */
@@ -271,8 +355,14 @@ export class ProcessTable {
     await endHolder(proc.paths);
   }
 
-  /** At daemon start: take up every process recorded on disk. */
+  /**
+   * At daemon start: take up every process recorded on disk. Ends that happened while the
+   * daemon was down and are not in events yet are written there once, oldest first (by
+   * the time conmon wrote the exit record), marked AT_RESTART.
+   */
   async adopt(): Promise<void> {
+    const found: Array<{ proc: Proc; at: number }> = [];
+    const live: Proc[] = [];
     const names = await fs.readdir(this.dir).catch(() => [] as string[]);
     const counter = Number(await fs.readFile(this.counterFile, 'utf8').catch(() => '1'));
     this.nextAuto = Number.isInteger(counter) && counter > 0 ? counter : 1;
@@ -294,10 +384,17 @@ export class ProcessTable {
       const exit = await readExit(p);
       if (exit !== undefined) {
         proc.finish(statusFromExit(exit));
+        if (!(await exists(p.reported))) found.push({ proc, at: (await fs.stat(p.exit).catch(() => undefined))?.mtimeMs ?? 0 });
         continue;
       }
       if (!proc.stdinClosed) proc.stdin = await reopenStdin(p);
-      this.track(proc);
+      live.push(proc);
+    }
+    found.sort((a, b) => a.at - b.at || byId(a.proc.id, b.proc.id));
+    for (const { proc } of found) await this.report(proc, true);
+    for (const proc of live) {
+      await this.refresh(proc, true); // a monitor that died while the daemon was down
+      if (proc.running) this.track(proc);
     }
   }
 

@@ -84,6 +84,7 @@ export class Warden {
       paths: this.paths, runtime: this.runtime, images: this.images, registry: this.registry,
       instance: this.instance, initBinary, outputCap: options.outputCap ?? DEFAULT_OUTPUT_CAP, cgroupHost,
       network: this.network,
+      events: this.events,
     });
     this.readers = new ReaderBudget(options.maxBlockedReaders ?? DEFAULT_MAX_BLOCKED_READERS);
     this.commands = new Commands(this);

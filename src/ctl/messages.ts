@@ -71,7 +71,7 @@ export const GLOBAL_USAGE = [
 ].join('\n') + '\n' + QUOTING_USAGE;
 
 export const CONTAINER_USAGE = [
-  'run [id=ID] [dir=DIR] [user=UID[:GID]] [env=K=V ...] [--] PROGRAM [ARG ...]',
+  'run [id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [--] PROGRAM [ARG ...]',
   'kill ID [SIGNAL]',
   'stop [SECONDS]',
   'destroy',
@@ -201,7 +201,7 @@ function parseRun(args: string[]): ContainerCommand {
     else break; // the first token that is not a known option starts the program (SPEC §3.1)
   }
   opts.argv = args.slice(i);
-  if (opts.argv.length === 0 || opts.argv[0] === '') throw usage('run [id=ID] [dir=DIR] [user=UID[:GID]] [env=K=V ...] [--] PROGRAM [ARG ...]');
+  if (opts.argv.length === 0 || opts.argv[0] === '') throw usage('run [id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [--] PROGRAM [ARG ...]');
   return { verb: 'run', ...opts };
 }
 

@@ -101,16 +101,30 @@ export function signalName(n: number): string {
   return entry ? entry[0].slice(3) : String(n);
 }
 
-export interface User { uid: number; gid: number }
+/**
+ * `user=` as written: each part a number or a name, looked up later in the container's
+ * own /etc/passwd and /etc/group (core/users.ts). No group: the user's own from passwd.
+ */
+export interface User { user: number | string; group?: number | string }
 
-/** `UID[:GID]`, numeric; GID defaults to UID. */
+/** A passwd/group name as useradd takes them (and Samba's trailing '$'). */
+const ACCOUNT_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/;
+
+/** `USER[:GROUP]`, each a number (0 … 4294967294) or a name. */
 export function parseUser(text: string): User {
-  const m = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(text.trim());
-  if (!m) throw new ValueError(`bad user ${JSON.stringify(text)}: want UID or UID:GID (numbers)`);
-  const uid = Number(m[1]);
-  const gid = m[2] === undefined ? uid : Number(m[2]);
-  if (uid > 0xfffffffe || gid > 0xfffffffe) throw new ValueError(`bad user ${JSON.stringify(text)}: id too large`);
-  return { uid, gid };
+  const bad = (why: string) => new ValueError(`bad user ${JSON.stringify(text)}: ${why}`);
+  const parts = text.trim().split(':');
+  if (parts.length > 2) throw bad('want USER or USER:GROUP (names or numbers)');
+  const [u, g] = parts.map((p) => {
+    if (/^\d{1,10}$/.test(p)) {
+      const n = Number(p);
+      if (n > 0xfffffffe) throw bad('id too large');
+      return n;
+    }
+    if (!ACCOUNT_NAME.test(p)) throw bad('want USER or USER:GROUP (names or numbers)');
+    return p;
+  }) as [number | string, (number | string)?];
+  return g === undefined ? { user: u } : { user: u, group: g };
 }
 
 /** `K=V` environment entry: K non-empty, no '=' or NUL in K. */

@@ -12,8 +12,8 @@
 import Fuse, { type Ops, type Stat } from 'fuse-native';
 import { constants as C } from 'node:fs';
 import { toErrno } from './errno.js';
-import { NotFound, NotDirectory, IsDirectory, Denied, NotPermitted, NoAttribute, NotSupported } from '../errors.js';
-import { S_IFDIR, type DirNode, type FileNode, type Handle, type Node, type Subtree } from './nodes/types.js';
+import { NotFound, NotDirectory, IsDirectory, Denied, NotPermitted, NoAttribute, NotSupported, BadRequest } from '../errors.js';
+import { S_IFDIR, S_IFLNK, type DirNode, type FileNode, type Handle, type LinkNode, type Node, type Subtree } from './nodes/types.js';
 import type { HostDir } from './nodes/hostdir.js';
 import { logger } from '../util/log.js';
 
@@ -34,7 +34,7 @@ class WardenFuse extends Fuse {
 }
 
 type Target =
-  | { kind: 'node'; node: FileNode | DirNode }
+  | { kind: 'node'; node: FileNode | DirNode | LinkNode }
   | { kind: 'sub'; sub: Subtree; rel: string };
 
 const DIR_STAT = (): Stat => {
@@ -164,7 +164,7 @@ export class FuseAdapter {
       link: (a, b, cb) => unit(this.pair(a, b).then(([s, ra, rb]) => s.link(ra, rb)), cb),
       mknod: (path, mode, dev, cb) => unit(this.onSub(path, true).then(([s, r]) => s.mknod(r, mode, dev)), cb),
       symlink: (target, path, cb) => unit(this.onSub(path, true).then(([s, r]) => s.symlink(target, r)), cb),
-      readlink: (path, cb) => done(this.onSub(path, false).then(([s, r]) => s.readlink(r)), (t) => cb(0, t), cb),
+      readlink: (path, cb) => done(this.readlink(path), (t) => cb(0, t), cb),
       chmod: (path, mode, cb) => unit(this.onSub(path, false).then(([s, r]) => s.chmod(r, mode)), cb),
       chown: (path, uid, gid, cb) => unit(this.onSub(path, false).then(([s, r]) => s.chown(r, uid, gid)), cb),
       utimens: (path, atime, mtime, cb) => unit(this.utimens(path, atime, mtime), cb),
@@ -197,7 +197,15 @@ export class FuseAdapter {
     const t = await this.resolve(p);
     if (t.kind === 'sub') return t.sub.getattr(t.rel);
     if (t.node.kind === 'dir') return { ...DIR_STAT(), mode: S_IFDIR | (t.node.mode ?? 0o755) };
+    if (t.node.kind === 'link') return { ...DIR_STAT(), mode: S_IFLNK | 0o777, nlink: 1, size: Buffer.byteLength(t.node.target) };
     return t.node.getattr();
+  }
+
+  private async readlink(p: string): Promise<string> {
+    const t = await this.resolve(p);
+    if (t.kind === 'sub') return t.sub.readlink(t.rel);
+    if (t.node.kind !== 'link') throw new BadRequest('not a symlink');
+    return t.node.target;
   }
 
   private async readdir(p: string): Promise<string[]> {
@@ -215,6 +223,8 @@ export class FuseAdapter {
       if ((flags & 3) !== C.O_RDONLY) throw new IsDirectory('is a directory');
       return 0;
     }
+    // The kernel follows links itself; an open that reaches one is an O_NOFOLLOW open.
+    if (t.node.kind === 'link') throw Object.assign(new Error('a symlink'), { code: 'ELOOP' });
     const h = await t.node.open(flags);
     if (h.content && (flags & 3) === C.O_RDONLY && !h.flush) {
       await h.release(); // nothing of it is needed here any more
@@ -227,7 +237,7 @@ export class FuseAdapter {
     const t = await this.resolve(p);
     if (t.kind === 'sub') return t.sub.truncate(t.rel, size);
     if (t.node.kind === 'dir') throw new IsDirectory('is a directory');
-    if (!t.node.truncate) throw new NotPermitted('read-only file');
+    if (t.node.kind === 'link' || !t.node.truncate) throw new NotPermitted('read-only file');
     return t.node.truncate(size);
   }
 

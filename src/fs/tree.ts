@@ -17,6 +17,7 @@ import { textFile } from './nodes/text.js';
 import { ctlFile } from './nodes/ctl.js';
 import { logFile } from './nodes/log.js';
 import { HostDir } from './nodes/hostdir.js';
+import { linkNode } from './nodes/link.js';
 import type { DirNode } from './nodes/types.js';
 import { statusText } from '../core/status.js';
 import { CGROUP_KEYS, WRITABLE_KEYS } from '../drivers/cgroups/files.js';
@@ -81,8 +82,13 @@ function netDir(w: Warden, c: Container): DirNode {
   ]);
 }
 
+/**
+ * containers/NAME/rootfs is a symlink to rootfs/NAME, where the container's files are:
+ * `rm -rf containers/NAME` does not follow symlinks, so it never descends into them, and
+ * the link itself cannot be removed (docs/decisions.md, "rm -rf of a container").
+ */
 function containerDir(w: Warden, c: Container): DirNode {
-  const rootfs = new HostDir(() => c.rootfs(), `container:${c.name}`, false);
+  const rootfs = linkNode(`../../rootfs/${c.name}`);
   return tableDir(() => [
     ['ctl', ctlFile((text) => w.commands.container(c.name, text), CONTAINER_USAGE, (m) => c.events.error(m))],
     ['status', textFile(() => statusText(c, w.network.addressOf(c.record)))],
@@ -121,6 +127,17 @@ function containersDir(w: Warden): DirNode {
   });
 }
 
+/** rootfs/NAME: each container's root, read-write through its resolver. */
+function rootfsDir(w: Warden): DirNode {
+  return dynamicDir({
+    list: () => w.registry.names(),
+    child: (name) => {
+      const c = w.registry.find(name);
+      return c ? new HostDir(() => c.rootfs(), `container:${c.name}`, false) : undefined;
+    },
+  });
+}
+
 function imagesDir(w: Warden): DirNode {
   return dynamicDir({
     list: () => w.images.list(),
@@ -140,6 +157,7 @@ export function buildTree(w: Warden): DirNode {
     ['events', logFile(w.paths.events)],
     ['images', imagesDir(w)],
     ['containers', containersDir(w)],
+    ['rootfs', rootfsDir(w)],
   ]);
   return root;
 }

@@ -28,6 +28,7 @@ const SUBNETS: Record<string, number> = {
   procs: 208, restart: 209, bound: 210, cap: 211, cgroups: 212, rootfs: 213, net: 214, netb: 215,
   ports: 250, ports2: 251,
   ctllines: 230, streams: 231, streamsb: 232, events: 233,
+  remove: 245, servers: 246, users: 247, reconcile: 248, 'servers-crun': 249,
 };
 
 /**

@@ -40,7 +40,7 @@ test('unknown messages are re-quoted in the error', (t) => {
 test('run: options end at -- or at the first token that is not an option', (t) => {
   t.deepEqual(parseContainer("run sh -c 'echo hi; sleep 1'"), { verb: 'run', env: [], argv: ['sh', '-c', 'echo hi; sleep 1'] });
   t.deepEqual(parseContainer('run id=web dir=/tmp user=1000:1000 env=A=1 env=B=2 -- env=x ls'), {
-    verb: 'run', id: 'web', dir: '/tmp', user: { uid: 1000, gid: 1000 }, env: ['A=1', 'B=2'], argv: ['env=x', 'ls'],
+    verb: 'run', id: 'web', dir: '/tmp', user: { user: 1000, group: 1000 }, env: ['A=1', 'B=2'], argv: ['env=x', 'ls'],
   });
   t.deepEqual(parseContainer('run FOO=bar printenv'), { verb: 'run', env: [], argv: ['FOO=bar', 'printenv'] });
   t.throws(() => parseContainer('run'), { instanceOf: CtlSyntaxError, message: /^usage: run/ });

@@ -52,10 +52,16 @@ test('signals by name or number', (t) => {
   }
 });
 
-test('users', (t) => {
-  t.deepEqual(parseUser('1000'), { uid: 1000, gid: 1000 });
-  t.deepEqual(parseUser('1000:50'), { uid: 1000, gid: 50 });
-  for (const bad of ['', 'root', '1:', ':1', '1:2:3', '99999999999']) {
+test('users: names or numbers, USER[:GROUP]', (t) => {
+  t.deepEqual(parseUser('1000'), { user: 1000 });
+  t.deepEqual(parseUser('1000:50'), { user: 1000, group: 50 });
+  t.deepEqual(parseUser('root'), { user: 'root' });
+  t.deepEqual(parseUser('www-data'), { user: 'www-data' });
+  t.deepEqual(parseUser('www-data:staff'), { user: 'www-data', group: 'staff' });
+  t.deepEqual(parseUser('100:nogroup'), { user: 100, group: 'nogroup' });
+  t.deepEqual(parseUser('_apt:0'), { user: '_apt', group: 0 });
+  t.deepEqual(parseUser('4294967294'), { user: 4294967294 });
+  for (const bad of ['', '1:', ':1', '1:2:3', '99999999999', '4294967295', '-1', 'a b', 'a/b', '1a', 'é', 'x'.repeat(40), 'a\0b', 'a:b:c']) {
     t.throws(() => parseUser(bad), { instanceOf: ValueError }, bad);
   }
 });

@@ -35,6 +35,12 @@ export interface Cgroup {
   write(limit: Limit): Promise<void>;
   /** Number of OOM kills so far (for the container's events). */
   oomKills(): Promise<number>;
+  /** The host pids of every process in the cgroup (cgroup.procs): what really runs in the container. */
+  procs(): Promise<number[]>;
+}
+
+function pidList(text: string): number[] {
+  return text.split('\n').map(Number).filter((n) => Number.isInteger(n) && n > 0);
 }
 
 /** The kernel's "no limit" for v1 memory (PAGE_COUNTER_MAX × page size, rounded). */
@@ -130,6 +136,10 @@ export class V2Cgroup implements Cgroup {
   async oomKills(): Promise<number> {
     return Number(keyValues(await readFile(this.f('memory.events'))).get('oom_kill') ?? 0);
   }
+
+  async procs(): Promise<number[]> {
+    return pidList(await readFile(this.f('cgroup.procs')));
+  }
 }
 
 /** Directories of one container in the v1 hierarchies it needs. */
@@ -199,5 +209,10 @@ export class V1Cgroup implements Cgroup {
 
   async oomKills(): Promise<number> {
     return Number(keyValues(await readFile(path.join(this.dirs.memory, 'memory.oom_control'))).get('oom_kill') ?? 0);
+  }
+
+  /** runc puts a container in the same place in every hierarchy: the pids controller's list is the list. */
+  async procs(): Promise<number[]> {
+    return pidList(await readFile(path.join(this.dirs.pids, 'cgroup.procs')));
   }
 }

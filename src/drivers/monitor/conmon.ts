@@ -95,6 +95,9 @@ async function startFailure(p: ProcPaths, argv0: string): Promise<Error> {
   const text = (await fs.readFile(p.stderr, 'utf8').catch(() => '')).trim();
   const line = text.split('\n').filter(Boolean).pop() ?? 'the runtime did not start it';
   const detail = line.replace(/^time="[^"]*" level=\w+ msg="?/, '').replace(/"$/, '').replace(/\\"/g, '"');
+  // runc names its own config.json, which the user never wrote: say what it means instead.
+  const cwd = /chdir to cwd \("(.*)"\) set in config\.json failed: (.*)$/.exec(detail);
+  if (cwd) return new BadRequest(`cannot run ${JSON.stringify(argv0)}: cannot change to the directory ${JSON.stringify(cwd[1])} in the container: ${cwd[2]}`);
   if (/executable file not found|no such file or directory|not found/i.test(detail)) {
     return new NotFound(`cannot run ${JSON.stringify(argv0)}: ${detail}`);
   }

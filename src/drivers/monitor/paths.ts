@@ -19,6 +19,8 @@ export class ProcPaths {
   get exit(): string { return path.join(this.dir, 'exit'); }
   get exitDir(): string { return path.join(this.dir, 'exitdir'); }
   get stdinClosed(): string { return path.join(this.dir, 'stdin.closed'); }
+  /** The daemon's marker: the end is in events (written once, at the end or at the restart that found it). */
+  get reported(): string { return path.join(this.dir, 'exit.reported'); }
   /** conmon's marker: the container's cgroup had an OOM kill while this process ran. */
   get oom(): string { return path.join(this.dir, 'oom'); }
 }

@@ -15,6 +15,22 @@ export async function isAlive(pid: number): Promise<boolean> {
   return state !== undefined && !state.startsWith('Z') && !state.startsWith('X');
 }
 
+export interface ProcStat {
+  state: string;
+  ppid: number;
+  pgrp: number;
+  session: number;
+}
+
+/** Fields of /proc/PID/stat (ids as the host's pid namespace sees them); undefined once it is gone. */
+export async function procStat(pid: number): Promise<ProcStat | undefined> {
+  const text = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (!text) return undefined;
+  // The command name is in parentheses and may hold anything: the fields start after the last ')'.
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: f[0] ?? '', ppid: Number(f[1]), pgrp: Number(f[2]), session: Number(f[3]) };
+}
+
 export async function parentOf(pid: number): Promise<number | undefined> {
   const p = await statusField(pid, 'PPid');
   return p === undefined ? undefined : Number(p);

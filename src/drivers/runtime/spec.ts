@@ -120,18 +120,24 @@ export interface ProcessInput {
   argv: string[];
   env: string[];
   cwd?: string;
-  user?: { uid: number; gid: number };
+  /** additionalGids: supplementary groups (from the container's /etc/group). */
+  user?: { uid: number; gid: number; additionalGids?: number[] };
+  /** HOME, from the container's /etc/passwd (default: /root for uid 0, else /). */
+  home?: string;
+  /** USER, when the container's /etc/passwd names the user. */
+  userName?: string;
 }
 
 /** The OCI `process` of a process added with the runtime's exec: same capabilities as the init. */
 export function buildProcessSpec(p: ProcessInput): Record<string, unknown> {
   const caps = CAPABILITIES;
-  const home = p.user && p.user.uid !== 0 ? '/' : '/root';
+  const home = p.home ?? (p.user && p.user.uid !== 0 ? '/' : '/root');
+  const user = p.user ? { uid: p.user.uid, gid: p.user.gid, ...(p.user.additionalGids?.length ? { additionalGids: p.user.additionalGids } : {}) } : { uid: 0, gid: 0 };
   return {
     terminal: false,
-    user: p.user ?? { uid: 0, gid: 0 },
+    user,
     args: p.argv,
-    env: mergeEnv([DEFAULT_PATH, 'TERM=xterm', `HOME=${home}`], p.env),
+    env: mergeEnv([DEFAULT_PATH, 'TERM=xterm', `HOME=${home}`, ...(p.userName ? [`USER=${p.userName}`] : [])], p.env),
     cwd: p.cwd ?? '/',
     capabilities: { bounding: caps, effective: caps, permitted: caps, ambient: [] },
     noNewPrivileges: true,

@@ -12,6 +12,7 @@ export type { Stat, StatFs };
 
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
 
 /** One open file. Per-open state (snapshots, ctl results) lives here, freed at release. */
 export interface Handle {
@@ -82,7 +83,16 @@ export interface Subtree {
   removexattr(rel: string, name: string): Promise<void>;
 }
 
-export type Node = FileNode | DirNode | Subtree;
+/**
+ * A synthetic symlink (containers/NAME/rootfs → ../../rootfs/NAME): the kernel follows it
+ * itself; it cannot be removed (rm -r does not follow symlinks, so it never descends).
+ */
+export interface LinkNode {
+  kind: 'link';
+  target: string;
+}
+
+export type Node = FileNode | DirNode | Subtree | LinkNode;
 
 /** The access mode bits of open flags. */
 export function wantsWrite(flags: number): boolean {
