@@ -83,17 +83,20 @@ function netDir(w: Warden, c: Container): DirNode {
 }
 
 /**
- * containers/NAME/rootfs is a symlink to rootfs/NAME, where the container's files are:
- * `rm -rf containers/NAME` does not follow symlinks, so it never descends into them, and
- * the link itself cannot be removed (docs/decisions.md, "rm -rf of a container").
+ * containers/NAME/rootfs and containers/NAME/procs are symlinks to rootfs/NAME and
+ * procs/NAME, where the container's files and its processes are: `rm -rf containers/NAME`
+ * does not follow symlinks, so it never descends into them (it would delete the files of
+ * the layer one by one, and forget ended processes, since `rm -r procs/ID` works), and
+ * the links themselves cannot be removed (docs/decisions.md, "rm -rf of a container").
  */
 function containerDir(w: Warden, c: Container): DirNode {
   const rootfs = linkNode(`../../rootfs/${c.name}`);
+  const procs = linkNode(`../../procs/${c.name}`);
   return tableDir(() => [
     ['ctl', ctlFile((text) => w.commands.container(c.name, text), CONTAINER_USAGE, (m) => c.events.error(m))],
     ['status', textFile(() => statusText(c, w.network.addressOf(c.record)))],
     ['events', logFile(c.paths.events)],
-    ['procs', procsDir(w, c)],
+    ['procs', procs],
     ['cgroup', cgroupDir(c)],
     ['net', netDir(w, c)],
     ['rootfs', rootfs],
@@ -138,6 +141,17 @@ function rootfsDir(w: Warden): DirNode {
   });
 }
 
+/** procs/NAME: each container's processes (containers/NAME/procs links here). */
+function procsRootDir(w: Warden): DirNode {
+  return dynamicDir({
+    list: () => w.registry.names(),
+    child: (name) => {
+      const c = w.registry.find(name);
+      return c ? procsDir(w, c) : undefined;
+    },
+  });
+}
+
 function imagesDir(w: Warden): DirNode {
   return dynamicDir({
     list: () => w.images.list(),
@@ -158,6 +172,7 @@ export function buildTree(w: Warden): DirNode {
     ['images', imagesDir(w)],
     ['containers', containersDir(w)],
     ['rootfs', rootfsDir(w)],
+    ['procs', procsRootDir(w)],
   ]);
   return root;
 }

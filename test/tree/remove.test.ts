@@ -25,7 +25,9 @@ async function layer(name: string): Promise<string> {
 
 test.serial('containers/NAME/rootfs is a link to rootfs/NAME; files go in and out through both', async (t) => {
   await tree.ctl(tree.p('ctl'), 'create lnk');
-  t.deepEqual((await fs.readdir(tree.p())).sort(), ['containers', 'ctl', 'events', 'images', 'rootfs']);
+  t.deepEqual((await fs.readdir(tree.p())).sort(), ['containers', 'ctl', 'events', 'images', 'procs', 'rootfs']);
+  t.is(await fs.readlink(tree.p('containers', 'lnk', 'procs')), '../../procs/lnk');
+  t.deepEqual(await fs.readdir(tree.p('procs')), ['lnk']);
   t.deepEqual(await fs.readdir(tree.p('rootfs')), ['lnk']);
   t.is(await fs.readlink(tree.p('containers', 'lnk', 'rootfs')), '../../rootfs/lnk');
   const st = await fs.lstat(tree.p('containers', 'lnk', 'rootfs'));
