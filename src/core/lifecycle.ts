@@ -37,6 +37,8 @@ export interface LifecycleDeps {
   outputCap: number;
   cgroupHost: CgroupHost;
   network: Network;
+  /** pids.max of a container created without one (`--default-pids-max`; 'max': none). */
+  defaultPidsMax: number | 'max';
 }
 
 export class Lifecycle {
@@ -66,6 +68,7 @@ export class Lifecycle {
     s.rules = s.rules && parseRules(s.rules).map(formatEgressRule);
     if (s.rate) parseRateValue(s.rate);
     if (forwards) this.d.network.checkPorts(name, forwards);
+    if (s['pids.max'] === undefined && this.d.defaultPidsMax !== 'max') s['pids.max'] = this.d.defaultPidsMax;
     registry.reserve(name, image); // synchronous: a second create of this name fails with EEXIST
     const cp = paths.container(name);
     try {
@@ -101,6 +104,8 @@ export class Lifecycle {
       cgroupsPath: record.cgroupsPath,
       env: record.env,
       settings: record.settings,
+      seccomp: record.seccomp !== 'unconfined',
+      ...(record.idmap ? { idmap: record.idmap } : {}),
       ...(record.net === 'bridge' ? { netnsPath: this.d.network.nsPath(record.name) } : {}),
     });
     await writeFileAtomic(cp.config, JSON.stringify(spec, null, 2) + '\n', 0o600);

@@ -113,6 +113,13 @@ export function parseUser(text: string): User {
   return { uid, gid };
 }
 
+/** `true` or `false`. */
+export function parseBool(text: string, what: string): boolean {
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  throw new ValueError(`bad ${what} ${JSON.stringify(text)}: want true or false`);
+}
+
 /** `K=V` environment entry: K non-empty, no '=' or NUL in K. */
 export function parseEnv(text: string): string {
   const eq = text.indexOf('=');

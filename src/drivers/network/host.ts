@@ -15,6 +15,7 @@ import { isErrno } from '../../util/files.js';
 import { Exists, q } from '../../errors.js';
 import { numberToIp, type Subnet } from './ipam.js';
 import type { PortForward } from '../../ctl/net-values.js';
+import { NETNS_SYSCTLS } from '../runtime/spec.js';
 
 export interface NetNames { bridge: string; table: string }
 
@@ -106,6 +107,9 @@ export async function addContainerLink(l: LinkSpec): Promise<void> {
     'link set eth0 up',
     `route add default via ${l.gateway}`,
   ].join('\n') + '\n');
+  // Set here, not by the runtime: a container in a user namespace may not write the sysctls
+  // of a netns the host owns.
+  await run('ip', ['netns', 'exec', l.ns, 'sysctl', '-q', '-w', ...Object.entries(NETNS_SYSCTLS).map(([k, v]) => `${k}=${v}`)]);
 }
 
 /** Delete the veth pair, then the namespace (in this order the removal is synchronous and exact). Idempotent. */

@@ -7,6 +7,7 @@
  * with the runtime's exec, so they join exactly these namespaces and this cgroup.
  */
 import type { Settings } from '../../ctl/messages.js';
+import { seccompSpec } from './seccomp.js';
 
 export const INIT_IN_CONTAINER = '/dev/.init';
 
@@ -33,7 +34,14 @@ export interface SpecInput {
   settings: Settings;
   /** A network namespace made beforehand (network issue); a new one with loopback alone when absent. */
   netnsPath?: string;
+  /** The default seccomp profile (true) or none (`seccomp=unconfined`). */
+  seccomp: boolean;
+  /** The host ids of the container's ids 0…size-1 (a user namespace); absent: privileged, no user namespace. */
+  idmap?: IdRange;
 }
+
+/** A container's ids 0…size-1 are the host's base…base+size-1. */
+export interface IdRange { base: number; size: number }
 
 /**
  * cgroup v2 cpu.weight ⇄ v1 cpu.shares. runc converts shares to weight as
@@ -70,8 +78,29 @@ export function mergeEnv(...lists: string[][]): string[] {
   return [...byKey.values()];
 }
 
+/**
+ * Sysctls of the container's network namespace: ping without CAP_NET_RAW (ICMP datagram
+ * sockets for every group), and ports below 1024 for any user (as Docker sets by default:
+ * in a user namespace, CAP_NET_BIND_SERVICE does not count in a netns the host owns).
+ */
+export const NETNS_SYSCTLS: Record<string, string> = {
+  'net.ipv4.ping_group_range': '0 2147483647',
+  'net.ipv4.ip_unprivileged_port_start': '0',
+};
+
 export function buildSpec(input: SpecInput): Record<string, unknown> {
   const caps = CAPABILITIES;
+  const m = input.idmap;
+  const mapping = m && [{ containerID: 0, hostID: m.base, size: m.size }];
+  // In a user namespace, sysfs can only be mounted for a network namespace the container's
+  // user namespace owns; the bridge netns is made by the daemon (the host's), so /sys is then
+  // the host's, bound read-only (what Podman does in the same case).
+  const sys = m && input.netnsPath
+    ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+    : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] };
+  // runc writes sysctls from inside the container: in a user namespace it may only write
+  // those of a netns it owns (net=none); the daemon sets them on the bridge netns itself.
+  const sysctl = m && input.netnsPath ? {} : NETNS_SYSCTLS;
   return {
     ociVersion: '1.0.2',
     process: {
@@ -92,15 +121,18 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
       { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      sys,
       // Read-only: a container process cannot raise its own limits (SPEC §4).
       { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
     ],
     linux: {
       cgroupsPath: input.cgroupsPath,
-      sysctl: { 'net.ipv4.ping_group_range': '0 2147483647' },
+      sysctl,
       resources: resourcesOf(input.settings),
+      ...(mapping ? { uidMappings: mapping, gidMappings: mapping } : {}),
+      ...(input.seccomp ? { seccomp: seccompSpec() } : {}),
       namespaces: [
+        ...(m ? [{ type: 'user' }] : []),
         { type: 'pid' },
         input.netnsPath ? { type: 'network', path: input.netnsPath } : { type: 'network' },
         { type: 'ipc' },
@@ -123,17 +155,24 @@ export interface ProcessInput {
   user?: { uid: number; gid: number };
 }
 
-/** The OCI `process` of a process added with the runtime's exec: same capabilities as the init. */
+/**
+ * The OCI `process` of a process added with the runtime's exec: root gets the init's
+ * capabilities; any other user gets none (runc would otherwise give the listed sets to any
+ * uid), only the bounding set, which an unprivileged process has too and which cannot be
+ * used with no_new_privs. The seccomp profile is the container's: runc exec applies the
+ * container's own (config.json), whatever the process spec says.
+ */
 export function buildProcessSpec(p: ProcessInput): Record<string, unknown> {
-  const caps = CAPABILITIES;
-  const home = p.user && p.user.uid !== 0 ? '/' : '/root';
+  const root = !p.user || p.user.uid === 0;
+  const caps = root ? CAPABILITIES : [];
+  const home = root ? '/root' : '/';
   return {
     terminal: false,
     user: p.user ?? { uid: 0, gid: 0 },
     args: p.argv,
     env: mergeEnv([DEFAULT_PATH, 'TERM=xterm', `HOME=${home}`], p.env),
     cwd: p.cwd ?? '/',
-    capabilities: { bounding: caps, effective: caps, permitted: caps, ambient: [] },
+    capabilities: { bounding: CAPABILITIES, effective: caps, permitted: caps, inheritable: [], ambient: [] },
     noNewPrivileges: true,
   };
 }

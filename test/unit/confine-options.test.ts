@@ -1,0 +1,42 @@
+/** create's confinement options (seccomp=, privileged=) and the seccomp profile's shape (issue 11 item 7). */
+import test from 'ava';
+import { parseGlobal, CtlSyntaxError, GLOBAL_USAGE } from '../../src/ctl/messages.js';
+import { parseBool, ValueError } from '../../src/ctl/values.js';
+import { DEFAULT_PROFILE, seccompSpec } from '../../src/drivers/runtime/seccomp.js';
+
+test('create takes seccomp=default|unconfined and privileged=true|false', (t) => {
+  t.deepEqual(parseGlobal('create web seccomp=unconfined privileged=true'), {
+    verb: 'create', name: 'web', options: { env: [], settings: {}, seccomp: 'unconfined', privileged: true },
+  });
+  t.deepEqual(parseGlobal('create seccomp=default privileged=false'), {
+    verb: 'create', options: { env: [], settings: {}, seccomp: 'default', privileged: false },
+  });
+  t.throws(() => parseGlobal('create web seccomp=off'), { instanceOf: CtlSyntaxError, message: 'bad seccomp "off": want default or unconfined' });
+  t.throws(() => parseGlobal('create web privileged=yes'), { instanceOf: CtlSyntaxError, message: 'bad privileged "yes": want true or false' });
+  t.regex(GLOBAL_USAGE, /seccomp privileged/);
+});
+
+test('parseBool', (t) => {
+  t.true(parseBool('true', 'x'));
+  t.false(parseBool('false', 'x'));
+  t.throws(() => parseBool('1', 'x'), { instanceOf: ValueError });
+});
+
+test('the default profile refuses the field\'s standard calls with EPERM, clone3 with ENOSYS', (t) => {
+  const spec = seccompSpec(DEFAULT_PROFILE, 'x64') as { defaultAction: string; architectures: string[]; syscalls: { names: string[]; errnoRet: number; args?: unknown[] }[] };
+  t.is(spec.defaultAction, 'SCMP_ACT_ALLOW');
+  t.deepEqual(spec.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+  const unconditional = new Map<string, number>();
+  for (const r of spec.syscalls) if (!r.args) for (const n of r.names) unconditional.set(n, r.errnoRet);
+  for (const n of ['keyctl', 'add_key', 'request_key', 'bpf', 'perf_event_open', 'userfaultfd', 'kexec_load', 'kexec_file_load',
+    'init_module', 'finit_module', 'delete_module', 'unshare', 'setns', 'mount', 'umount2', 'pivot_root', 'reboot', 'swapon', 'swapoff',
+    'settimeofday', 'clock_settime', 'acct', 'quotactl', 'lookup_dcookie', 'open_by_handle_at', 'iopl', 'ioperm', 'syslog', 'vm86', 'nfsservctl']) {
+    t.is(unconditional.get(n), 1, n);
+  }
+  t.is(unconditional.get('clone3'), 38);
+  const clone = spec.syscalls.filter((r) => r.names.includes('clone'));
+  t.true(clone.some((r) => JSON.stringify(r.args).includes(String(0x10000000))), 'clone with CLONE_NEWUSER');
+  t.false(unconditional.has('clone'));
+  t.false(unconditional.has('personality'));
+  t.false(unconditional.has('ptrace'));
+});
