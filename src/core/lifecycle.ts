@@ -12,6 +12,7 @@ import { logger } from '../util/log.js';
 import type { OciRuntime } from '../drivers/runtime/oci.js';
 import { buildSpec } from '../drivers/runtime/spec.js';
 import { mountOverlay, unmountOverlay } from '../drivers/rootfs/overlay.js';
+import { allocateRange, type IdRange } from '../drivers/rootfs/idrange.js';
 import { cgroupsPathFor, removeCgroupDirs } from '../drivers/cgroups/hierarchy.js';
 import { cgroupOf, type CgroupHost } from '../drivers/cgroups/host.js';
 import { DEFAULT_IMAGE, type ImageStore } from '../drivers/images/store.js';
@@ -44,6 +45,18 @@ export interface LifecycleDeps {
 export class Lifecycle {
   constructor(private readonly d: LifecycleDeps) {}
 
+  /** Id ranges of creates under way (not in the registry yet). */
+  private readonly idsInFlight = new Set<number>();
+
+  /** The lowest free host id range of this tree (one per container: docs/security.md §7). */
+  private allocateIds(): IdRange {
+    const taken = new Set(this.idsInFlight);
+    for (const c of this.d.registry.all()) if (c.record.idmap) taken.add(c.record.idmap.base);
+    const r = allocateRange(this.d.instance, taken);
+    this.idsInFlight.add(r.base);
+    return r;
+  }
+
   private get procDeps() {
     return { runtime: this.d.runtime, outputCap: this.d.outputCap };
   }
@@ -71,11 +84,12 @@ export class Lifecycle {
     if (s['pids.max'] === undefined && this.d.defaultPidsMax !== 'max') s['pids.max'] = this.d.defaultPidsMax;
     registry.reserve(name, image); // synchronous: a second create of this name fails with EEXIST
     const cp = paths.container(name);
+    const idmap = options.privileged ? undefined : this.allocateIds();
     try {
       const address = net === 'bridge' ? this.d.network.allocate(name) : undefined;
       if (images.isChanging(image)) throw new Busy(`image ${q(image)} is being imported or removed`);
       if (!(await images.has(image))) throw new NotFound(`no such image ${q(image)}`);
-      const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name), address);
+      const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name), address, idmap);
       const pid = await this.build(record, cp);
       await writeFileAtomic(cp.record, JSON.stringify(record, null, 2) + '\n');
       const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
@@ -89,14 +103,25 @@ export class Lifecycle {
     } finally {
       registry.release(name);
       this.d.network.release(name);
+      if (idmap) this.idsInFlight.delete(idmap.base);
     }
   }
 
   /** Mount the overlay, write the bundle and start the idle init; returns its pid. */
   private async build(record: ContainerRecord, cp: ContainerPaths): Promise<number> {
     await fs.mkdir(cp.bundle, { recursive: true, mode: 0o700 });
-    await mountOverlay({ lower: this.d.images.rootfs(record.image), upper: cp.upper, work: cp.work, merged: cp.rootfs });
-    await this.d.network.setup(record);
+    if (record.idmap) {
+      // The runtime sets up the root from inside the user namespace, as the container's root:
+      // every directory above the overlay must let it pass (search only, no listing).
+      for (const dir of [this.d.paths.root, this.d.paths.containers, cp.dir]) await fs.chmod(dir, 0o711);
+    }
+    await mountOverlay({
+      lower: this.d.images.rootfs(record.image), upper: cp.upper, work: cp.work, merged: cp.rootfs,
+      ...(record.idmap ? { idmap: record.idmap, idmapAt: cp.idmappedLower } : {}),
+    });
+    // A container in a user namespace gets its network after the start: the runtime makes
+    // its netns, owned by its user namespace, and the daemon attaches it (spec.ts says why).
+    if (!record.idmap) await this.d.network.setup(record);
     const spec = buildSpec({
       hostname: record.name,
       rootfs: cp.rootfs,
@@ -106,10 +131,12 @@ export class Lifecycle {
       settings: record.settings,
       seccomp: record.seccomp !== 'unconfined',
       ...(record.idmap ? { idmap: record.idmap } : {}),
-      ...(record.net === 'bridge' ? { netnsPath: this.d.network.nsPath(record.name) } : {}),
+      ...(record.net === 'bridge' && !record.idmap ? { netnsPath: this.d.network.nsPath(record.name) } : {}),
     });
     await writeFileAtomic(cp.config, JSON.stringify(spec, null, 2) + '\n', 0o600);
-    return this.d.runtime.runDetached(record.name, cp.bundle);
+    const pid = await this.d.runtime.runDetached(record.name, cp.bundle);
+    if (record.idmap) await this.d.network.setup(record, pid);
+    return pid;
   }
 
   /** Destroy: kill every process, release the runtime state, cgroups and overlay, delete the state. */

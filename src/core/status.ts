@@ -11,10 +11,10 @@ export function statusText(c: Container, address: string): string {
     `created: ${r.created}`,
     `pid: ${c.initPid}`,
     `address: ${address}`,
-    `processes: ${n.running} running, ${n.ended} ended`,
     `seccomp: ${r.seccomp ?? 'default'}`,
     r.idmap
-      ? `user namespace: root is host uid ${r.idmap.base} (ids 0-${r.idmap.size - 1} → ${r.idmap.base}-${r.idmap.base + r.idmap.size - 1})`
+      ? `user namespace: root is host uid ${r.idmap.base} (ids 0-${r.idmap.size - 1} are host ${r.idmap.base}-${r.idmap.base + r.idmap.size - 1})`
       : 'user namespace: none (privileged: root is host root)',
+    `processes: ${n.running} running, ${n.ended} ended`,
   ].join('\n') + '\n';
 }

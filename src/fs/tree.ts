@@ -17,6 +17,7 @@ import { textFile } from './nodes/text.js';
 import { ctlFile } from './nodes/ctl.js';
 import { logFile } from './nodes/log.js';
 import { HostDir } from './nodes/hostdir.js';
+import { IdShift } from './nodes/idshift.js';
 import type { DirNode } from './nodes/types.js';
 import { statusText } from '../core/status.js';
 import { CGROUP_KEYS, WRITABLE_KEYS } from '../drivers/cgroups/files.js';
@@ -69,7 +70,8 @@ function netDir(w: Warden, c: Container): DirNode {
 }
 
 function containerDir(w: Warden, c: Container): DirNode {
-  const rootfs = new HostDir(() => c.rootfs(), `container:${c.name}`, false);
+  const m = c.record.idmap;
+  const rootfs = new HostDir(() => c.rootfs(), `container:${c.name}`, false, m && new IdShift(m.base, m.size));
   return tableDir(() => [
     ['ctl', ctlFile((text) => w.commands.container(c.name, text), CONTAINER_USAGE)],
     ['status', textFile(() => statusText(c, w.network.addressOf(c.record)))],

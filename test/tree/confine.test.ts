@@ -112,3 +112,73 @@ test('run user=UID keeps no capability; root keeps the container\'s set', async 
   const id = await tree.ctl(c('caps', 'ctl'), 'run user=1000 chown 1000 /etc/passwd');
   t.not(await fs.readFile(c('caps', 'procs', id, 'wait'), 'utf8'), 'exited 0\n');
 });
+
+/** The host uid (first field of Uid:) of a host pid. */
+async function hostUid(pid: number): Promise<number> {
+  return Number(/^Uid:\s+(\d+)/m.exec(await fs.readFile(`/proc/${pid}/status`, 'utf8'))![1]);
+}
+
+test('user namespace by default: the container\'s root is an unprivileged host range (host canary: the init\'s and a process\'s host uid)', async (t) => {
+  await tree.ctl(tree.p('ctl'), 'create un');
+  const status = await tree.status('un');
+  const m = /^root is host uid (\d+) \(ids 0-65535 are host (\d+)-(\d+)\)$/.exec(status['user namespace']!);
+  t.truthy(m, status['user namespace']);
+  const base = Number(m![1]);
+  t.true(base >= 2 ** 30 && base + 65536 <= 2 ** 31);
+  t.is((await run('un', 'cat /proc/self/uid_map')).trim().split(/\s+/).join(' '), `0 ${base} 65536`);
+  t.is((await run('un', 'cat /proc/self/gid_map')).trim().split(/\s+/).join(' '), `0 ${base} 65536`);
+  t.is(await hostUid(Number(status.pid)), base);
+  const id = await tree.ctl(c('un', 'ctl'), 'run sleep 30');
+  t.is(await hostUid(Number(await fs.readFile(c('un', 'procs', id, 'pid'), 'utf8'))), base);
+  t.is(await hostUid(Number((await tree.status('un')).pid)), base);
+  // inside it is root, with its own network (the bridge address) and /sys
+  t.regex(await run('un', 'id'), /^uid=0\(root\) gid=0\(root\)/);
+  t.regex(await run('un', 'ip -4 addr show eth0'), new RegExp(`inet ${tree.net.replace(/\./g, '\\.')}\\.\\d+/24`));
+  // ports below 1024 for any user (ip_unprivileged_port_start=0 in its netns)
+  t.regex(await run('un', `user=1000 sh -c 'nc -l -p 80 & sleep 0.3; netstat -ltn; kill $!'`), /:80\s/);
+});
+
+test('user namespace: the image\'s files are root\'s inside, the image on the host is untouched; host writes through rootfs/ are the container root\'s', async (t) => {
+  await tree.ctl(tree.p('ctl'), 'create own');
+  const base = Number(/uid (\d+)/.exec((await tree.status('own'))['user namespace']!)![1]);
+  t.regex(await run('own', 'ls -ln /bin/busybox'), /^\S+\s+\d+\s+0\s+0\s/);
+  // host canary: the shared image is stored as it was (no chown, no copy)
+  t.is((await fs.lstat(path.join(tree.state, 'images/busybox/rootfs/bin/busybox'))).uid, 0);
+  await fs.writeFile(c('own', 'rootfs', 'tmp', 'from-host'), 'hello\n');
+  await fs.mkdir(c('own', 'rootfs', 'tmp', 'dir-from-host'));
+  await fs.symlink('from-host', c('own', 'rootfs', 'tmp', 'link-from-host'));
+  t.is(await run('own', 'stat -c %u:%g /tmp/from-host /tmp/dir-from-host'), '0:0\n0:0\n');
+  t.is(await run('own', 'stat -c %u:%g /tmp/link-from-host'), '0:0\n');
+  // the host sees the container's view through the tree, and the host ids on disk
+  t.is((await fs.stat(c('own', 'rootfs', 'tmp', 'from-host'))).uid, 0);
+  t.is((await fs.stat(path.join(tree.state, 'containers/own/upper/tmp/from-host'))).uid, base);
+  // chown through the tree takes container ids
+  await fs.chown(c('own', 'rootfs', 'tmp', 'from-host'), 1000, 1000);
+  t.is(await run('own', 'stat -c %u:%g /tmp/from-host'), '1000:1000\n');
+  t.is((await fs.stat(path.join(tree.state, 'containers/own/upper/tmp/from-host'))).uid, base + 1000);
+  t.is((await fs.stat(c('own', 'rootfs', 'tmp', 'from-host'))).gid, 1000);
+  await t.throwsAsync(fs.chown(c('own', 'rootfs', 'tmp', 'from-host'), 70000, 0), { code: 'EINVAL' });
+  // what the container writes is its ids inside and through the tree
+  await run('own', `sh -c 'echo x > /tmp/mine; chown 5:6 /tmp/mine'`);
+  const st = await fs.stat(c('own', 'rootfs', 'tmp', 'mine'));
+  t.deepEqual([st.uid, st.gid], [5, 6]);
+});
+
+test('user namespace: two containers never share host ids; privileged=true is host root, marked in status', async (t) => {
+  await tree.ctl(tree.p('ctl'), 'create two1');
+  await tree.ctl(tree.p('ctl'), 'create two2');
+  const bases = await Promise.all(['two1', 'two2'].map(async (n) => Number(/uid (\d+)/.exec((await tree.status(n))['user namespace']!)![1])));
+  t.true(Math.abs(bases[0]! - bases[1]!) >= 65536, String(bases));
+  // host canary: a file of two1 is not readable by two2's ids (mode 0600, another owner)
+  await run('two1', `sh -c 'echo secret > /tmp/s; chmod 600 /tmp/s'`);
+  const st = await fs.stat(path.join(tree.state, 'containers/two1/upper/tmp/s'));
+  t.is(st.uid, bases[0]!);
+  t.true(st.uid < bases[1]! || st.uid >= bases[1]! + 65536);
+
+  await tree.ctl(tree.p('ctl'), 'create priv privileged=true');
+  t.is((await tree.status('priv'))['user namespace'], 'none (privileged: root is host root)');
+  t.is((await run('priv', 'cat /proc/self/uid_map')).trim().split(/\s+/).join(' '), '0 0 4294967295');
+  t.is(await hostUid(Number((await tree.status('priv')).pid)), 0);
+  await fs.writeFile(tree.p('containers', 'priv', 'rootfs', 'tmp', 'f'), 'x');
+  t.is(await run('priv', 'stat -c %u /tmp/f'), '0\n');
+});

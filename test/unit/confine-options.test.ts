@@ -40,3 +40,17 @@ test('the default profile refuses the field\'s standard calls with EPERM, clone3
   t.false(unconditional.has('personality'));
   t.false(unconditional.has('ptrace'));
 });
+
+test('id ranges: one per container, 65536 ids in [2^30, 2^31), the tree\'s start first, never twice', async (t) => {
+  const { allocateRange, FIRST_ID, RANGE_SIZE } = await import('../../src/drivers/rootfs/idrange.js');
+  const a = allocateRange('00000000abcd', new Set());
+  t.deepEqual(a, { base: FIRST_ID, size: RANGE_SIZE });
+  const b = allocateRange('00000000abcd', new Set([a.base]));
+  t.is(b.base, FIRST_ID + RANGE_SIZE);
+  const other = allocateRange('7fffffffabcd', new Set());
+  t.not(other.base, a.base);
+  t.true(other.base + RANGE_SIZE <= 2 ** 31);
+  const last = allocateRange('00003fffabcd', new Set()); // slot 16383, the last: the next wraps to the first
+  t.is(last.base, 2 ** 31 - RANGE_SIZE);
+  t.is(allocateRange('00003fffabcd', new Set([last.base])).base, FIRST_ID);
+});

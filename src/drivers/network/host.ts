@@ -92,12 +92,16 @@ export async function removeHost(n: NetNames): Promise<void> {
   if (await exists(`/sys/class/net/${n.bridge}`)) await ip(['link', 'del', n.bridge]).catch(() => undefined);
 }
 
-export interface LinkSpec { ns: string; veth: string; bridge: string; address: string; prefix: number; gateway: string }
+export interface LinkSpec {
+  ns: string; veth: string; bridge: string; address: string; prefix: number; gateway: string;
+  /** The netns of this process (a container in a user namespace) is named `ns`, instead of a new one. */
+  attachPid?: number;
+}
 
-/** The container's namespace and link, made before the container starts. */
+/** The container's namespace and link, made before the container starts (or attached after: attachPid). */
 export async function addContainerLink(l: LinkSpec): Promise<void> {
   await ip([], [
-    `netns add ${l.ns}`,
+    l.attachPid === undefined ? `netns add ${l.ns}` : `netns attach ${l.ns} ${l.attachPid}`,
     `link add ${l.veth} type veth peer name eth0 netns ${l.ns}`,
     `link set ${l.veth} master ${l.bridge} up`,
   ].join('\n') + '\n');

@@ -32,7 +32,12 @@ export interface SpecInput {
   cgroupsPath: string;
   env: string[];
   settings: Settings;
-  /** A network namespace made beforehand (network issue); a new one with loopback alone when absent. */
+  /**
+   * A network namespace made beforehand (network issue); a new one with loopback alone when
+   * absent. A container in a user namespace always gets a new one, owned by its user
+   * namespace (runc 1.1 exec joins the user namespace first, and then may not join a netns
+   * the host owns); the daemon attaches and configures it after the start.
+   */
   netnsPath?: string;
   /** The default seccomp profile (true) or none (`seccomp=unconfined`). */
   seccomp: boolean;
@@ -40,8 +45,8 @@ export interface SpecInput {
   idmap?: IdRange;
 }
 
-/** A container's ids 0…size-1 are the host's base…base+size-1. */
-export interface IdRange { base: number; size: number }
+import type { IdRange } from '../rootfs/idrange.js';
+export type { IdRange };
 
 /**
  * cgroup v2 cpu.weight ⇄ v1 cpu.shares. runc converts shares to weight as
@@ -92,15 +97,9 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
   const caps = CAPABILITIES;
   const m = input.idmap;
   const mapping = m && [{ containerID: 0, hostID: m.base, size: m.size }];
-  // In a user namespace, sysfs can only be mounted for a network namespace the container's
-  // user namespace owns; the bridge netns is made by the daemon (the host's), so /sys is then
-  // the host's, bound read-only (what Podman does in the same case).
-  const sys = m && input.netnsPath
-    ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
-    : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] };
-  // runc writes sysctls from inside the container: in a user namespace it may only write
-  // those of a netns it owns (net=none); the daemon sets them on the bridge netns itself.
-  const sysctl = m && input.netnsPath ? {} : NETNS_SYSCTLS;
+  // In a user namespace the gids of ping_group_range are the container's (written by the
+  // runtime from inside); the netns is the container's own (see lifecycle.ts).
+  const sysctl = m ? { ...NETNS_SYSCTLS, 'net.ipv4.ping_group_range': `0 ${m.size - 1}` } : NETNS_SYSCTLS;
   return {
     ociVersion: '1.0.2',
     process: {
@@ -121,7 +120,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
       { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      sys,
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       // Read-only: a container process cannot raise its own limits (SPEC §4).
       { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
     ],
