@@ -171,6 +171,7 @@ export class Lifecycle {
     await removeCgroupDirs(cgroupsPath);
     await this.d.network.teardown(name, record);
     await unmountOverlay(cp.rootfs);
+    await unmountOverlay(cp.idmappedLower); // attached only during a start; read-only, so rm can never reach the image
     await fs.rm(cp.dir, { recursive: true, force: true });
   }
 
