@@ -182,3 +182,23 @@ test('user namespace: two containers never share host ids; privileged=true is ho
   await fs.writeFile(tree.p('containers', 'priv', 'rootfs', 'tmp', 'f'), 'x');
   t.is(await run('priv', 'stat -c %u /tmp/f'), '0\n');
 });
+
+test('user namespace: an init gone while the daemon was down (host reboot) is started again with its network, ids and files', async (t) => {
+  const rb = new Tree('confinerb');
+  t.teardown(() => rb.cleanup());
+  await rb.start();
+  await rb.ctl(rb.p('ctl'), 'create again');
+  const before = await rb.status('again');
+  await fs.writeFile(rb.p('containers', 'again', 'rootfs', 'tmp', 'kept'), 'kept\n');
+  t.is(await rb.stop(), 0);
+  process.kill(Number(before.pid), 'SIGKILL');
+  await rb.start();
+  const after = await rb.status('again');
+  t.not(after.pid, before.pid);
+  t.is(after['user namespace'], before['user namespace']);
+  t.is(after.address, before.address);
+  t.regex(await fs.readFile(rb.p('containers', 'again', 'events'), 'utf8'), /^restarted pid=/m);
+  t.regex(await run('again', 'ip -4 addr show eth0', rb), new RegExp(`inet ${before.address!.replace(/\./g, '\\.')}`));
+  t.is(await run('again', 'stat -c %u:%g /tmp/kept', rb), '0:0\n');
+  t.is(await hostUid(Number(after.pid)), Number(/uid (\d+)/.exec(after['user namespace']!)![1]));
+});
