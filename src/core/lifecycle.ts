@@ -112,8 +112,13 @@ export class Lifecycle {
     await fs.mkdir(cp.bundle, { recursive: true, mode: 0o700 });
     if (record.idmap) {
       // The runtime sets up the root from inside the user namespace, as the container's root:
-      // every directory above the overlay must let it pass (search only, no listing).
-      for (const dir of [this.d.paths.root, this.d.paths.containers, cp.dir]) await fs.chmod(dir, 0o711);
+      // every directory above the overlay must let it pass. The state dir and containers/
+      // let anyone pass (search only, no listing, as Docker's root with userns-remap); the
+      // container's own directory only its root's group, so neither host users nor another
+      // container's ids reach its files.
+      for (const dir of [this.d.paths.root, this.d.paths.containers]) await fs.chmod(dir, 0o711);
+      await fs.chown(cp.dir, 0, record.idmap.base);
+      await fs.chmod(cp.dir, 0o710);
     }
     await mountOverlay({
       lower: this.d.images.rootfs(record.image), upper: cp.upper, work: cp.work, merged: cp.rootfs,

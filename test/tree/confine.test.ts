@@ -174,6 +174,14 @@ test('user namespace: two containers never share host ids; privileged=true is ho
   const st = await fs.stat(path.join(tree.state, 'containers/two1/upper/tmp/s'));
   t.is(st.uid, bases[0]!);
   t.true(st.uid < bases[1]! || st.uid >= bases[1]! + 65536);
+  // host canaries: two2's root, escaped to the host, and a host user reach nothing of two1's
+  // (not even its world-readable files); two1's own root does (the runtime needs it)
+  const as = (uid: number, file: string) => execa('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'cat', file], { reject: false });
+  const passwd = path.join(tree.state, 'containers/two1/rootfs/etc/passwd');
+  t.not((await as(bases[1]!, passwd)).exitCode, 0);
+  t.regex((await as(bases[1]!, passwd)).stderr, /Permission denied/);
+  t.not((await as(65534, passwd)).exitCode, 0);
+  t.is((await as(bases[0]!, passwd)).exitCode, 0);
 
   await tree.ctl(tree.p('ctl'), 'create priv privileged=true');
   t.is((await tree.status('priv'))['user namespace'], 'none (privileged: root is host root)');
