@@ -13,6 +13,7 @@ import type { OciRuntime } from '../drivers/runtime/oci.js';
 import { buildSpec } from '../drivers/runtime/spec.js';
 import { mountOverlay, unmountOverlay } from '../drivers/rootfs/overlay.js';
 import { allocateRange, type IdRange } from '../drivers/rootfs/idrange.js';
+import { IdClaims } from '../drivers/rootfs/idclaims.js';
 import { cgroupsPathFor, removeCgroupDirs } from '../drivers/cgroups/hierarchy.js';
 import { cgroupOf, type CgroupHost } from '../drivers/cgroups/host.js';
 import { DEFAULT_IMAGE, type ImageStore } from '../drivers/images/store.js';
@@ -47,14 +48,22 @@ export class Lifecycle {
 
   /** Id ranges of creates under way (not in the registry yet). */
   private readonly idsInFlight = new Set<number>();
+  private readonly claims = new IdClaims();
 
-  /** The lowest free host id range of this tree (one per container: docs/security.md §7). */
-  private allocateIds(): IdRange {
+  /**
+   * The lowest free host id range of this tree (one per container: docs/security.md §7),
+   * claimed host-wide so that no other tree hands it out too.
+   */
+  private async allocateIds(owner: string): Promise<IdRange> {
     const taken = new Set(this.idsInFlight);
     for (const c of this.d.registry.all()) if (c.record.idmap) taken.add(c.record.idmap.base);
-    const r = allocateRange(this.d.instance, taken);
-    this.idsInFlight.add(r.base);
-    return r;
+    for (;;) {
+      const r = allocateRange(this.d.instance, taken); // throws when none is left
+      this.idsInFlight.add(r.base); // before the await: a concurrent create skips it
+      if (await this.claims.claim(r.base, owner)) return r;
+      this.idsInFlight.delete(r.base);
+      taken.add(r.base);
+    }
   }
 
   private get procDeps() {
@@ -84,8 +93,9 @@ export class Lifecycle {
     if (s['pids.max'] === undefined && this.d.defaultPidsMax !== 'max') s['pids.max'] = this.d.defaultPidsMax;
     registry.reserve(name, image); // synchronous: a second create of this name fails with EEXIST
     const cp = paths.container(name);
-    const idmap = options.privileged ? undefined : this.allocateIds();
+    let idmap: IdRange | undefined;
     try {
+      if (!options.privileged) idmap = await this.allocateIds(cp.dir);
       const address = net === 'bridge' ? this.d.network.allocate(name) : undefined;
       if (images.isChanging(image)) throw new Busy(`image ${q(image)} is being imported or removed`);
       if (!(await images.has(image))) throw new NotFound(`no such image ${q(image)}`);
@@ -111,6 +121,9 @@ export class Lifecycle {
   private async build(record: ContainerRecord, cp: ContainerPaths): Promise<number> {
     await fs.mkdir(cp.bundle, { recursive: true, mode: 0o700 });
     if (record.idmap) {
+      // Claimed at create; again after a reboot (/run is empty then). A conflict cannot move
+      // the range (the layer's files are in it): it is logged.
+      if (!(await this.claims.claim(record.idmap.base, cp.dir))) log('%s: id range %d is claimed by another tree', record.name, record.idmap.base);
       // The runtime sets up the root from inside the user namespace, as the container's root:
       // every directory above the overlay must let it pass. The state dir and containers/
       // let anyone pass (search only, no listing, as Docker's root with userns-remap); the
@@ -178,6 +191,7 @@ export class Lifecycle {
     await unmountOverlay(cp.rootfs);
     await unmountOverlay(cp.idmappedLower); // attached only during a start; read-only, so rm can never reach the image
     await fs.rm(cp.dir, { recursive: true, force: true });
+    await this.claims.release(cp.dir, record?.idmap?.base);
   }
 
   /**

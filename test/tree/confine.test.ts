@@ -10,6 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { Tree, PROJECT } from '../helpers/tree.js';
 import { cgroupDirsOf } from '../helpers/host.js';
+import { allocateRange } from '../../src/drivers/rootfs/idrange.js';
+import { CLAIMS_DIR } from '../../src/drivers/rootfs/idclaims.js';
+import { instanceId } from '../../src/drivers/cgroups/hierarchy.js';
 
 const tree = new Tree('confine');
 const pidsTree = new Tree('confinepids', { args: ['--default-pids-max', '77'] });
@@ -195,8 +198,17 @@ test('user namespace: an init gone while the daemon was down (host reboot) is st
   const rb = new Tree('confinerb');
   t.teardown(() => rb.cleanup());
   await rb.start();
+  // host canary for ranges across trees: a range claimed by another tree (a claim file whose
+  // owner exists) is skipped, here the tree's very first one
+  const first = allocateRange(instanceId(rb.state), new Set());
+  const claim = path.join(CLAIMS_DIR, String(first.base));
+  await fs.mkdir(CLAIMS_DIR, { recursive: true });
+  await fs.writeFile(claim, rb.base, { flag: 'wx' });
+  t.teardown(() => fs.rm(claim, { force: true }));
   await rb.ctl(rb.p('ctl'), 'create again');
   const before = await rb.status('again');
+  t.is(Number(/uid (\d+)/.exec(before['user namespace']!)![1]), allocateRange(instanceId(rb.state), new Set([first.base])).base);
+  t.is(await fs.readFile(claim, 'utf8'), rb.base);
   await fs.writeFile(rb.p('containers', 'again', 'rootfs', 'tmp', 'kept'), 'kept\n');
   t.is(await rb.stop(), 0);
   process.kill(Number(before.pid), 'SIGKILL');

@@ -54,3 +54,26 @@ test('id ranges: one per container, 65536 ids in [2^30, 2^31), the tree\'s start
   t.is(last.base, 2 ** 31 - RANGE_SIZE);
   t.is(allocateRange('00003fffabcd', new Set([last.base])).base, FIRST_ID);
 });
+
+test('id range claims: one owner per range host-wide; stale claims are taken over, fresh ones never', async (t) => {
+  const { IdClaims } = await import('../../src/drivers/rootfs/idclaims.js');
+  const { mkdtemp, rm, utimes, mkdir } = await import('node:fs/promises');
+  const os = await import('node:os');
+  const dir = await mkdtemp(`${os.tmpdir()}/wfs-claims-`);
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const claims = new IdClaims(`${dir}/claims`);
+  const a = `${dir}/a`;
+  const b = `${dir}/b`;
+  await mkdir(a);
+  t.true(await claims.claim(1000, a));
+  t.true(await claims.claim(1000, a)); // again: already a's
+  t.false(await claims.claim(1000, b)); // a holds it and exists
+  await rm(a, { recursive: true });
+  t.false(await claims.claim(1000, b)); // a is gone, but the claim is fresh
+  await utimes(`${dir}/claims/1000`, new Date(0), new Date(0));
+  t.true(await claims.claim(1000, b)); // stale: taken over
+  await claims.release(a, 1000);
+  t.false(await claims.claim(1000, a)); // releasing someone else's claim does nothing
+  await claims.release(b);
+  t.true(await claims.claim(1000, a));
+});

@@ -7,8 +7,8 @@
  * /etc/subuid hands out (100000 + 65536·n), below 2^31 so that every id stays a positive
  * signed 32-bit number (ping_group_range, tools that print ids signed). That makes 16384
  * slots. Each tree starts at its own slot (from its instance hash) and takes the lowest
- * free slot after it, so trees on one host usually draw from different slots; two trees
- * whose starts fall close can meet (not prevented: see docs/security.md).
+ * free slot after it; a slot is used only once claimed host-wide (idclaims.ts), so trees
+ * whose starts fall close skip each other's ranges.
  */
 export const RANGE_SIZE = 65536;
 export const FIRST_ID = 2 ** 30;
