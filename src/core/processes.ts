@@ -82,6 +82,10 @@ export class ProcessTable {
 
   async run(o: RunOptions): Promise<string> {
     if (o.id !== undefined && this.taken(o.id)) throw new Exists(`process ${q(o.id)} exists`);
+    const m = this.c.record.idmap;
+    if (m && o.user && (o.user.uid >= m.size || o.user.gid >= m.size)) {
+      throw new BadRequest(`user ${o.user.uid}:${o.user.gid} is not mapped in the container's user namespace (ids 0-${m.size - 1})`);
+    }
     const id = o.id ?? this.autoId();
     this.reserved.add(id); // synchronous with the check: a concurrent run cannot take the same id
     const p = this.paths(id);

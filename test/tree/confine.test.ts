@@ -137,6 +137,9 @@ test('user namespace by default: the container\'s root is an unprivileged host r
   // inside it is root, with its own network (the bridge address) and /sys
   t.regex(await run('un', 'id'), /^uid=0\(root\) gid=0\(root\)/);
   t.regex(await run('un', 'ip -4 addr show eth0'), new RegExp(`inet ${tree.net.replace(/\./g, '\\.')}\\.\\d+/24`));
+  // a user outside the container's ids is refused with a clear message
+  await t.throwsAsync(fs.writeFile(c('un', 'ctl'), 'run user=70000 id\n'), { code: 'EINVAL' });
+  t.regex(await fs.readFile(c('un', 'events'), 'utf8'), /^error: user 70000:70000 is not mapped in the container's user namespace \(ids 0-65535\)$/m);
   // ports below 1024 for any user (ip_unprivileged_port_start=0 in its netns)
   t.regex(await run('un', `user=1000 sh -c 'nc -l -p 80 & sleep 0.3; netstat -ltn; kill $!'`), /:80\s/);
 });
