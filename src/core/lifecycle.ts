@@ -28,6 +28,21 @@ import type { StatePaths, ContainerPaths } from './paths.js';
 
 const log = logger('lifecycle');
 
+/**
+ * Every directory from `dir` up to / must let others pass (o+x): a container in a user
+ * namespace has its root set up by an unprivileged host id. Said plainly, rather than as
+ * the runtime's "permission denied" on some path.
+ */
+async function checkPassable(dir: string): Promise<void> {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    const st = await fs.stat(d);
+    if (!(st.mode & 0o001)) {
+      throw new BadRequest(`${d} does not let others pass (mode ${(st.mode & 0o777).toString(8)}): containers in a user namespace need o+x on every directory above the state dir (chmod o+x, or create privileged=true)`);
+    }
+    if (d === '/') return;
+  }
+}
+
 export interface LifecycleDeps {
   paths: StatePaths;
   runtime: OciRuntime;
@@ -129,6 +144,7 @@ export class Lifecycle {
       // let anyone pass (search only, no listing, as Docker's root with userns-remap); the
       // container's own directory only its root's group, so neither host users nor another
       // container's ids reach its files.
+      await checkPassable(path.dirname(this.d.paths.root));
       for (const dir of [this.d.paths.root, this.d.paths.containers]) await fs.chmod(dir, 0o711);
       await fs.chown(cp.dir, 0, record.idmap.base);
       await fs.chmod(cp.dir, 0o710);

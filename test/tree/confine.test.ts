@@ -224,4 +224,10 @@ test('user namespace: an init gone while the daemon was down (host reboot) is st
   t.regex(await run('again', 'ip -4 addr show eth0', rb), new RegExp(`inet ${before.address!.replace(/\./g, '\\.')}`));
   t.is(await run('again', 'stat -c %u:%g /tmp/kept', rb), '0:0\n');
   t.is(await hostUid(Number(after.pid)), Number(/uid (\d+)/.exec(after['user namespace']!)![1]));
+  // a state dir under a directory others cannot pass: a clear EINVAL, nothing made
+  await fs.chmod(rb.base, 0o700);
+  await t.throwsAsync(fs.writeFile(rb.p('ctl'), 'create shut\n'), { code: 'EINVAL' });
+  t.regex(await fs.readFile(rb.p('events'), 'utf8'), /^error: .* does not let others pass \(mode 700\)/m);
+  t.false((await fs.readdir(rb.p('containers'))).includes('shut'));
+  await fs.chmod(rb.base, 0o711);
 });
