@@ -40,7 +40,8 @@ async function isOverlayMounted(dir: string): Promise<boolean> {
 }
 
 export async function mountOverlay(l: OverlayLayout): Promise<void> {
-  for (const p of [l.lower, l.upper, l.work, l.merged, l.idmapAt ?? '']) checkOverlayPath(p);
+  for (const p of [l.lower, l.upper, l.work, l.merged]) checkOverlayPath(p);
+  if (l.idmapAt) checkOverlayPath(l.idmapAt);
   const made = await fs.mkdir(l.upper, { recursive: true, mode: 0o755 });
   // The container's / is the upper's root: its root owns it (once: the container may change it).
   if (made !== undefined && l.idmap) await fs.chown(l.upper, l.idmap.base, l.idmap.base);

@@ -8,6 +8,9 @@
  */
 import type { Settings } from '../../ctl/messages.js';
 import { seccompSpec } from './seccomp.js';
+import type { IdRange } from '../rootfs/idrange.js';
+
+export type { IdRange };
 
 export const INIT_IN_CONTAINER = '/dev/.init';
 
@@ -44,9 +47,6 @@ export interface SpecInput {
   /** The host ids of the container's ids 0…size-1 (a user namespace); absent: privileged, no user namespace. */
   idmap?: IdRange;
 }
-
-import type { IdRange } from '../rootfs/idrange.js';
-export type { IdRange };
 
 /**
  * cgroup v2 cpu.weight ⇄ v1 cpu.shares. runc converts shares to weight as
