@@ -77,3 +77,27 @@ test('id range claims: one owner per range host-wide; stale claims are taken ove
   await claims.release(b);
   t.true(await claims.claim(1000, a));
 });
+
+test('the OCI spec: user namespace and mappings with an id range, none when privileged; seccomp unless unconfined; no caps for run user=UID', async (t) => {
+  const { buildSpec, buildProcessSpec } = await import('../../src/drivers/runtime/spec.js');
+  const base = { hostname: 'h', rootfs: '/r', initBinary: '/i', cgroupsPath: '/c', env: [], settings: {} };
+  type Spec = { linux: { namespaces: { type: string }[]; uidMappings?: unknown; gidMappings?: unknown; seccomp?: unknown; sysctl: Record<string, string> } };
+  const userns = buildSpec({ ...base, seccomp: true, idmap: { base: 2 ** 30, size: 65536 } }) as unknown as Spec;
+  t.true(userns.linux.namespaces.some((n) => n.type === 'user'));
+  t.deepEqual(userns.linux.uidMappings, [{ containerID: 0, hostID: 2 ** 30, size: 65536 }]);
+  t.deepEqual(userns.linux.gidMappings, userns.linux.uidMappings);
+  t.is(userns.linux.sysctl['net.ipv4.ping_group_range'], '0 65535');
+  t.is(userns.linux.sysctl['net.ipv4.ip_unprivileged_port_start'], '0');
+  t.truthy(userns.linux.seccomp);
+  const priv = buildSpec({ ...base, seccomp: false, netnsPath: '/run/netns/x' }) as unknown as Spec;
+  t.false(priv.linux.namespaces.some((n) => n.type === 'user'));
+  t.is(priv.linux.uidMappings, undefined);
+  t.is(priv.linux.seccomp, undefined);
+  type Proc = { capabilities: Record<string, string[]> };
+  const user = buildProcessSpec({ argv: ['id'], env: [], user: { uid: 1000, gid: 1000 } }) as unknown as Proc;
+  for (const set of ['effective', 'permitted', 'inheritable', 'ambient']) t.deepEqual(user.capabilities[set], [], set);
+  t.true(user.capabilities.bounding!.length > 0);
+  const root = buildProcessSpec({ argv: ['id'], env: [] }) as unknown as Proc;
+  t.true(root.capabilities.effective!.includes('CAP_CHOWN'));
+  t.deepEqual(root.capabilities.inheritable, []);
+});
