@@ -1,12 +1,14 @@
 /**
  * The command line (SPEC §2):
  *   wardenfs mount MOUNTPOINT [--state-dir DIR] [--runtime runc|crun|PATH] [--subnet CIDR]
+ *                             [--output-cap SIZE] [--max-blocked-readers N] [--default-pids-max N|max]
  *   wardenfs unmount MOUNTPOINT
  *   wardenfs reset --state-dir DIR
  */
 import { runMount } from './daemon/mount.js';
 import { runUnmount, runReset } from './daemon/admin.js';
-import { parseSize, parseIntIn, ValueError } from './ctl/values.js';
+import { parseSize, parseIntIn, parseCount, ValueError } from './ctl/values.js';
+import { DEFAULT_PIDS_MAX } from './core/warden.js';
 
 export const DEFAULTS = {
   mountpoint: '/mnt/wardenfs',
@@ -17,17 +19,18 @@ export const DEFAULTS = {
 
 const USAGE = `usage:
   wardenfs mount [MOUNTPOINT] [--state-dir DIR] [--runtime runc|crun|PATH] [--subnet CIDR]
-                 [--output-cap SIZE] [--max-blocked-readers N]
+                 [--output-cap SIZE] [--max-blocked-readers N] [--default-pids-max N|max]
   wardenfs unmount MOUNTPOINT
   wardenfs reset [--state-dir DIR]
-defaults: mountpoint ${DEFAULTS.mountpoint}, state dir ${DEFAULTS.stateDir}, runtime ${DEFAULTS.runtime}, subnet ${DEFAULTS.subnet}
+defaults: mountpoint ${DEFAULTS.mountpoint}, state dir ${DEFAULTS.stateDir}, runtime ${DEFAULTS.runtime}, subnet ${DEFAULTS.subnet},
+          pids.max of a container created without one ${DEFAULT_PIDS_MAX}
 `;
 
 class UsageError extends Error {}
 
 interface Parsed { positional: string[]; flags: Map<string, string> }
 
-const FLAGS = new Set(['--state-dir', '--runtime', '--subnet', '--output-cap', '--max-blocked-readers']);
+const FLAGS = new Set(['--state-dir', '--runtime', '--subnet', '--output-cap', '--max-blocked-readers', '--default-pids-max']);
 
 function parse(argv: string[]): Parsed {
   const positional: string[] = [];
@@ -59,6 +62,18 @@ function numberFlag(flags: Map<string, string>, name: string, parse: (v: string)
   }
 }
 
+/** --default-pids-max: a positive number or max. */
+function pidsFlag(v: string | undefined): number | 'max' | undefined {
+  if (v === undefined) return undefined;
+  try {
+    const n = parseCount(v, '--default-pids-max');
+    if (n === 0) throw new ValueError('0 would forbid every process');
+    return n;
+  } catch (e) {
+    throw new UsageError(`bad --default-pids-max ${v}: ${(e as Error).message}`);
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   const { positional, flags } = parse(rest);
@@ -76,6 +91,7 @@ async function main(argv: string[]): Promise<void> {
         mountpoint: positional[0] ?? DEFAULTS.mountpoint,
         outputCap: numberFlag(flags, '--output-cap', (v) => parseSize(v)),
         maxBlockedReaders: numberFlag(flags, '--max-blocked-readers', (v) => parseIntIn(v, 1, 100000, '--max-blocked-readers')),
+        defaultPidsMax: pidsFlag(flags.get('--default-pids-max')),
       });
     case 'unmount':
     case 'umount':

@@ -900,6 +900,8 @@ OP_FN(js_mkfifo, OP_MKFIFO)
 OP_FN(js_mountOverlay, OP_MOUNT_OVERLAY)
 OP_FN(js_umount, OP_UMOUNT)
 
+napi_value js_idmapMount(napi_env env, napi_callback_info info); /* idmap.c */
+
 static napi_value init(napi_env env, napi_value exports) {
 #define FN(name) {#name, NULL, js_##name, NULL, NULL, NULL, napi_enumerable, NULL}
   napi_property_descriptor fns[] = {
@@ -908,6 +910,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN(chmod),    FN(chown),    FN(utimens), FN(truncate), FN(statfs), FN(mknod),
       FN(getxattr), FN(listxattr), FN(setxattr), FN(removexattr), FN(mkfifo),
       FN(mountOverlay), FN(umount),
+      FN(idmapMount),
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)
     return NULL;

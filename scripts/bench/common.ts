@@ -4,7 +4,7 @@
  * assert speed; they print a markdown section (heading, command, table, goal met / not met).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, promises as fs } from 'node:fs';
+import { mkdtempSync, chmodSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,6 +83,7 @@ const SUBNETS: Record<string, number> = {
 
 export async function mountTree(tag: string, args: string[] = []): Promise<BenchTree> {
   const base = mkdtempSync(path.join(os.tmpdir(), `wfs-bench-${tag}-`));
+  chmodSync(base, 0o711); // containers in a user namespace: their root must pass (docs/operating.md)
   const mnt = path.join(base, 'mnt');
   const state = path.join(base, 'state');
   const subnet = args.includes('--subnet') ? [] : ['--subnet', `10.${SUBNETS[tag] ?? 239}.0.0/16`];

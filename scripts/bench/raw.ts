@@ -20,7 +20,7 @@ export const CATATONIT = '/usr/bin/catatonit';
  * network (buildSpec, the daemon's own code), so that the runtime does the same work.
  */
 export function rawConfig(rootfs: string, hostname: string, cgroupsPath: string): Record<string, unknown> {
-  return buildSpec({ hostname, rootfs, initBinary: CATATONIT, cgroupsPath, env: [], settings: {} });
+  return buildSpec({ hostname, rootfs, initBinary: CATATONIT, cgroupsPath, env: [], settings: {}, seccomp: true });
 }
 
 /** Run a program to its end; stdio /dev/null except stderr (kept for the error). */

@@ -1,5 +1,6 @@
 /** A container as the daemon holds it: its persisted record plus what is true right now. */
-import type { CreateOptions, NetMode, Settings } from '../ctl/messages.js';
+import type { CreateOptions, NetMode, SeccompMode, Settings } from '../ctl/messages.js';
+import type { IdRange } from '../drivers/runtime/spec.js';
 import type { ContainerPaths } from './paths.js';
 import { EventLog } from './events.js';
 import { ProcessTable, type ProcessDeps } from './processes.js';
@@ -17,6 +18,10 @@ export interface ContainerRecord {
   cgroupsPath: string;
   /** The container's address on the bridge (net=bridge). */
   address?: string;
+  /** The seccomp profile; a record without one (older) gets the default. */
+  seccomp?: SeccompMode;
+  /** The host ids of its user namespace; absent: privileged (its root is the host's root). */
+  idmap?: IdRange;
 }
 
 export type ContainerState = 'active' | 'destroying';
@@ -55,9 +60,11 @@ export class Container {
   }
 }
 
-export function recordFrom(name: string, options: CreateOptions, image: string, cgroupsPath: string, address?: string): ContainerRecord {
+export function recordFrom(name: string, options: CreateOptions, image: string, cgroupsPath: string, address?: string, idmap?: IdRange): ContainerRecord {
   return {
     ...(address ? { address } : {}),
+    seccomp: options.seccomp ?? 'default',
+    ...(idmap ? { idmap } : {}),
     name,
     image,
     net: options.net ?? 'bridge',

@@ -12,6 +12,8 @@ import { logger } from '../util/log.js';
 import type { OciRuntime } from '../drivers/runtime/oci.js';
 import { buildSpec } from '../drivers/runtime/spec.js';
 import { mountOverlay, unmountOverlay } from '../drivers/rootfs/overlay.js';
+import { allocateRange, type IdRange } from '../drivers/rootfs/idrange.js';
+import { IdClaims } from '../drivers/rootfs/idclaims.js';
 import { cgroupsPathFor, removeCgroupDirs } from '../drivers/cgroups/hierarchy.js';
 import { cgroupOf, type CgroupHost } from '../drivers/cgroups/host.js';
 import { DEFAULT_IMAGE, type ImageStore } from '../drivers/images/store.js';
@@ -26,6 +28,21 @@ import type { StatePaths, ContainerPaths } from './paths.js';
 
 const log = logger('lifecycle');
 
+/**
+ * Every directory from `dir` up to / must let others pass (o+x): a container in a user
+ * namespace has its root set up by an unprivileged host id. Said plainly, rather than as
+ * the runtime's "permission denied" on some path.
+ */
+async function checkPassable(dir: string): Promise<void> {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    const st = await fs.stat(d);
+    if (!(st.mode & 0o001)) {
+      throw new BadRequest(`${d} does not let others pass (mode ${(st.mode & 0o777).toString(8)}): containers in a user namespace need o+x on every directory above the state dir (chmod o+x, or create privileged=true)`);
+    }
+    if (d === '/') return;
+  }
+}
+
 export interface LifecycleDeps {
   paths: StatePaths;
   runtime: OciRuntime;
@@ -39,10 +56,32 @@ export interface LifecycleDeps {
   network: Network;
   /** The global events: `created NAME`, `destroyed NAME`. */
   events: EventLog;
+  /** pids.max of a container created without one (`--default-pids-max`; 'max': none). */
+  defaultPidsMax: number | 'max';
 }
 
 export class Lifecycle {
   constructor(private readonly d: LifecycleDeps) {}
+
+  /** Id ranges of creates under way (not in the registry yet). */
+  private readonly idsInFlight = new Set<number>();
+  private readonly claims = new IdClaims();
+
+  /**
+   * The lowest free host id range of this tree (one per container: docs/security.md §7),
+   * claimed host-wide so that no other tree hands it out too.
+   */
+  private async allocateIds(owner: string): Promise<IdRange> {
+    const taken = new Set(this.idsInFlight);
+    for (const c of this.d.registry.all()) if (c.record.idmap) taken.add(c.record.idmap.base);
+    for (;;) {
+      const r = allocateRange(this.d.instance, taken); // throws when none is left
+      this.idsInFlight.add(r.base); // before the await: a concurrent create skips it
+      if (await this.claims.claim(r.base, owner)) return r;
+      this.idsInFlight.delete(r.base);
+      taken.add(r.base);
+    }
+  }
 
   private get procDeps() {
     return { runtime: this.d.runtime, outputCap: this.d.outputCap };
@@ -68,13 +107,16 @@ export class Lifecycle {
     s.rules = s.rules && parseRules(s.rules).map(formatEgressRule);
     if (s.rate) parseRateValue(s.rate);
     if (forwards) this.d.network.checkPorts(name, forwards);
+    if (s['pids.max'] === undefined && this.d.defaultPidsMax !== 'max') s['pids.max'] = this.d.defaultPidsMax;
     registry.reserve(name, image); // synchronous: a second create of this name fails with EEXIST
     const cp = paths.container(name);
+    let idmap: IdRange | undefined;
     try {
+      if (!options.privileged) idmap = await this.allocateIds(cp.dir);
       const address = net === 'bridge' ? this.d.network.allocate(name) : undefined;
       if (images.isChanging(image)) throw new Busy(`image ${q(image)} is being imported or removed`);
       if (!(await images.has(image))) throw new NotFound(`no such image ${q(image)}`);
-      const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name), address);
+      const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name), address, idmap);
       const pid = await this.build(record, cp);
       await writeFileAtomic(cp.record, JSON.stringify(record, null, 2) + '\n');
       const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
@@ -89,14 +131,34 @@ export class Lifecycle {
     } finally {
       registry.release(name);
       this.d.network.release(name);
+      if (idmap) this.idsInFlight.delete(idmap.base);
     }
   }
 
   /** Mount the overlay, write the bundle and start the idle init; returns its pid. */
   private async build(record: ContainerRecord, cp: ContainerPaths, adopting = false): Promise<number> {
     await fs.mkdir(cp.bundle, { recursive: true, mode: 0o700 });
-    await mountOverlay({ lower: this.d.images.rootfs(record.image), upper: cp.upper, work: cp.work, merged: cp.rootfs });
-    await this.d.network.setup(record, adopting);
+    if (record.idmap) {
+      // Claimed at create; again after a reboot (/run is empty then). A conflict cannot move
+      // the range (the layer's files are in it): it is logged.
+      if (!(await this.claims.claim(record.idmap.base, cp.dir))) log('%s: id range %d is claimed by another tree', record.name, record.idmap.base);
+      // The runtime sets up the root from inside the user namespace, as the container's root:
+      // every directory above the overlay must let it pass. The state dir and containers/
+      // let anyone pass (search only, no listing, as Docker's root with userns-remap); the
+      // container's own directory only its root's group, so neither host users nor another
+      // container's ids reach its files.
+      await checkPassable(path.dirname(this.d.paths.root));
+      for (const dir of [this.d.paths.root, this.d.paths.containers]) await fs.chmod(dir, 0o711);
+      await fs.chown(cp.dir, 0, record.idmap.base);
+      await fs.chmod(cp.dir, 0o710);
+    }
+    await mountOverlay({
+      lower: this.d.images.rootfs(record.image), upper: cp.upper, work: cp.work, merged: cp.rootfs,
+      ...(record.idmap ? { idmap: record.idmap, idmapAt: cp.idmappedLower } : {}),
+    });
+    // A container in a user namespace gets its network after the start: the runtime makes
+    // its netns, owned by its user namespace, and the daemon attaches it (spec.ts says why).
+    if (!record.idmap) await this.d.network.setup(record, { adopting });
     const spec = buildSpec({
       hostname: record.name,
       rootfs: cp.rootfs,
@@ -104,10 +166,14 @@ export class Lifecycle {
       cgroupsPath: record.cgroupsPath,
       env: record.env,
       settings: record.settings,
-      ...(record.net === 'bridge' ? { netnsPath: this.d.network.nsPath(record.name) } : {}),
+      seccomp: record.seccomp !== 'unconfined',
+      ...(record.idmap ? { idmap: record.idmap } : {}),
+      ...(record.net === 'bridge' && !record.idmap ? { netnsPath: this.d.network.nsPath(record.name) } : {}),
     });
     await writeFileAtomic(cp.config, JSON.stringify(spec, null, 2) + '\n', 0o600);
-    return this.d.runtime.runDetached(record.name, cp.bundle);
+    const pid = await this.d.runtime.runDetached(record.name, cp.bundle);
+    if (record.idmap) await this.d.network.setup(record, { adopting, initPid: pid });
+    return pid;
   }
 
   /** Destroy: kill every process, release the runtime state, cgroups and overlay, delete the state. */
@@ -143,7 +209,9 @@ export class Lifecycle {
     await removeCgroupDirs(cgroupsPath);
     await this.d.network.teardown(name, record);
     await unmountOverlay(cp.rootfs);
+    await unmountOverlay(cp.idmappedLower); // attached only during a start; read-only, so rm can never reach the image
     await fs.rm(cp.dir, { recursive: true, force: true });
+    await this.claims.release(cp.dir, record?.idmap?.base);
   }
 
   /**

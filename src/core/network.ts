@@ -3,6 +3,7 @@
  * forwards) and each container's namespace (egress rules, rate). Changes apply to the
  * running container and are recorded in container.json; a refused change changes nothing.
  */
+import { promises as fs } from 'node:fs';
 import { AddressInUse, BadRequest, NoSpace, checked, describe, q } from '../errors.js';
 import {
   parsePortForward, parseEgressRule, parseRate, formatPortForward, formatEgressRule, forwardsOverlap,
@@ -125,14 +126,24 @@ export class Network {
     return errors.map((e) => `${describe(e)}: the forward stays but the port is not held`);
   }
 
-  /** Everything a bridge container needs before it starts; applies its recorded settings. */
-  async setup(r: ContainerRecord, adopting = false): Promise<void> {
+  /**
+   * Everything a bridge container needs before it starts; applies its recorded settings.
+   * With `initPid` (a container in a user namespace, just started): its own netns is
+   * attached under the usual name instead of a new one (a stale one of an earlier init is
+   * replaced). `adopting`: the init started again after a reboot; ports are held by adopt().
+   */
+  async setup(r: ContainerRecord, opts: { adopting?: boolean; initPid?: number } = {}): Promise<void> {
+    const { adopting = false, initPid } = opts;
     if (r.net !== 'bridge' || !r.address) return;
     await this.ensureHost();
+    if (initPid !== undefined && (await linkExists(this.ns(r.name))) && !(await sameNetns(this.nsPath(r.name), initPid))) {
+      await removeContainerLink(this.ns(r.name), this.veth(r.name));
+    }
     if (!(await linkExists(this.ns(r.name)))) {
       await addContainerLink({
         ns: this.ns(r.name), veth: this.veth(r.name), bridge: this.names.bridge,
         address: r.address, prefix: this.subnet.prefix, gateway: this.gateway,
+        ...(initPid !== undefined ? { attachPid: initPid } : {}),
       });
     }
     await setEgress(this.ns(r.name), parseRules(r.settings.rules ?? []));
@@ -194,4 +205,10 @@ export class Network {
   addressOf(r: ContainerRecord): string {
     return r.address ? `${r.address}/${this.subnet.prefix}` : 'none';
   }
+}
+
+/** Whether the named netns file is the netns of process `pid`. */
+async function sameNetns(nsFile: string, pid: number): Promise<boolean> {
+  const [a, b] = await Promise.all([fs.stat(nsFile), fs.stat(`/proc/${pid}/ns/net`)]).catch(() => [undefined, undefined]);
+  return !!a && !!b && a.dev === b.dev && a.ino === b.ino;
 }

@@ -11,6 +11,7 @@
  *     events                        the container's events
  *     bundle/config.json            the OCI bundle (root.path = rootfs below)
  *     upper/ work/                  the container's own overlay layer
+ *     lower/                        where the image's idmapped mount is attached while the overlay is mounted (user namespace)
  *     rootfs/                       the merged overlay mount
  */
 import path from 'node:path';
@@ -39,4 +40,5 @@ export class ContainerPaths {
   get upper(): string { return path.join(this.dir, 'upper'); }
   get work(): string { return path.join(this.dir, 'work'); }
   get rootfs(): string { return path.join(this.dir, 'rootfs'); }
+  get idmappedLower(): string { return path.join(this.dir, 'lower'); }
 }

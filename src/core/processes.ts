@@ -145,6 +145,10 @@ export class ProcessTable {
       const root = await this.c.rootfs();
       if (o.dir) await checkDir(root, o.dir);
       const u = await lookupUser(root, o.user);
+      const m = this.c.record.idmap;
+      if (m && [u.uid, u.gid, ...(u.additionalGids ?? [])].some((n) => n >= m.size)) {
+        throw new BadRequest(`user ${u.uid}:${u.gid} is not mapped in the container's user namespace (ids 0-${m.size - 1})`);
+      }
       const spec = buildProcessSpec({
         argv: o.argv, env: [...this.c.record.env, ...o.env], cwd: o.dir,
         user: { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids }, home: u.home, ...(u.name ? { userName: u.name } : {}),

@@ -16,6 +16,10 @@ export async function statusText(c: Container, address: string): Promise<string>
     `created: ${r.created}`,
     `pid: ${c.initPid}`,
     `address: ${address}`,
+    `seccomp: ${r.seccomp ?? 'default'}`,
+    r.idmap
+      ? `user namespace: root is host uid ${r.idmap.base} (ids 0-${r.idmap.size - 1} are host ${r.idmap.base}-${r.idmap.base + r.idmap.size - 1})`
+      : 'user namespace: none (privileged: root is host root)',
     `runs: ${n.running} running, ${n.ended} ended`,
     `processes: ${live} running, ${n.ended} ended`,
   ].join('\n') + '\n';

@@ -32,10 +32,13 @@ export interface WardenOptions {
   outputCap?: number;
   /** Readers that may wait at once in stream and wait files (default 512). */
   maxBlockedReaders?: number;
+  /** pids.max of containers created without one (default 4096; 'max': no limit). */
+  defaultPidsMax?: number | 'max';
 }
 
 export const DEFAULT_OUTPUT_CAP = 64 * 1024 * 1024;
 export const DEFAULT_MAX_BLOCKED_READERS = 512;
+export const DEFAULT_PIDS_MAX = 4096;
 
 export const INIT_CANDIDATES = ['/usr/bin/catatonit', '/usr/libexec/podman/catatonit'];
 
@@ -83,7 +86,7 @@ export class Warden {
     this.lifecycle = new Lifecycle({
       paths: this.paths, runtime: this.runtime, images: this.images, registry: this.registry,
       instance: this.instance, initBinary, outputCap: options.outputCap ?? DEFAULT_OUTPUT_CAP, cgroupHost,
-      network: this.network,
+      network: this.network, defaultPidsMax: options.defaultPidsMax ?? DEFAULT_PIDS_MAX,
       events: this.events,
     });
     this.readers = new ReaderBudget(options.maxBlockedReaders ?? DEFAULT_MAX_BLOCKED_READERS);

@@ -6,7 +6,7 @@
 import { tokenize, quoteAll, TokenizeError } from './tokenize.js';
 import {
   ValueError, parseName, parseSize, parseCount, parseIntIn, parseCpuMax, parseSignal,
-  parseUser, parseEnv, parseSeconds, type CpuMax, type Max, type Signal, type User,
+  parseUser, parseEnv, parseSeconds, parseBool, type CpuMax, type Max, type Signal, type User,
 } from './values.js';
 
 export class CtlSyntaxError extends Error {}
@@ -25,9 +25,15 @@ export type SettingKey = keyof Settings;
 
 export type NetMode = 'bridge' | 'none';
 
+/** `seccomp=`: the default profile (src/drivers/runtime/seccomp.ts) or none. */
+export type SeccompMode = 'default' | 'unconfined';
+
 export interface CreateOptions {
   image?: string;
   net?: NetMode;
+  seccomp?: SeccompMode;
+  /** `privileged=true`: no user namespace, the container's root is the host's root. */
+  privileged?: boolean;
   env: string[];
   settings: Settings;
 }
@@ -63,7 +69,7 @@ export const QUOTING_USAGE = [
 ].join('\n') + '\n';
 
 export const GLOBAL_USAGE = [
-  'create [NAME] [KEY=VALUE ...]   keys: image net env memory.max cpu.max cpu.weight pids.max ports rules rate',
+  'create [NAME] [KEY=VALUE ...]   keys: image net env seccomp privileged memory.max cpu.max cpu.weight pids.max ports rules rate',
   '    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all',
   'destroy NAME',
   'image import NAME PATH',
@@ -150,7 +156,11 @@ function parseCreate(args: string[]): GlobalCommand {
     else if (key === 'net') {
       if (val !== 'bridge' && val !== 'none') throw new CtlSyntaxError(`bad net ${JSON.stringify(val)}: want bridge or none`);
       options.net = val;
-    } else if (key === 'env') options.env.push(value(() => parseEnv(val)));
+    } else if (key === 'seccomp') {
+      if (val !== 'default' && val !== 'unconfined') throw new CtlSyntaxError(`bad seccomp ${JSON.stringify(val)}: want default or unconfined`);
+      options.seccomp = val;
+    } else if (key === 'privileged') options.privileged = value(() => parseBool(val, 'privileged'));
+    else if (key === 'env') options.env.push(value(() => parseEnv(val)));
     else if (isSettingKey(key)) value(() => applySetting(options.settings, key, val));
     else throw new CtlSyntaxError(`unknown option ${JSON.stringify(key)}`);
   }

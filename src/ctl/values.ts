@@ -127,6 +127,13 @@ export function parseUser(text: string): User {
   return g === undefined ? { user: u } : { user: u, group: g };
 }
 
+/** `true` or `false`. */
+export function parseBool(text: string, what: string): boolean {
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  throw new ValueError(`bad ${what} ${JSON.stringify(text)}: want true or false`);
+}
+
 /** `K=V` environment entry: K non-empty, no '=' or NUL in K. */
 export function parseEnv(text: string): string {
   const eq = text.indexOf('=');

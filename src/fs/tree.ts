@@ -18,6 +18,7 @@ import { ctlFile } from './nodes/ctl.js';
 import { logFile } from './nodes/log.js';
 import { HostDir } from './nodes/hostdir.js';
 import { linkNode } from './nodes/link.js';
+import { IdShift } from './nodes/idshift.js';
 import type { DirNode } from './nodes/types.js';
 import { statusText } from '../core/status.js';
 import { CGROUP_KEYS, WRITABLE_KEYS } from '../drivers/cgroups/files.js';
@@ -136,7 +137,9 @@ function rootfsDir(w: Warden): DirNode {
     list: () => w.registry.names(),
     child: (name) => {
       const c = w.registry.find(name);
-      return c ? new HostDir(() => c.rootfs(), `container:${c.name}`, false) : undefined;
+      if (!c) return undefined;
+      const m = c.record.idmap;
+      return new HostDir(() => c.rootfs(), `container:${c.name}`, false, m && new IdShift(m.base, m.size));
     },
   });
 }

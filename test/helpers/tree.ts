@@ -4,7 +4,7 @@
  * cleanup that leaves nothing behind even after a failure (stop, reset, remove).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { promises as fs, mkdtempSync } from 'node:fs';
+import { promises as fs, mkdtempSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,7 @@ const SUBNETS: Record<string, number> = {
   ports: 250, ports2: 251,
   ctllines: 230, streams: 231, streamsb: 232, events: 233,
   remove: 245, servers: 246, users: 247, reconcile: 248, 'servers-crun': 249,
+  confine: 240, confinepids: 241, confinerb: 242,
 };
 
 /**
@@ -52,6 +53,9 @@ export class Tree {
 
   constructor(readonly tag: string, readonly options: TreeOptions = {}) {
     this.base = mkdtempSync(path.join(os.tmpdir(), `wfs-${tag}-`));
+    // Containers in a user namespace set up their root as an unprivileged host id: the
+    // runtime must be able to pass through every directory above it (search only).
+    chmodSync(this.base, 0o711);
     this.mnt = path.join(this.base, 'mnt');
     this.state = path.join(this.base, 'state');
   }

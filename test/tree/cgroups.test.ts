@@ -74,7 +74,7 @@ test('bad values are refused with EINVAL, logged, and change nothing', async (t)
   t.is(await read('badvals', 'memory.max'), `${100 * 1024 * 1024}\n`);
   t.is(await read('badvals', 'cpu.max'), 'max 100000\n');
   t.is(await read('badvals', 'cpu.weight'), '100\n');
-  t.is(await read('badvals', 'pids.max'), 'max\n');
+  t.is(await read('badvals', 'pids.max'), '4096\n'); // the default (--default-pids-max)
   await t.throwsAsync(fs.writeFile(cg('badvals', 'memory.current'), '1\n'), { code: 'EPERM' });
   t.regex(await fs.readFile(tree.p('containers', 'badvals', 'events'), 'utf8'), /^error: bad size "lots"/m);
   await t.throwsAsync(fs.writeFile(tree.p('ctl'), 'create badcreate memory.max=huge\n'), { code: 'EINVAL' });

@@ -16,6 +16,7 @@ import { isErrno } from '../../util/files.js';
 import { AddressInUse, q } from '../../errors.js';
 import { numberToIp, type Subnet } from './ipam.js';
 import type { PortForward } from '../../ctl/net-values.js';
+import { NETNS_SYSCTLS } from '../runtime/spec.js';
 
 export interface NetNames { bridge: string; table: string }
 
@@ -95,12 +96,16 @@ export async function removeHost(n: NetNames): Promise<void> {
   if (await exists(`/sys/class/net/${n.bridge}`)) await ip(['link', 'del', n.bridge]).catch(() => undefined);
 }
 
-export interface LinkSpec { ns: string; veth: string; bridge: string; address: string; prefix: number; gateway: string }
+export interface LinkSpec {
+  ns: string; veth: string; bridge: string; address: string; prefix: number; gateway: string;
+  /** The netns of this process (a container in a user namespace) is named `ns`, instead of a new one. */
+  attachPid?: number;
+}
 
-/** The container's namespace and link, made before the container starts. */
+/** The container's namespace and link, made before the container starts (or attached after: attachPid). */
 export async function addContainerLink(l: LinkSpec): Promise<void> {
   await ip([], [
-    `netns add ${l.ns}`,
+    l.attachPid === undefined ? `netns add ${l.ns}` : `netns attach ${l.ns} ${l.attachPid}`,
     `link add ${l.veth} type veth peer name eth0 netns ${l.ns}`,
     `link set ${l.veth} master ${l.bridge} up`,
   ].join('\n') + '\n');
@@ -110,6 +115,9 @@ export async function addContainerLink(l: LinkSpec): Promise<void> {
     'link set eth0 up',
     `route add default via ${l.gateway}`,
   ].join('\n') + '\n');
+  // Set here, not by the runtime: a container in a user namespace may not write the sysctls
+  // of a netns the host owns.
+  await run('ip', ['netns', 'exec', l.ns, 'sysctl', '-q', '-w', ...Object.entries(NETNS_SYSCTLS).map(([k, v]) => `${k}=${v}`)]);
 }
 
 /** Delete the veth pair, then the namespace (in this order the removal is synchronous and exact). Idempotent. */

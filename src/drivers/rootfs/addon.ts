@@ -42,6 +42,8 @@ export interface Native {
   mkfifo(hostPath: string, mode: number): Promise<void>;
   mountOverlay(target: string, options: string): Promise<void>;
   umount(target: string, detach: boolean): Promise<void>;
+  /** idmap.c: a read-only bind mount of source on target showing id N as base+N (synchronous). */
+  idmapMount(source: string, target: string, base: number, size: number): void;
   UTIME_NOW: number; UTIME_OMIT: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number; O_PATH: number;
 }
 
@@ -81,4 +83,13 @@ export function mountOverlayFs(target: string, options: string): Promise<void> {
 /** umount2(target, UMOUNT_NOFOLLOW [| MNT_DETACH]); EINVAL when `target` is not a mount point. */
 export function umount(target: string, detach = false): Promise<void> {
   return addon().umount(target, detach);
+}
+
+/**
+ * An idmapped, read-only bind mount of `source` (trusted: an image of the state dir) on
+ * `target`, where id N of `source` shows as base+N (native/rootfs/idmap.c). Synchronous:
+ * a clone and a few mount calls, done once per container start.
+ */
+export function idmapMount(source: string, target: string, base: number, size: number): void {
+  addon().idmapMount(source, target, base, size);
 }

@@ -7,13 +7,21 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BadRequest, q } from '../../errors.js';
 import { isErrno } from '../../util/files.js';
-import { mountOverlayFs, umount } from './addon.js';
+import { mountOverlayFs, umount, idmapMount } from './addon.js';
+import type { IdRange } from './idrange.js';
 
 export interface OverlayLayout {
   lower: string;
   upper: string;
   work: string;
   merged: string;
+  /**
+   * A container in a user namespace: the lower layer is an idmapped mount of the image
+   * (its id N shows as idmap.base+N), attached at `idmapAt` for the overlay mount only;
+   * the upper's root belongs to the container's root.
+   */
+  idmap?: IdRange;
+  idmapAt?: string;
 }
 
 /** overlayfs splits its options on ',' and its lower dirs on ':'; such paths cannot be passed. */
@@ -33,12 +41,27 @@ async function isOverlayMounted(dir: string): Promise<boolean> {
 
 export async function mountOverlay(l: OverlayLayout): Promise<void> {
   for (const p of [l.lower, l.upper, l.work, l.merged]) checkOverlayPath(p);
-  await fs.mkdir(l.upper, { recursive: true, mode: 0o755 });
+  if (l.idmapAt) checkOverlayPath(l.idmapAt);
+  const made = await fs.mkdir(l.upper, { recursive: true, mode: 0o755 });
+  // The container's / is the upper's root: its root owns it (once: the container may change it).
+  if (made !== undefined && l.idmap) await fs.chown(l.upper, l.idmap.base, l.idmap.base);
   await fs.mkdir(l.work, { recursive: true, mode: 0o700 });
   await fs.mkdir(l.merged, { recursive: true, mode: 0o755 });
   if (await isOverlayMounted(l.merged)) return; // taken up again after a restart
-  // mount(2) directly: mount(8) is a process and reads the whole mount table.
-  await mountOverlayFs(l.merged, `lowerdir=${l.lower},upperdir=${l.upper},workdir=${l.work}`);
+  let lower = l.lower;
+  if (l.idmap && l.idmapAt) {
+    await fs.mkdir(l.idmapAt, { recursive: true, mode: 0o700 });
+    await umount(l.idmapAt, true).catch(() => undefined); // a leftover of an interrupted start
+    idmapMount(l.lower, l.idmapAt, l.idmap.base, l.idmap.size);
+    lower = l.idmapAt;
+  }
+  try {
+    // mount(2) directly: mount(8) is a process and reads the whole mount table.
+    await mountOverlayFs(l.merged, `lowerdir=${lower},upperdir=${l.upper},workdir=${l.work}`);
+  } finally {
+    // overlayfs keeps its own private clone of each layer: the idmapped mount is not needed after.
+    if (lower !== l.lower) await umount(lower, true).catch(() => undefined);
+  }
 }
 
 /** Unmount if mounted; a busy mount is detached lazily so that destroy always completes. */

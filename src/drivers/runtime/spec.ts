@@ -7,6 +7,10 @@
  * with the runtime's exec, so they join exactly these namespaces and this cgroup.
  */
 import type { Settings } from '../../ctl/messages.js';
+import { seccompSpec } from './seccomp.js';
+import type { IdRange } from '../rootfs/idrange.js';
+
+export type { IdRange };
 
 export const INIT_IN_CONTAINER = '/dev/.init';
 
@@ -31,8 +35,17 @@ export interface SpecInput {
   cgroupsPath: string;
   env: string[];
   settings: Settings;
-  /** A network namespace made beforehand (network issue); a new one with loopback alone when absent. */
+  /**
+   * A network namespace made beforehand (network issue); a new one with loopback alone when
+   * absent. A container in a user namespace always gets a new one, owned by its user
+   * namespace (runc 1.1 exec joins the user namespace first, and then may not join a netns
+   * the host owns); the daemon attaches and configures it after the start.
+   */
   netnsPath?: string;
+  /** The default seccomp profile (true) or none (`seccomp=unconfined`). */
+  seccomp: boolean;
+  /** The host ids of the container's ids 0…size-1 (a user namespace); absent: privileged, no user namespace. */
+  idmap?: IdRange;
 }
 
 /**
@@ -70,8 +83,23 @@ export function mergeEnv(...lists: string[][]): string[] {
   return [...byKey.values()];
 }
 
+/**
+ * Sysctls of the container's network namespace: ping without CAP_NET_RAW (ICMP datagram
+ * sockets for every group), and ports below 1024 for any user (as Docker sets by default:
+ * in a user namespace, CAP_NET_BIND_SERVICE does not count in a netns the host owns).
+ */
+export const NETNS_SYSCTLS: Record<string, string> = {
+  'net.ipv4.ping_group_range': '0 2147483647',
+  'net.ipv4.ip_unprivileged_port_start': '0',
+};
+
 export function buildSpec(input: SpecInput): Record<string, unknown> {
   const caps = CAPABILITIES;
+  const m = input.idmap;
+  const mapping = m && [{ containerID: 0, hostID: m.base, size: m.size }];
+  // In a user namespace the gids of ping_group_range are the container's (written by the
+  // runtime from inside); the netns is the container's own (see lifecycle.ts).
+  const sysctl = m ? { ...NETNS_SYSCTLS, 'net.ipv4.ping_group_range': `0 ${m.size - 1}` } : NETNS_SYSCTLS;
   return {
     ociVersion: '1.0.2',
     process: {
@@ -98,9 +126,12 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     ],
     linux: {
       cgroupsPath: input.cgroupsPath,
-      sysctl: { 'net.ipv4.ping_group_range': '0 2147483647' },
+      sysctl,
       resources: resourcesOf(input.settings),
+      ...(mapping ? { uidMappings: mapping, gidMappings: mapping } : {}),
+      ...(input.seccomp ? { seccomp: seccompSpec() } : {}),
       namespaces: [
+        ...(m ? [{ type: 'user' }] : []),
         { type: 'pid' },
         input.netnsPath ? { type: 'network', path: input.netnsPath } : { type: 'network' },
         { type: 'ipc' },
@@ -128,10 +159,17 @@ export interface ProcessInput {
   userName?: string;
 }
 
-/** The OCI `process` of a process added with the runtime's exec: same capabilities as the init. */
+/**
+ * The OCI `process` of a process added with the runtime's exec: root gets the init's
+ * capabilities; any other user gets none (runc would otherwise give the listed sets to any
+ * uid), only the bounding set, which an unprivileged process has too and which cannot be
+ * used with no_new_privs. The seccomp profile is the container's: runc exec applies the
+ * container's own (config.json), whatever the process spec says.
+ */
 export function buildProcessSpec(p: ProcessInput): Record<string, unknown> {
-  const caps = CAPABILITIES;
-  const home = p.home ?? (p.user && p.user.uid !== 0 ? '/' : '/root');
+  const root = !p.user || p.user.uid === 0;
+  const caps = root ? CAPABILITIES : [];
+  const home = p.home ?? (root ? '/root' : '/');
   const user = p.user ? { uid: p.user.uid, gid: p.user.gid, ...(p.user.additionalGids?.length ? { additionalGids: p.user.additionalGids } : {}) } : { uid: 0, gid: 0 };
   return {
     terminal: false,
@@ -139,7 +177,7 @@ export function buildProcessSpec(p: ProcessInput): Record<string, unknown> {
     args: p.argv,
     env: mergeEnv([DEFAULT_PATH, 'TERM=xterm', `HOME=${home}`, ...(p.userName ? [`USER=${p.userName}`] : [])], p.env),
     cwd: p.cwd ?? '/',
-    capabilities: { bounding: caps, effective: caps, permitted: caps, ambient: [] },
+    capabilities: { bounding: CAPABILITIES, effective: caps, permitted: caps, inheritable: [], ambient: [] },
     noNewPrivileges: true,
   };
 }

@@ -11,11 +11,22 @@
  * (confine.ts). Each open file is a real fd, handed to the FUSE binding, which does
  * its reads and writes itself (docs/fuse.md, "passthrough handles").
  */
-import { constants as C } from 'node:fs';
+import { constants as C, fstat, fchown } from 'node:fs';
+import { promisify } from 'node:util';
 import { ReadOnly, CrossDevice } from '../../errors.js';
 import type { RootfsResolver, RootStat } from '../../drivers/rootfs/resolver.js';
 import { wantsWrite, type Stat, type StatFs, type Subtree } from './types.js';
 import { containedLinkTarget } from './confine.js';
+import type { IdShift } from './idshift.js';
+
+/**
+ * A file the create made (host root owns it: nothing of the container's does) goes to the
+ * container's root; an existing file the open raced into stays as it is. On the fd: no path.
+ */
+async function ownNew(fd: number, root: number): Promise<void> {
+  const st = await promisify(fstat)(fd);
+  if (st.uid === 0) await promisify(fchown)(fd, root, root);
+}
 
 function toStat(st: RootStat): Stat {
   return {
@@ -27,15 +38,28 @@ function toStat(st: RootStat): Stat {
 export class HostDir implements Subtree {
   readonly kind = 'subtree' as const;
 
-  /** `resolver` gives the (cached) resolver of the root; `key` names the tree for same-tree checks. */
-  constructor(private readonly resolver: () => Promise<RootfsResolver>, readonly key: string, readonly readOnly: boolean) {}
+  /**
+   * `resolver` gives the (cached) resolver of the root; `key` names the tree for same-tree
+   * checks; `ids`: the container's user namespace, whose view of owners is shown (idshift.ts).
+   */
+  constructor(private readonly resolver: () => Promise<RootfsResolver>, readonly key: string, readonly readOnly: boolean, private readonly ids?: IdShift) {}
+
+  /** What the host made through the tree belongs to the container's root. */
+  private async own(rel: string): Promise<void> {
+    if (this.ids) await (await this.resolver()).chown(rel, this.ids.root, this.ids.root);
+  }
 
   private writable(): void {
     if (this.readOnly) throw new ReadOnly('read-only image');
   }
 
   async getattr(rel: string): Promise<Stat> {
-    return toStat(await (await this.resolver()).lstat(rel));
+    const st = toStat(await (await this.resolver()).lstat(rel));
+    if (this.ids) {
+      st.uid = this.ids.toContainer(st.uid ?? 0);
+      st.gid = this.ids.toContainer(st.gid ?? 0);
+    }
+    return st;
   }
 
   async readdir(rel: string): Promise<string[]> {
@@ -50,7 +74,9 @@ export class HostDir implements Subtree {
 
   async create(rel: string, mode: number): Promise<number> {
     this.writable();
-    return (await this.resolver()).open(rel, C.O_CREAT | C.O_RDWR, mode & 0o7777);
+    const fd = await (await this.resolver()).open(rel, C.O_CREAT | C.O_RDWR, mode & 0o7777);
+    if (this.ids) await ownNew(fd, this.ids.root);
+    return fd;
   }
 
   async truncate(rel: string, size: number): Promise<void> {
@@ -66,6 +92,7 @@ export class HostDir implements Subtree {
   async mkdir(rel: string, mode: number): Promise<void> {
     this.writable();
     await (await this.resolver()).mkdir(rel, mode & 0o7777);
+    await this.own(rel);
   }
 
   async rmdir(rel: string): Promise<void> {
@@ -87,6 +114,7 @@ export class HostDir implements Subtree {
     this.writable();
     // Stored as given: inside the container it means what the user wrote.
     await (await this.resolver()).symlink(target, rel);
+    await this.own(rel);
   }
 
   async readlink(rel: string): Promise<string> {
@@ -100,6 +128,7 @@ export class HostDir implements Subtree {
 
   async chown(rel: string, uid: number, gid: number): Promise<void> {
     this.writable();
+    if (this.ids) [uid, gid] = [this.ids.toHost(uid), this.ids.toHost(gid)];
     await (await this.resolver()).chown(rel, uid, gid);
   }
 
@@ -119,6 +148,7 @@ export class HostDir implements Subtree {
   async mknod(rel: string, mode: number, dev: number): Promise<void> {
     this.writable();
     await (await this.resolver()).mknod(rel, mode, dev);
+    await this.own(rel);
   }
 
   async getxattr(rel: string, name: string): Promise<Buffer> {
