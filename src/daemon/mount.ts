@@ -5,6 +5,7 @@
  * containers running for the next mount with the same state dir.
  */
 import path from 'node:path';
+import { promises as fs } from 'node:fs';
 import { Warden, type WardenOptions } from '../core/warden.js';
 import { FuseAdapter } from '../fs/adapter.js';
 import { buildTree } from '../fs/tree.js';
@@ -12,6 +13,7 @@ import { isMountPoint } from '../util/mountinfo.js';
 import { BadRequest } from '../errors.js';
 import { acquire, release } from './lock.js';
 import { logger } from '../util/log.js';
+import { mountDev } from '../drivers/images/source.js';
 
 const log = logger('daemon');
 
@@ -49,6 +51,8 @@ export async function runMount(opts: MountOptions): Promise<void> {
   }
 
   const adapter = new FuseAdapter(buildTree(warden));
+  // Import sources must keep out of the tree: its real path is known before it is mounted.
+  const realMountpoint = await fs.realpath(mountpoint).catch(() => mountpoint);
   // fuse-native makes a missing mountpoint and clears a stale mount (force) itself.
   try {
     await adapter.mount(mountpoint);
@@ -56,6 +60,7 @@ export async function runMount(opts: MountOptions): Promise<void> {
     await release(warden.paths.pidFile);
     throw new BadRequest(`cannot mount ${mountpoint}: ${(e as Error).message}`);
   }
+  warden.images.guard = { paths: [...new Set([mountpoint, realMountpoint])], dev: await mountDev(realMountpoint).catch(() => undefined) };
 
   let stopping = false;
   const stop = async (why: string): Promise<void> => {
