@@ -66,6 +66,8 @@ export class ImageWriter {
   /** Paths made by the current layer: whiteouts apply to lower layers only (OCI image spec). */
   private created = new Set<string>();
   private readonly dirTimes = new Map<string, number>();
+  /** Directories known to be there (a cache of parents(); emptied by any removal). */
+  private present = new Set<string>();
   count = 0;
   /** A device (the tree's own mount) whose files are never read. */
   refuseDev?: number;
@@ -90,12 +92,15 @@ export class ImageWriter {
     const parts = rel.split('/').slice(0, -1);
     for (let i = 1; i <= parts.length; i++) {
       const p = parts.slice(0, i).join('/');
+      // Only saves a call: whatever p is now, what goes through it is resolved in the root.
+      if (this.present.has(p)) continue;
       try {
         await this.root.mkdir(p, 0o755);
         this.created.add(p);
       } catch (e) {
         if (!isErrno(e, 'EEXIST')) throw e;
       }
+      this.present.add(p);
     }
   }
 
@@ -106,6 +111,7 @@ export class ImageWriter {
   async removeTree(rel: string, keep?: (p: string) => boolean): Promise<void> {
     const st = await this.lstat(rel);
     if (!st) return;
+    this.present.clear();
     const kept = keep?.(rel) ?? false;
     if ((st.mode & S_IFMT) === S_IFDIR) {
       for (const n of await this.root.readdir(rel)) await this.removeTree(`${rel}/${n}`, kept ? keep : undefined);
@@ -138,41 +144,57 @@ export class ImageWriter {
     }
     const rel = e.path;
     if (rel === '') return; // the root itself: it stays root's, 0755
+    let linkTarget = '';
+    if (e.type === 'link') {
+      linkTarget = memberPath(e.linkname, 'hard link target');
+      const st = linkTarget === '' ? undefined : await this.lstat(linkTarget);
+      if (!st || (st.mode & S_IFMT) === S_IFDIR) {
+        throw new BadRequest(`hard link ${JSON.stringify(rel)} to ${JSON.stringify(e.linkname)} refused: not a file of the image`);
+      }
+    }
     await this.parents(rel);
-    const old = await this.lstat(rel);
-    if (old) {
-      const oldDir = (old.mode & S_IFMT) === S_IFDIR;
-      if (!(oldDir && e.type === 'dir')) await this.removeTree(rel);
+    // Made with O_EXCL semantics: what is already there (a lower layer's, a link) is
+    // removed first, never written through; a directory over a directory stays.
+    const make = async (): Promise<number | undefined> => {
+      switch (e.type) {
+        case 'dir': await this.root.mkdir(rel, 0o700); return;
+        case 'file': return this.root.open(rel, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600);
+        case 'symlink': await this.root.symlink(e.linkname, rel); return;
+        case 'link': await this.root.link(linkTarget, rel); return;
+        case 'fifo': await this.root.mknod(rel, S_IFIFO | 0o600); return;
+      }
+    };
+    let fd: number | undefined;
+    try {
+      fd = await make();
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+      const old = await this.lstat(rel);
+      if (!(e.type === 'dir' && old && (old.mode & S_IFMT) === S_IFDIR)) {
+        await this.removeTree(rel);
+        fd = await make();
+      }
     }
     this.created.add(rel);
     this.onCount?.(++this.count);
     switch (e.type) {
       case 'dir':
-        if (!old) await this.root.mkdir(rel, 0o700);
         await this.root.chown(rel, e.uid, e.gid);
         await this.root.chmod(rel, e.mode & 0o7777);
         this.dirTimes.set(rel, e.mtimeMs);
         await this.xattrs(rel, e.xattrs);
         return;
       case 'file':
-        await this.file(rel, e, body);
+        await this.file(fd!, e, body);
+        await this.xattrs(rel, e.xattrs);
         return;
       case 'symlink':
-        await this.root.symlink(e.linkname, rel);
         await this.root.chown(rel, e.uid, e.gid);
         await this.root.utimens(rel, 'omit', e.mtimeMs);
         return;
-      case 'link': {
-        const target = memberPath(e.linkname, 'hard link target');
-        const st = target === '' ? undefined : await this.lstat(target);
-        if (!st || (st.mode & S_IFMT) === S_IFDIR) {
-          throw new BadRequest(`hard link ${JSON.stringify(rel)} to ${JSON.stringify(e.linkname)} refused: not a file of the image`);
-        }
-        await this.root.link(target, rel);
+      case 'link':
         return;
-      }
       case 'fifo':
-        await this.root.mknod(rel, S_IFIFO | (e.mode & 0o777));
         await this.root.chown(rel, e.uid, e.gid);
         await this.root.chmod(rel, e.mode & 0o7777);
         await this.root.utimens(rel, 'omit', e.mtimeMs);
@@ -180,8 +202,8 @@ export class ImageWriter {
     }
   }
 
-  private async file(rel: string, e: Entry, body?: AsyncIterable<Buffer>): Promise<void> {
-    const fd = await this.root.open(rel, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600);
+  /** Content, owner, mode, time of a file just made; closes fd. */
+  private async file(fd: number, e: Entry, body?: AsyncIterable<Buffer>): Promise<void> {
     try {
       if (body) {
         for await (const chunk of body) {
@@ -196,7 +218,6 @@ export class ImageWriter {
     } finally {
       await pClose(fd);
     }
-    await this.xattrs(rel, e.xattrs);
   }
 
   private async xattrs(rel: string, xattrs: Map<string, Buffer>): Promise<void> {
