@@ -5,6 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { logger } from '../util/log.js';
+import { APPEND_NOFOLLOW } from '../util/files.js';
 
 const log = logger('events');
 
@@ -17,7 +18,7 @@ export class EventLog {
   append(line: string): Promise<void> {
     const text = line.replace(/[\r\n]+/g, ' ').trimEnd() + '\n';
     this.tail = this.tail.then(
-      () => fs.appendFile(this.file, text, { mode: 0o644 }),
+      () => fs.appendFile(this.file, text, { mode: 0o644, flag: APPEND_NOFOLLOW }),
     ).catch((e: unknown) => log('cannot append to %s: %s', this.file, e));
     return this.tail;
   }

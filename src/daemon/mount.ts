@@ -12,6 +12,7 @@ import { buildTree } from '../fs/tree.js';
 import { isMountPoint } from '../util/mountinfo.js';
 import { BadRequest } from '../errors.js';
 import { acquire, release } from './lock.js';
+import { trustStateDir } from './statedir.js';
 import { logger } from '../util/log.js';
 import { mountDev } from '../drivers/images/source.js';
 
@@ -36,6 +37,8 @@ export async function runMount(opts: MountOptions): Promise<void> {
     process.stderr.write(`wardenfs: ${line}\n`);
     log(line);
   };
+  // Only a state dir that is root's is trusted (statedir.ts): checked before anything is written in it.
+  await trustStateDir(stateDir);
   const warden = await Warden.open({ ...opts, stateDir });
   await acquire(warden.paths.pidFile);
 

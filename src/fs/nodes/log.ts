@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { NotPermitted } from '../../errors.js';
-import { isErrno } from '../../util/files.js';
+import { isErrno, APPEND_NOFOLLOW, READ_NOFOLLOW } from '../../util/files.js';
 import { S_IFREG, wantsWrite, type FileNode, type Handle } from './types.js';
 
 export function logFile(file: string): FileNode {
@@ -23,8 +23,8 @@ export function logFile(file: string): FileNode {
     },
     async open(flags): Promise<Handle> {
       if (wantsWrite(flags)) throw new NotPermitted('read-only file');
-      await fs.appendFile(file, ''); // exists from now on
-      const fh = await fs.open(file, 'r');
+      await fs.appendFile(file, '', { flag: APPEND_NOFOLLOW }); // exists from now on
+      const fh = await fs.open(file, READ_NOFOLLOW);
       return {
         async read(buf, len, pos) {
           return (await fh.read(buf, 0, len, pos)).bytesRead;

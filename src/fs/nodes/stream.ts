@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import { NotPermitted, interruptible } from '../../errors.js';
 import type { Proc, Stream } from '../../core/process.js';
 import type { ReaderBudget } from '../../core/budget.js';
+import { READ_NOFOLLOW } from '../../util/files.js';
 import { S_IFREG, wantsWrite, type FileNode, type Handle } from './types.js';
 
 export function streamFile(proc: Proc, stream: Stream, budget: ReaderBudget): FileNode {
@@ -21,7 +22,7 @@ export function streamFile(proc: Proc, stream: Stream, budget: ReaderBudget): Fi
     },
     async open(flags): Promise<Handle> {
       if (wantsWrite(flags)) throw new NotPermitted('read-only file');
-      const fh = await fs.open(file, 'r');
+      const fh = await fs.open(file, READ_NOFOLLOW);
       return {
         async read(buf, len, pos, abort) {
           for (;;) {
