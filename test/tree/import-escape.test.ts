@@ -156,6 +156,8 @@ test.serial('the same link, when the image holds that directory itself, writes i
   const root = await imported(t, 'linkinside', layout);
   t.is(await fs.readFile(path.join(root, rel(canaryDir), 'x'), 'utf8'), 'inside\n');
   t.is(await fs.readlink(path.join(root, 'evil')), canaryDir);
+  // progress of a layout's import, layer by layer, in the events
+  t.regex(await fs.readFile(tree.p('events'), 'utf8'), /^image import linkinside: layer 1\/2 sha256:[0-9a-f]{12}\n(.*\n)*image import linkinside: layer 2\/2 .*\n(.*\n)*image imported linkinside$/m);
 });
 
 test.serial('whiteouts through a link to a host directory delete nothing on the host', async (t) => {
