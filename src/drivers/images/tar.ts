@@ -103,7 +103,11 @@ function number(b: Buffer): number {
 function checksumOk(h: Buffer): boolean {
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
-  return number(h.subarray(148, 156)) === sum;
+  try {
+    return number(h.subarray(148, 156)) === sum;
+  } catch {
+    return false;
+  }
 }
 
 /** PAX records: "LEN key=value\n", values as raw bytes. */
