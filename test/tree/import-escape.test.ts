@@ -188,6 +188,17 @@ test.serial('OCI layers: absolute and ".." names, hard links out, devices are re
   await refused(t, 'ocidev', await ociLayout([[{ name: 'mem', type: '3' }]]), /device node "mem" refused/);
 });
 
+test.serial('a layer that is not the blob its digest names is refused, even with bytes after the end blocks', async (t) => {
+  const layout = await ociLayout([[{ name: 'f', data: 'f\n' }]]);
+  const blobs = path.join(layout, 'blobs', 'sha256');
+  for (const hex of await fs.readdir(blobs)) {
+    const data = await fs.readFile(path.join(blobs, hex));
+    // the gzipped layer: a second gzip member after it decompresses to more (ignored) bytes
+    if (data[0] === 0x1f && data[1] === 0x8b) await fs.writeFile(path.join(blobs, hex), Buffer.concat([data, gzipSync(Buffer.alloc(4096))]));
+  }
+  await refused(t, 'baddigest', layout, /does not match its digest/);
+});
+
 // ---- plain tarballs ----
 
 test.serial('tar: "../" and absolute member names are refused and write nothing', async (t) => {

@@ -48,7 +48,8 @@ class ByteReader {
       parts.push(r.value);
       have += r.value.length;
     }
-    this.buf = parts.length === 1 ? this.buf : Buffer.concat(parts);
+    if (parts.length === 2 && parts[0]!.length === 0) this.buf = parts[1]!;
+    else if (parts.length > 1) this.buf = Buffer.concat(parts);
   }
 
   /** Exactly n bytes, or fewer only at the end of the stream. */
@@ -76,9 +77,6 @@ class ByteReader {
     for await (const _ of this.pieces(n)) { /* discard */ }
   }
 
-  async return(): Promise<void> {
-    await this.it.return?.();
-  }
 }
 
 function cstring(b: Buffer): string {
@@ -136,78 +134,77 @@ export interface TarEntry { member: TarMember; body: AsyncGenerator<Buffer> }
 
 const MAX_META = 1 << 20;
 
-/** The members of a tar stream, in order. */
+/**
+ * The members of a tar stream, in order. What follows the end blocks is left in `source`
+ * (the caller drains it, so that a digest over the whole blob is checked).
+ */
 export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<TarEntry> {
   const r = new ByteReader(source);
   let longName: string | undefined;
   let longLink: string | undefined;
   let pax = new Map<string, Buffer>();
   let first = true;
-  try {
-    for (;;) {
-      const h = await r.read(512);
-      if (h.length === 0 && !first) return; // some writers omit the end blocks
-      if (h.length < 512) throw new BadRequest('not a tar archive (short header)');
-      if (h.every((b) => b === 0)) return;
-      if (!checksumOk(h)) throw new BadRequest(first ? 'not a tar archive' : 'bad checksum in a tar header');
-      first = false;
-      const flag = String.fromCharCode(h[156]!);
-      let size = number(h.subarray(124, 136));
-      const padded = Math.ceil(size / 512) * 512;
-      if (flag === 'L' || flag === 'K' || flag === 'x' || flag === 'g') {
-        if (size > MAX_META) throw new BadRequest('tar metadata header too large');
-        const data = await r.read(padded);
-        if (data.length < padded) throw new BadRequest('the tar archive ends in the middle of a member');
-        const content = data.subarray(0, size);
-        if (flag === 'L') longName = cstring(content);
-        else if (flag === 'K') longLink = cstring(content);
-        else if (flag === 'x') pax = parsePax(content);
-        // 'g': global PAX defaults are not applied (nothing we honour lives there).
-        continue;
-      }
-      const type = TYPES[flag];
-      if (flag === 'V') { await r.skip(padded); continue; }
-      if (!type) throw new BadRequest(`unsupported tar member type ${JSON.stringify(flag)}`);
-      for (const k of pax.keys()) {
-        if (k.startsWith('GNU.sparse')) throw new BadRequest('sparse tar members are not supported');
-      }
-      const magic = h.subarray(257, 263).toString('latin1');
-      const prefix = magic === 'ustar\0' ? cstring(h.subarray(345, 500)) : '';
-      let name = cstring(h.subarray(0, 100));
-      if (prefix) name = `${prefix}/${name}`;
-      if (longName !== undefined) name = longName;
-      let linkname = longLink ?? cstring(h.subarray(157, 257));
-      const xattrs = new Map<string, Buffer>();
-      let mtime = number(h.subarray(136, 148));
-      let uid = number(h.subarray(108, 116));
-      let gid = number(h.subarray(116, 124));
-      for (const [k, v] of pax) {
-        const s = v.toString('utf8');
-        if (k === 'path') name = s;
-        else if (k === 'linkpath') linkname = s;
-        else if (k === 'size') size = Number(s);
-        else if (k === 'uid') uid = Number(s);
-        else if (k === 'gid') gid = Number(s);
-        else if (k === 'mtime') mtime = Number(s);
-        else if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), v);
-      }
-      if (![size, uid, gid].every((n) => Number.isSafeInteger(n) && n >= 0)) throw new BadRequest(`bad size or owner of tar member ${JSON.stringify(name)}`);
-      longName = longLink = undefined;
-      pax = new Map();
-      const member: TarMember = {
-        name, type, mode: number(h.subarray(100, 108)) & 0o7777, uid, gid,
-        mtime: Number.isFinite(mtime) ? mtime : 0, size: type === 'file' ? size : 0, linkname, xattrs,
-      };
-      const dataSize = size;
-      const body = r.pieces(type === 'file' ? dataSize : 0);
-      yield { member, body };
-      // Whatever the consumer left: the rest of the data, then the padding.
-      for await (const _ of body) { /* drain */ }
-      const rest = type === 'file' ? Math.ceil(dataSize / 512) * 512 - dataSize : Math.ceil(dataSize / 512) * 512;
-      await r.skip(rest);
+  for (;;) {
+    const h = await r.read(512);
+    if (h.length === 0 && !first) return; // some writers omit the end blocks
+    if (h.length < 512) throw new BadRequest('not a tar archive (short header)');
+    if (h.every((b) => b === 0)) return;
+    if (!checksumOk(h)) throw new BadRequest(first ? 'not a tar archive' : 'bad checksum in a tar header');
+    first = false;
+    const flag = String.fromCharCode(h[156]!);
+    let size = number(h.subarray(124, 136));
+    const padded = Math.ceil(size / 512) * 512;
+    if (flag === 'L' || flag === 'K' || flag === 'x' || flag === 'g') {
+      if (size > MAX_META) throw new BadRequest('tar metadata header too large');
+      const data = await r.read(padded);
+      if (data.length < padded) throw new BadRequest('the tar archive ends in the middle of a member');
+      const content = data.subarray(0, size);
+      if (flag === 'L') longName = cstring(content);
+      else if (flag === 'K') longLink = cstring(content);
+      else if (flag === 'x') pax = parsePax(content);
+      // 'g': global PAX defaults are not applied (nothing we honour lives there).
+      continue;
     }
-  } finally {
-    await r.return();
+    const type = TYPES[flag];
+    if (flag === 'V') { await r.skip(padded); continue; }
+    if (!type) throw new BadRequest(`unsupported tar member type ${JSON.stringify(flag)}`);
+    for (const k of pax.keys()) {
+      if (k.startsWith('GNU.sparse')) throw new BadRequest('sparse tar members are not supported');
+    }
+    const magic = h.subarray(257, 263).toString('latin1');
+    const prefix = magic === 'ustar\0' ? cstring(h.subarray(345, 500)) : '';
+    let name = cstring(h.subarray(0, 100));
+    if (prefix) name = `${prefix}/${name}`;
+    if (longName !== undefined) name = longName;
+    let linkname = longLink ?? cstring(h.subarray(157, 257));
+    const xattrs = new Map<string, Buffer>();
+    let mtime = number(h.subarray(136, 148));
+    let uid = number(h.subarray(108, 116));
+    let gid = number(h.subarray(116, 124));
+    for (const [k, v] of pax) {
+      const s = v.toString('utf8');
+      if (k === 'path') name = s;
+      else if (k === 'linkpath') linkname = s;
+      else if (k === 'size') size = Number(s);
+      else if (k === 'uid') uid = Number(s);
+      else if (k === 'gid') gid = Number(s);
+      else if (k === 'mtime') mtime = Number(s);
+      else if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), v);
+    }
+    if (![size, uid, gid].every((n) => Number.isSafeInteger(n) && n >= 0)) throw new BadRequest(`bad size or owner of tar member ${JSON.stringify(name)}`);
+    longName = longLink = undefined;
+    pax = new Map();
+    const member: TarMember = {
+      name, type, mode: number(h.subarray(100, 108)) & 0o7777, uid, gid,
+      mtime: Number.isFinite(mtime) ? mtime : 0, size: type === 'file' ? size : 0, linkname, xattrs,
+    };
+    const dataSize = size;
+    const body = r.pieces(type === 'file' ? dataSize : 0);
+    yield { member, body };
+    // Whatever the consumer left: the rest of the data, then the padding.
+    for await (const _ of body) { /* drain */ }
+    const rest = type === 'file' ? Math.ceil(dataSize / 512) * 512 - dataSize : Math.ceil(dataSize / 512) * 512;
+    await r.skip(rest);
   }
 }
 

@@ -279,6 +279,8 @@ export async function applyTar(w: ImageWriter, fd: number, what: string, layer: 
         throw memberError(e, member.name);
       }
     }
+    // The rest of the blob (padding after the end blocks): read, so that its digest is checked.
+    for await (const _ of stream) { /* drain */ }
   } finally {
     done();
   }
