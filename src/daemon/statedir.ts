@@ -119,11 +119,15 @@ export async function checkStateEntries(root: string): Promise<void> {
   }
 }
 
-/** Both checks, making the state dir (root's, 0700) if it does not exist yet. */
-export async function trustStateDir(stateDir: string): Promise<void> {
+/**
+ * Both checks, making the state dir (root's, 0700) if it does not exist yet. `reset` asks
+ * for the chain only: it removes links without following them, but it kills the processes
+ * the state dir's pid files name, so those must be root's word.
+ */
+export async function trustStateDir(stateDir: string, opts: { entries?: boolean } = {}): Promise<void> {
   if (!(await checkStateDirChain(stateDir))) {
     await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
     if (!(await checkStateDirChain(stateDir))) refuse(`${stateDir} could not be made`);
   }
-  await checkStateEntries(stateDir);
+  if (opts.entries ?? true) await checkStateEntries(stateDir);
 }

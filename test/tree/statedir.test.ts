@@ -35,11 +35,14 @@ async function refusedMount(t: import('ava').ExecutionContext, state: string, wh
   t.deepEqual(await fs.readdir(state).catch(() => [] as string[]), before);
 }
 
-test.serial('a state dir owned by another uid is refused', async (t) => {
+test.serial('a state dir owned by another uid is refused, by mount and by reset', async (t) => {
   const state = path.join(base, 'owned-by-nobody');
   await fs.mkdir(state, { mode: 0o700 });
   await fs.chown(state, NOBODY, NOBODY);
   await refusedMount(t, state, /owned-by-nobody \(owner uid 65534, mode 0700\) is not owned by root/);
+  const r = await execa(process.execPath, [CLI, 'reset', '--state-dir', state], { reject: false, timeout: 30_000 });
+  t.is(r.exitCode, 1);
+  t.regex(r.stderr, /refusing the state dir: .*owned-by-nobody .*is not owned by root/);
 });
 
 test.serial('a state dir writable by group or others is refused, sticky or not', async (t) => {
