@@ -115,7 +115,10 @@ export class ImageWriter {
     const kept = keep?.(rel) ?? false;
     if ((st.mode & S_IFMT) === S_IFDIR) {
       for (const n of await this.root.readdir(rel)) await this.removeTree(`${rel}/${n}`, kept ? keep : undefined);
-      if (!kept) await this.root.rmdir(rel);
+      if (!kept) {
+        await this.root.rmdir(rel);
+        this.dirTimes.delete(rel);
+      }
     } else if (!kept) {
       await this.root.unlink(rel);
     }
