@@ -14,7 +14,7 @@ import { BadRequest } from '../errors.js';
 import { acquire, release } from './lock.js';
 import { trustStateDir } from './statedir.js';
 import { logger } from '../util/log.js';
-import { mountDev } from '../drivers/images/source.js';
+import { mountDev, type MountGuard } from '../drivers/images/source.js';
 
 const log = logger('daemon');
 
@@ -54,8 +54,12 @@ export async function runMount(opts: MountOptions): Promise<void> {
   }
 
   const adapter = new FuseAdapter(buildTree(warden));
-  // Import sources must keep out of the tree: its real path is known before it is mounted.
-  const realMountpoint = await fs.realpath(mountpoint).catch(() => mountpoint);
+  // Import sources must keep out of the tree: its real path is known before it is mounted
+  // (from its parent's: the mountpoint itself may be missing or a stale mount).
+  const parent = path.dirname(mountpoint);
+  const realMountpoint = path.join(await fs.realpath(parent).catch(() => parent), path.basename(mountpoint));
+  const guard: MountGuard = { paths: [...new Set([mountpoint, realMountpoint])] };
+  warden.images.guard = guard;
   // fuse-native makes a missing mountpoint and clears a stale mount (force) itself.
   try {
     await adapter.mount(mountpoint);
@@ -63,7 +67,7 @@ export async function runMount(opts: MountOptions): Promise<void> {
     await release(warden.paths.pidFile);
     throw new BadRequest(`cannot mount ${mountpoint}: ${(e as Error).message}`);
   }
-  warden.images.guard = { paths: [...new Set([mountpoint, realMountpoint])], dev: await mountDev(realMountpoint).catch(() => undefined) };
+  guard.dev = await mountDev(realMountpoint).catch(() => undefined);
 
   let stopping = false;
   const stop = async (why: string): Promise<void> => {
