@@ -281,3 +281,20 @@ test.serial('a source under the mountpoint (or through a link into it) is refuse
   // the tree still answers
   t.true((await fs.readdir(tree.p('images'))).includes('busybox'));
 });
+
+test.serial('the tree bind-mounted elsewhere is recognised by its device and refused', async (t) => {
+  const bind = path.join(tree.base, 'bind');
+  await fs.mkdir(bind);
+  await execa('mount', ['--bind', tree.p('images', 'busybox', 'rootfs'), bind]);
+  try {
+    const started = Date.now();
+    const err = await t.throwsAsync(fs.writeFile(tree.p('ctl'), `image import viabind ${bind}\n`));
+    t.is((err as NodeJS.ErrnoException).code, 'EINVAL');
+    t.true(Date.now() - started < 5000);
+    t.regex(await fs.readFile(tree.p('events'), 'utf8'), /error: cannot import ".*bind": it is inside the tree's own mount/);
+    t.false((await fs.readdir(tree.p('images'))).includes('viabind'));
+    await noTempLeft(t);
+  } finally {
+    await execa('umount', [bind], { reject: false });
+  }
+});
