@@ -84,7 +84,7 @@ export class Commands {
         await this.w.lifecycle.destroy(c.name);
         return OK;
       case 'image import':
-        await this.w.images.import(c.name, c.path);
+        await this.w.images.import(c.name, c.path, (line) => void this.w.events.append(line));
         await this.w.events.append(`image imported ${c.name}`);
         return OK;
       case 'image remove':

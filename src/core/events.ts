@@ -12,6 +12,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { logger } from '../util/log.js';
+import { APPEND_NOFOLLOW, CREATE_EXCL, READ_NOFOLLOW } from '../util/files.js';
 
 const log = logger('events');
 
@@ -27,7 +28,7 @@ export class EventLog {
   append(line: string): Promise<void> {
     const text = line.replace(/[\r\n]+/g, ' ').trimEnd() + '\n';
     this.tail = this.tail.then(async () => {
-      await fs.appendFile(this.file, text, { mode: 0o644 });
+      await fs.appendFile(this.file, text, { mode: 0o644, flag: APPEND_NOFOLLOW });
       // stat, not a count of our own: another EventLog may append to the same file (restart)
       if ((await fs.stat(this.file)).size > this.max) await this.trim();
     }).catch((e: unknown) => log('cannot append to %s: %s', this.file, e));
@@ -40,7 +41,7 @@ export class EventLog {
 
   /** Keep the last `keep` bytes, from a line start; the file is replaced whole (rename). */
   private async trim(): Promise<void> {
-    const fh = await fs.open(this.file, 'r');
+    const fh = await fs.open(this.file, READ_NOFOLLOW);
     let kept: Buffer;
     let size: number;
     try {
@@ -58,7 +59,8 @@ export class EventLog {
     }
     const dropped = size - kept.length;
     const tmp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.trim`);
-    await fs.writeFile(tmp, Buffer.concat([Buffer.from(`dropped ${dropped} bytes of older events\n`), kept]), { mode: 0o644 });
+    await fs.rm(tmp, { force: true }); // a leftover of a trim cut short
+    await fs.writeFile(tmp, Buffer.concat([Buffer.from(`dropped ${dropped} bytes of older events\n`), kept]), { mode: 0o644, flag: CREATE_EXCL });
     await fs.rename(tmp, this.file);
   }
 }

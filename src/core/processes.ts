@@ -13,7 +13,7 @@ import { ProcPaths } from '../drivers/monitor/paths.js';
 import { startProcess, readExit, reopenStdin, endHolder } from '../drivers/monitor/conmon.js';
 import { aliveWith, isAlive, parentOf, procStat, readPid } from '../drivers/monitor/procfs.js';
 import { run } from '../util/exec.js';
-import { readJson, writeFileAtomic, randomHex, sleep, exists, isErrno } from '../util/files.js';
+import { readJson, writeFileAtomic, randomHex, sleep, exists, isErrno, READ_NOFOLLOW, WRITE_NOFOLLOW } from '../util/files.js';
 import { logger } from '../util/log.js';
 import { Proc, statusFromExit, statusLine, type ProcMeta } from './process.js';
 import type { Container } from './container.js';
@@ -137,9 +137,9 @@ export class ProcessTable {
     const p = this.paths(id);
     try {
       await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-      if (o.id === undefined) await fs.writeFile(this.counterFile, String(this.nextAuto));
+      if (o.id === undefined) await fs.writeFile(this.counterFile, String(this.nextAuto), { flag: WRITE_NOFOLLOW });
       await fs.rm(p.dir, { recursive: true, force: true });
-      await fs.mkdir(p.dir, { recursive: true, mode: 0o700 });
+      await fs.mkdir(p.dir, { mode: 0o700 }); // fresh: never an existing dir or a link to one
       const meta: ProcMeta = { id, argv: o.argv, uuid: `${randomHex(8)}-${this.c.name}-${id}`.slice(0, 64), started: new Date().toISOString() };
       await writeFileAtomic(p.meta, JSON.stringify(meta) + '\n');
       const root = await this.c.rootfs();
@@ -168,7 +168,7 @@ export class ProcessTable {
       // A failed run changes nothing: its automatic id is given to the next run.
       if (o.id === undefined && this.nextAuto === Number(id) + 1) {
         this.nextAuto = Number(id);
-        await fs.writeFile(this.counterFile, String(this.nextAuto)).catch(() => undefined);
+        await fs.writeFile(this.counterFile, String(this.nextAuto), { flag: WRITE_NOFOLLOW }).catch(() => undefined);
       }
       throw e;
     } finally {
@@ -353,7 +353,7 @@ export class ProcessTable {
     const proc = this.get(id);
     if (proc.stdinClosed) return;
     proc.stdinClosed = true;
-    await fs.writeFile(proc.paths.stdinClosed, '');
+    await fs.writeFile(proc.paths.stdinClosed, '', { flag: WRITE_NOFOLLOW });
     await proc.stdin?.close().catch(() => undefined);
     proc.stdin = undefined;
     await endHolder(proc.paths);
@@ -368,7 +368,7 @@ export class ProcessTable {
     const found: Array<{ proc: Proc; at: number }> = [];
     const live: Proc[] = [];
     const names = await fs.readdir(this.dir).catch(() => [] as string[]);
-    const counter = Number(await fs.readFile(this.counterFile, 'utf8').catch(() => '1'));
+    const counter = Number(await fs.readFile(this.counterFile, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => '1'));
     this.nextAuto = Number.isInteger(counter) && counter > 0 ? counter : 1;
     for (const id of names) {
       if (!isValidName(id)) continue;

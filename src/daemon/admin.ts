@@ -5,6 +5,7 @@ import { isMountPoint } from '../util/mountinfo.js';
 import { Warden, type WardenOptions } from '../core/warden.js';
 import { BadRequest, Busy } from '../errors.js';
 import { holder } from './lock.js';
+import { trustStateDir } from './statedir.js';
 
 export async function runUnmount(mountpoint: string): Promise<void> {
   const mp = path.resolve(mountpoint);
@@ -14,6 +15,7 @@ export async function runUnmount(mountpoint: string): Promise<void> {
 }
 
 export async function runReset(opts: WardenOptions): Promise<void> {
+  await trustStateDir(path.resolve(opts.stateDir), { entries: false });
   const w = await Warden.open(opts);
   const pid = await holder(w.paths.pidFile);
   if (pid !== undefined) throw new Busy(`a daemon (pid ${pid}) is using ${w.paths.root}: unmount it first`);

@@ -4,7 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { Busy } from '../errors.js';
-import { isErrno } from '../util/files.js';
+import { isErrno, READ_NOFOLLOW, CREATE_EXCL } from '../util/files.js';
 
 function alive(pid: number): boolean {
   try {
@@ -17,7 +17,7 @@ function alive(pid: number): boolean {
 
 /** The pid of a live daemon holding this state dir, if any. */
 export async function holder(pidFile: string): Promise<number | undefined> {
-  const text = await fs.readFile(pidFile, 'utf8').catch(() => '');
+  const text = await fs.readFile(pidFile, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => '');
   const pid = Number(text.trim());
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
   if (!alive(pid)) return undefined;
@@ -29,10 +29,16 @@ export async function holder(pidFile: string): Promise<number | undefined> {
 export async function acquire(pidFile: string): Promise<void> {
   const pid = await holder(pidFile);
   if (pid !== undefined) throw new Busy(`the state dir is in use by the daemon with pid ${pid}`);
-  await fs.writeFile(pidFile, `${process.pid}\n`, { mode: 0o644 });
+  // A stale file (or anything planted in its place: unlink never follows) goes; the new
+  // one is made with O_EXCL, so of two daemons starting at once only one gets it.
+  await fs.rm(pidFile, { force: true });
+  await fs.writeFile(pidFile, `${process.pid}\n`, { mode: 0o644, flag: CREATE_EXCL }).catch((e: unknown) => {
+    if (isErrno(e, 'EEXIST')) throw new Busy('the state dir is being taken by another daemon');
+    throw e;
+  });
 }
 
 export async function release(pidFile: string): Promise<void> {
-  const text = await fs.readFile(pidFile, 'utf8').catch(() => '');
+  const text = await fs.readFile(pidFile, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => '');
   if (Number(text.trim()) === process.pid) await fs.rm(pidFile, { force: true });
 }

@@ -5,13 +5,16 @@
  * containers running for the next mount with the same state dir.
  */
 import path from 'node:path';
+import { promises as fs } from 'node:fs';
 import { Warden, type WardenOptions } from '../core/warden.js';
 import { FuseAdapter } from '../fs/adapter.js';
 import { buildTree } from '../fs/tree.js';
 import { isMountPoint } from '../util/mountinfo.js';
 import { BadRequest } from '../errors.js';
 import { acquire, release } from './lock.js';
+import { trustStateDir } from './statedir.js';
 import { logger } from '../util/log.js';
+import { mountDev, type MountGuard } from '../drivers/images/source.js';
 
 const log = logger('daemon');
 
@@ -34,6 +37,8 @@ export async function runMount(opts: MountOptions): Promise<void> {
     process.stderr.write(`wardenfs: ${line}\n`);
     log(line);
   };
+  // Only a state dir that is root's is trusted (statedir.ts): checked before anything is written in it.
+  await trustStateDir(stateDir);
   const warden = await Warden.open({ ...opts, stateDir });
   await acquire(warden.paths.pidFile);
 
@@ -49,6 +54,12 @@ export async function runMount(opts: MountOptions): Promise<void> {
   }
 
   const adapter = new FuseAdapter(buildTree(warden));
+  // Import sources must keep out of the tree: its real path is known before it is mounted
+  // (from its parent's: the mountpoint itself may be missing or a stale mount).
+  const parent = path.dirname(mountpoint);
+  const realMountpoint = path.join(await fs.realpath(parent).catch(() => parent), path.basename(mountpoint));
+  const guard: MountGuard = { paths: [...new Set([mountpoint, realMountpoint])] };
+  warden.images.guard = guard;
   // fuse-native makes a missing mountpoint and clears a stale mount (force) itself.
   try {
     await adapter.mount(mountpoint);
@@ -56,6 +67,7 @@ export async function runMount(opts: MountOptions): Promise<void> {
     await release(warden.paths.pidFile);
     throw new BadRequest(`cannot mount ${mountpoint}: ${(e as Error).message}`);
   }
+  guard.dev = await mountDev(realMountpoint).catch(() => undefined);
 
   let stopping = false;
   const stop = async (why: string): Promise<void> => {

@@ -1,12 +1,12 @@
 /** Small file helpers shared by the state store and the drivers. All work on host paths the daemon owns. */
-import { promises as fs } from 'node:fs';
+import { promises as fs, constants as C } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 /** Write a file so that readers see the old content or the new, never a part (write + fsync + rename). */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
-  const fh = await fs.open(tmp, 'w', mode);
+  const fh = await fs.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
   try {
     await fh.writeFile(data);
     await fh.sync();
@@ -18,12 +18,21 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
 
 export async function readJson<T>(file: string): Promise<T | undefined> {
   try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+    return JSON.parse(await fs.readFile(file, { encoding: 'utf8', flag: READ_NOFOLLOW })) as T;
   } catch (e) {
     if (isErrno(e, 'ENOENT')) return undefined;
     throw e;
   }
 }
+
+/**
+ * Flags for files of the state dir: a symlink planted in place of one is never followed
+ * (ELOOP), whatever it points at (docs/security.md §5).
+ */
+export const READ_NOFOLLOW = C.O_RDONLY | C.O_NOFOLLOW;
+export const WRITE_NOFOLLOW = C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW;
+export const APPEND_NOFOLLOW = C.O_WRONLY | C.O_CREAT | C.O_APPEND | C.O_NOFOLLOW;
+export const CREATE_EXCL = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;
 
 export async function exists(p: string): Promise<boolean> {
   try {

@@ -1,81 +1,121 @@
 /**
- * Unpacking an OCI image layout (index.json → manifest → layers) into a directory.
- * Layers are applied in order; whiteouts (`.wh.NAME`, `.wh..wh..opq`) delete what lower
- * layers made before the layer's own files are extracted, so a layer that both makes a
- * directory opaque and adds files to it keeps its files.
+ * Unpacking an OCI image layout (index.json → manifest → layers) into an image, layer
+ * after layer, through the confined writer (unpack.ts): whiteouts (`.wh.NAME`,
+ * `.wh..wh..opq`) delete what lower layers made, never what the same layer makes, and
+ * resolve inside the image like every other name. The layout is read through its own
+ * resolver, so a blob that is a symlink never leads out of the layout; every blob is
+ * checked against its digest.
+ *
+ * Which manifest: the only one index.json lists (with or without a ref name); among
+ * several, the one for this host's platform if exactly one is; otherwise the import is
+ * refused and the error lists what the layout holds. An image index met on the way is
+ * followed by the same rule.
  */
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
+import { constants as C, read, close } from 'node:fs';
+import { promisify } from 'node:util';
+import { createHash } from 'node:crypto';
 import { BadRequest } from '../../errors.js';
-import { run } from '../../util/exec.js';
+import { isErrno } from '../../util/files.js';
+import type { RootfsResolver } from '../rootfs/resolver.js';
+import { applyTar, type ImageWriter } from './unpack.js';
 
-interface Descriptor { mediaType?: string; digest: string }
+const pRead = promisify(read);
+const pClose = promisify(close);
+
+interface Descriptor {
+  mediaType?: string;
+  digest: string;
+  platform?: { os?: string; architecture?: string };
+  annotations?: Record<string, string>;
+}
 interface Index { manifests?: Descriptor[] }
-interface Manifest { layers?: Descriptor[]; manifests?: Descriptor[] }
+interface Manifest { mediaType?: string; layers?: Descriptor[]; manifests?: Descriptor[] }
 
-function blobPath(layout: string, digest: string): string {
-  const m = /^(sha256|sha512):([a-f0-9]{32,128})$/.exec(digest);
-  if (!m) throw new BadRequest(`bad digest ${JSON.stringify(digest)} in OCI layout`);
-  return path.join(layout, 'blobs', m[1]!, m[2]!);
+const MAX_JSON = 4 << 20;
+
+function blobPath(digest: unknown): string {
+  const m = typeof digest === 'string' ? /^(sha256|sha512):([a-f0-9]{64}|[a-f0-9]{128})$/.exec(digest) : null;
+  if (!m || (m[1] === 'sha256') !== (m[2]!.length === 64)) throw new BadRequest(`bad digest ${JSON.stringify(digest)} in the OCI layout`);
+  return `blobs/${m[1]}/${m[2]}`;
 }
 
-async function readJsonBlob<T>(layout: string, digest: string): Promise<T> {
+/** A small file of the layout, read through its resolver. */
+async function readSmall(layout: RootfsResolver, rel: string): Promise<Buffer> {
+  const fd = await layout.open(rel, C.O_RDONLY | C.O_NONBLOCK, 0, { follow: true });
   try {
-    return JSON.parse(await fs.readFile(blobPath(layout, digest), 'utf8')) as T;
+    const out: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.alloc(65536);
+      const { bytesRead } = await pRead(fd, buf, 0, buf.length, total);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > MAX_JSON) throw new BadRequest(`${rel} of the OCI layout is too large`);
+      out.push(buf.subarray(0, bytesRead));
+    }
+    return Buffer.concat(out);
+  } finally {
+    await pClose(fd);
+  }
+}
+
+async function readJsonBlob<T>(layout: RootfsResolver, digest: string): Promise<T> {
+  const rel = blobPath(digest);
+  try {
+    const data = await readSmall(layout, rel);
+    const [alg, hex] = digest.split(':');
+    if (createHash(alg!).update(data).digest('hex') !== hex) throw new BadRequest(`blob ${digest} of the OCI layout does not match its digest`);
+    return JSON.parse(data.toString('utf8')) as T;
   } catch (e) {
     if (e instanceof BadRequest) throw e;
     throw new BadRequest(`cannot read blob ${digest} of the OCI layout: ${(e as Error).message}`);
   }
 }
 
-export async function isOciLayout(dir: string): Promise<boolean> {
-  try {
-    await fs.access(path.join(dir, 'oci-layout'));
-    await fs.access(path.join(dir, 'index.json'));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Inside `root`, resolve a layer member path without leaving root (members never contain '..' after tar's checks, but be strict). */
-function inside(root: string, member: string): string | undefined {
-  const clean = path.normalize('/' + member);
-  if (clean.split('/').includes('..')) return undefined;
-  return path.join(root, clean);
-}
-
-async function applyWhiteouts(root: string, members: string[]): Promise<void> {
-  for (const m of members) {
-    const base = path.posix.basename(m);
-    const dir = path.posix.dirname(m);
-    if (base === '.wh..wh..opq') {
-      const d = inside(root, dir);
-      if (!d) continue;
-      const entries = await fs.readdir(d).catch(() => [] as string[]);
-      for (const e of entries) await fs.rm(path.join(d, e), { recursive: true, force: true });
-    } else if (base.startsWith('.wh.')) {
-      const target = inside(root, path.posix.join(dir, base.slice(4)));
-      if (target) await fs.rm(target, { recursive: true, force: true });
+export async function isOciLayout(layout: RootfsResolver): Promise<boolean> {
+  for (const f of ['oci-layout', 'index.json']) {
+    try {
+      await layout.lstat(f);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT', 'ENOTDIR')) return false;
+      throw e;
     }
   }
+  return true;
 }
 
-export async function unpackOciLayout(layout: string, dest: string): Promise<void> {
-  const index = JSON.parse(await fs.readFile(path.join(layout, 'index.json'), 'utf8')) as Index;
-  let desc = index.manifests?.[0];
-  if (!desc) throw new BadRequest('the OCI layout lists no manifest');
-  let manifest = await readJsonBlob<Manifest>(layout, desc.digest);
-  // An image index (multi-platform) points at manifests: take the first.
-  if (!manifest.layers && manifest.manifests?.[0]) {
-    desc = manifest.manifests[0];
-    manifest = await readJsonBlob<Manifest>(layout, desc.digest);
+const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+
+function pick(list: Descriptor[] | undefined, where: string): Descriptor {
+  if (!list?.length) throw new BadRequest(`the OCI layout lists no manifest (${where})`);
+  if (list.length === 1) return list[0]!;
+  const arch = ARCH[process.arch] ?? process.arch;
+  const mine = list.filter((d) => d.platform?.os === 'linux' && d.platform.architecture === arch);
+  if (mine.length === 1) return mine[0]!;
+  const names = list.map((d) => d.annotations?.['org.opencontainers.image.ref.name'] ?? `${d.platform?.os ?? '?'}/${d.platform?.architecture ?? '?'}`);
+  throw new BadRequest(`the OCI layout lists ${list.length} manifests (${names.join(', ')}) in ${where}: import a layout with one`);
+}
+
+export async function unpackOciLayout(layout: RootfsResolver, w: ImageWriter, progress: (line: string) => void): Promise<void> {
+  let index: Index;
+  try {
+    index = JSON.parse((await readSmall(layout, 'index.json')).toString('utf8')) as Index;
+  } catch (e) {
+    throw new BadRequest(`cannot read index.json of the OCI layout: ${(e as Error).message}`);
   }
-  for (const layer of manifest.layers ?? []) {
-    const blob = blobPath(layout, layer.digest);
-    const { stdout } = await run('tar', ['-tf', blob]);
-    const members = stdout.split('\n').filter(Boolean);
-    await applyWhiteouts(dest, members);
-    await run('tar', ['-xf', blob, '-C', dest, '--numeric-owner', '--exclude=.wh.*', '--exclude=*/.wh.*']);
+  let manifest = await readJsonBlob<Manifest>(layout, pick(index.manifests, 'index.json').digest);
+  // An image index (multi-platform) points at manifests.
+  for (let depth = 0; !manifest.layers && manifest.manifests; depth++) {
+    if (depth > 3) throw new BadRequest('the OCI layout nests image indexes too deep');
+    manifest = await readJsonBlob<Manifest>(layout, pick(manifest.manifests, 'an image index').digest);
+  }
+  const layers = manifest.layers ?? [];
+  for (const [i, layer] of layers.entries()) {
+    progress(`layer ${i + 1}/${layers.length} ${layer.digest.slice(0, 19)}`);
+    w.newLayer();
+    const fd = await layout.open(blobPath(layer.digest), C.O_RDONLY | C.O_NONBLOCK, 0, { follow: true }).catch((e: Error) => {
+      throw new BadRequest(`cannot open layer ${layer.digest} of the OCI layout: ${e.message}`);
+    });
+    await applyTar(w, fd, `layer ${layer.digest}`, true, layer.digest);
   }
 }

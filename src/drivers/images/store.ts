@@ -4,14 +4,15 @@
  * written last, so a half-made image (daemon killed mid-import) is never listed and is
  * swept at the next start. Images are built in a temporary directory and renamed into place.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, constants, open as openFd } from 'node:fs';
 import path from 'node:path';
 import { BadRequest, Exists, NotFound, Busy, q } from '../../errors.js';
 import { writeFileAtomic, exists, randomHex, isErrno } from '../../util/files.js';
-import { run } from '../../util/exec.js';
 import { logger } from '../../util/log.js';
 import { buildBusyboxRootfs } from './busybox.js';
 import { isOciLayout, unpackOciLayout } from './oci-layout.js';
+import { ImageWriter, applyTar, copyDirectory } from './unpack.js';
+import { realSource, type MountGuard } from './source.js';
 import { RootfsResolver } from '../rootfs/resolver.js';
 
 const log = logger('images');
@@ -81,26 +82,56 @@ export class ImageStore {
     progress(`image ${DEFAULT_IMAGE} ready`);
   }
 
-  /** `image import NAME PATH`: a directory, a tar archive (gzip or not) or an OCI image layout. */
-  async import(name: string, source: string): Promise<void> {
+  /** The tree's own mount, set once mounted: import sources must keep out of it. */
+  guard?: MountGuard;
+
+  /**
+   * `image import NAME PATH`: a directory, a tar archive (gzip, bzip2, xz or zstd) or an OCI
+   * image layout. Everything is written through a resolver confined to the image being
+   * built (unpack.ts); `progress` hears of long imports (layers, every 5000 entries).
+   */
+  async import(name: string, source: string, progress: (line: string) => void = () => undefined): Promise<void> {
     if (!path.isAbsolute(source)) throw new BadRequest(`bad path ${q(source)}: want an absolute host path`);
-    let st;
-    try {
-      st = await fs.stat(source);
-    } catch (e) {
+    if (this.pending.has(name) || (await this.has(name))) throw new Exists(`image ${q(name)} exists`);
+    const real = await realSource(source, this.guard);
+    const st = await fs.stat(real).catch((e: unknown) => {
       if (isErrno(e, 'ENOENT', 'ENOTDIR')) throw new NotFound(`no such file ${q(source)}`);
       throw e;
-    }
+    });
+    if (this.guard?.dev !== undefined && st.dev === this.guard.dev) throw new BadRequest(`cannot import ${q(source)}: it is inside the tree's own mount`);
+    if (!st.isDirectory() && !st.isFile()) throw new BadRequest(`cannot import ${q(source)}: not a directory, tar archive or OCI layout`);
+    const say = (line: string): void => {
+      log('import %s: %s', name, line);
+      progress(`image import ${name}: ${line}`);
+    };
     await this.build(name, source, async (rootfs) => {
-      if (st.isDirectory()) {
-        if (await isOciLayout(source)) await unpackOciLayout(source, rootfs);
-        else await run('cp', ['-a', '--', source + '/.', rootfs + '/']);
-      } else if (st.isFile()) {
-        await run('tar', ['-xf', source, '-C', rootfs, '--numeric-owner']).catch((e: Error) => {
-          throw new BadRequest(`cannot import ${q(source)}: not a directory, tar archive or OCI layout (${e.message})`);
-        });
-      } else {
-        throw new BadRequest(`cannot import ${q(source)}: not a directory, tar archive or OCI layout`);
+      const root = await RootfsResolver.open(rootfs);
+      const w = new ImageWriter(root, (n) => { if (n % 5000 === 0) say(`${n} entries`); });
+      w.refuseDev = this.guard?.dev;
+      try {
+        if (st.isDirectory()) {
+          const src = await RootfsResolver.open(real);
+          try {
+            if (await isOciLayout(src)) await unpackOciLayout(src, w, say);
+            else await copyDirectory(w, src);
+          } finally {
+            await src.close();
+          }
+        } else {
+          const fd = await new Promise<number>((resolve, reject) => {
+            openFd(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK, (e, fd) => (e ? reject(e) : resolve(fd)));
+          });
+          await applyTar(w, fd, q(source), false);
+        }
+        await w.finish();
+        log('image %s: %d entries', name, w.count);
+      } catch (e) {
+        if (e instanceof BadRequest && !e.message.startsWith('cannot import')) {
+          throw new BadRequest(`cannot import ${q(source)}: ${e.message}`);
+        }
+        throw e;
+      } finally {
+        await root.close();
       }
     });
   }

@@ -23,7 +23,7 @@ import { promises as fs, constants as C, watch } from 'node:fs';
 import path from 'node:path';
 import { SystemFailure, NotFound, BadRequest } from '../../errors.js';
 import { SYSTEM_PATH } from '../../util/exec.js';
-import { isErrno } from '../../util/files.js';
+import { isErrno, READ_NOFOLLOW, APPEND_NOFOLLOW, CREATE_EXCL, WRITE_NOFOLLOW } from '../../util/files.js';
 import { makeFifo } from '../rootfs/addon.js';
 import { logger } from '../../util/log.js';
 import { ProcPaths } from './paths.js';
@@ -92,7 +92,7 @@ function spawnConmon(args: string[], stdio: number[], cwd: string): Promise<void
 
 /** Why a start failed, from what runc wrote on the process's stderr. */
 async function startFailure(p: ProcPaths, argv0: string): Promise<Error> {
-  const text = (await fs.readFile(p.stderr, 'utf8').catch(() => '')).trim();
+  const text = (await fs.readFile(p.stderr, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => '')).trim();
   const line = text.split('\n').filter(Boolean).pop() ?? 'the runtime did not start it';
   const detail = line.replace(/^time="[^"]*" level=\w+ msg="?/, '').replace(/"$/, '').replace(/\\"/g, '"');
   // runc names its own config.json, which the user never wrote: say what it means instead.
@@ -137,12 +137,12 @@ async function waitForPid(p: ProcPaths, conmonPid: number | undefined, deadline:
 export async function startProcess(r: StartRequest): Promise<Started> {
   const p = r.paths;
   await fs.mkdir(p.exitDir, { recursive: true });
-  await fs.writeFile(p.spec, JSON.stringify(r.processSpec), { mode: 0o600 });
+  await fs.writeFile(p.spec, JSON.stringify(r.processSpec), { mode: 0o600, flag: CREATE_EXCL });
   await makeFifo(p.stdin, 0o600);
   const { reader, writer } = await openFifoPair(p.stdin);
-  const out = await fs.open(p.stdout, C.O_WRONLY | C.O_APPEND | C.O_CREAT, 0o600);
-  const err = await fs.open(p.stderr, C.O_WRONLY | C.O_APPEND | C.O_CREAT, 0o600);
-  const sync = await fs.open(p.sync, C.O_WRONLY | C.O_APPEND | C.O_CREAT, 0o600);
+  const out = await fs.open(p.stdout, APPEND_NOFOLLOW, 0o600);
+  const err = await fs.open(p.stderr, APPEND_NOFOLLOW, 0o600);
+  const sync = await fs.open(p.sync, APPEND_NOFOLLOW, 0o600);
   const argv0 = String((r.processSpec.args as string[])[0]);
   try {
     await spawnConmon([
@@ -171,7 +171,7 @@ export async function startProcess(r: StartRequest): Promise<Started> {
     ? Promise.resolve(undefined)
     : spawnDetached('/usr/bin/tail', ['-f', '/dev/null', `--pid=${conmonPid}`], ['ignore', 'ignore', 'ignore', writer.fd], '/', {})
       .then(async (holderPid) => {
-        await fs.writeFile(p.holderPid, String(holderPid));
+        await fs.writeFile(p.holderPid, String(holderPid), { flag: WRITE_NOFOLLOW });
         return holderPid;
       }, (e: unknown) => e as Error);
   const pid = await waitForPid(p, conmonPid, Date.now() + 30_000);
@@ -196,7 +196,7 @@ function killQuietly(pid: number): void {
 
 /** The exit status conmon recorded (code, or 128+signal), if the process has ended. */
 export async function readExit(p: ProcPaths): Promise<number | undefined> {
-  const text = await fs.readFile(p.exit, 'utf8').catch(() => undefined);
+  const text = await fs.readFile(p.exit, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => undefined);
   if (text === undefined || text.trim() === '') return undefined;
   const n = Number(text.trim());
   return Number.isInteger(n) ? n : undefined;
@@ -233,7 +233,7 @@ export async function endAllMonitors(procsDir: string): Promise<void> {
   const ids = await fs.readdir(procsDir).catch(() => [] as string[]);
   for (const id of ids) {
     const p = new ProcPaths(path.join(procsDir, id));
-    const meta = await fs.readFile(p.meta, 'utf8').then((t) => JSON.parse(t) as { uuid?: string }, () => undefined);
+    const meta = await fs.readFile(p.meta, { encoding: 'utf8', flag: READ_NOFOLLOW }).then((t) => JSON.parse(t) as { uuid?: string }, () => undefined);
     if (meta?.uuid) await endMonitor(p, meta.uuid);
   }
 }

@@ -1,5 +1,6 @@
 /** Small /proc readers: is a pid alive (zombies are not), its parent, its command line. */
 import { promises as fs } from 'node:fs';
+import { READ_NOFOLLOW } from '../../util/files.js';
 
 export async function statusField(pid: number, field: string): Promise<string | undefined> {
   const text = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
@@ -48,7 +49,7 @@ export async function aliveWith(pid: number, marker: string): Promise<boolean> {
 }
 
 export async function readPid(file: string): Promise<number | undefined> {
-  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  const text = await fs.readFile(file, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => '');
   const n = Number(text.trim());
   return Number.isInteger(n) && n > 0 ? n : undefined;
 }

@@ -9,7 +9,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { NotPermitted } from '../../errors.js';
-import { isErrno } from '../../util/files.js';
+import { isErrno, APPEND_NOFOLLOW, READ_NOFOLLOW } from '../../util/files.js';
 import { S_IFREG, wantsWrite, type FileNode, type Handle } from './types.js';
 
 export function logFile(file: string): FileNode {
@@ -27,8 +27,8 @@ export function logFile(file: string): FileNode {
     },
     async open(flags): Promise<Handle> {
       if (wantsWrite(flags)) throw new NotPermitted('read-only file');
-      await fs.appendFile(file, ''); // exists from now on
-      let fh = await fs.open(file, 'r');
+      await fs.appendFile(file, '', { flag: APPEND_NOFOLLOW }); // exists from now on
+      let fh = await fs.open(file, READ_NOFOLLOW);
       let ino = (await fh.stat()).ino;
       /** Files replaced under this open file: closed at release, as a concurrent read may still use one. */
       const retired: fs.FileHandle[] = [];
@@ -36,7 +36,7 @@ export function logFile(file: string): FileNode {
         async read(buf, len, pos) {
           const now = await fs.stat(file).catch(() => undefined);
           if (now && now.ino !== ino) {
-            const next = await fs.open(file, 'r');
+            const next = await fs.open(file, READ_NOFOLLOW);
             const nextIno = (await next.stat()).ino;
             retired.push(fh);
             fh = next;

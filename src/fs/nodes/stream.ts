@@ -16,6 +16,7 @@ import { promises as fs, constants as C } from 'node:fs';
 import { NotPermitted, TryAgain, interruptible } from '../../errors.js';
 import type { Proc, Stream } from '../../core/process.js';
 import type { ReaderBudget } from '../../core/budget.js';
+import { READ_NOFOLLOW } from '../../util/files.js';
 import { S_IFREG, wantsWrite, type FileNode, type Handle } from './types.js';
 
 export function streamFile(proc: Proc, stream: Stream, budget: ReaderBudget): FileNode {
@@ -28,7 +29,7 @@ export function streamFile(proc: Proc, stream: Stream, budget: ReaderBudget): Fi
     },
     async open(flags): Promise<Handle> {
       if (wantsWrite(flags)) throw new NotPermitted('read-only file');
-      const fh = await fs.open(file, 'r');
+      const fh = await fs.open(file, READ_NOFOLLOW);
       const nonblock = (flags & C.O_NONBLOCK) !== 0;
       return {
         async read(buf, len, pos, abort) {
@@ -73,7 +74,7 @@ export function streamNowFile(proc: Proc, stream: Stream): FileNode {
     },
     async open(flags): Promise<Handle> {
       if (wantsWrite(flags)) throw new NotPermitted('read-only file');
-      const fh = await fs.open(file, 'r');
+      const fh = await fs.open(file, READ_NOFOLLOW);
       let end: number;
       try {
         end = (await fh.stat()).size;
