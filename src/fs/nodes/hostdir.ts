@@ -13,14 +13,21 @@
  */
 import { constants as C } from 'node:fs';
 import { ReadOnly, CrossDevice } from '../../errors.js';
-import type { RootfsResolver, RootStat } from '../../drivers/rootfs/resolver.js';
+import type { RootfsResolver, RootStat, TimeSpec } from '../../drivers/rootfs/resolver.js';
 import { wantsWrite, type Stat, type StatFs, type Subtree } from './types.js';
 import { containedLinkTarget } from './confine.js';
+import { treeIno, treeTag } from '../ino.js';
 
-function toStat(st: RootStat): Stat {
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
+
+/** A stat as the tree shows it: the real inode number tagged with the tree (src/fs/ino.ts),
+ *  times to the nanosecond. */
+function toStat(st: RootStat, tag: number, rootDev: number): Stat {
   return {
-    mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, nlink: st.nlink, ino: st.ino,
+    mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, nlink: st.nlink, ino: treeIno(tag, st.dev, st.inoBig, rootDev),
     rdev: st.rdev, blksize: st.blksize, blocks: st.blocks, atime: st.atime, mtime: st.mtime, ctime: st.ctime,
+    atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
   };
 }
 
@@ -30,12 +37,30 @@ export class HostDir implements Subtree {
   /** `resolver` gives the (cached) resolver of the root; `key` names the tree for same-tree checks. */
   constructor(private readonly resolver: () => Promise<RootfsResolver>, readonly key: string, readonly readOnly: boolean) {}
 
+  /** The device of the tree's root, for inode numbers (asked once per resolver). */
+  #rootDev = new WeakMap<RootfsResolver, Promise<number>>();
+
+  private rootDev(r: RootfsResolver): Promise<number> {
+    let dev = this.#rootDev.get(r);
+    if (!dev) {
+      dev = r.lstat('').then((st) => st.dev);
+      dev.catch(() => this.#rootDev.delete(r));
+      this.#rootDev.set(r, dev);
+    }
+    return dev;
+  }
+
   private writable(): void {
     if (this.readOnly) throw new ReadOnly('read-only image');
   }
 
   async getattr(rel: string): Promise<Stat> {
-    return toStat(await (await this.resolver()).lstat(rel));
+    const r = await this.resolver();
+    const [st, rootDev] = await Promise.all([r.lstat(rel), this.rootDev(r)]);
+    const out = toStat(st, treeTag(this.key), rootDev);
+    // A symlink's size is the length of the text readlink presents (issue 20.8).
+    if ((st.mode & S_IFMT) === S_IFLNK) out.size = Buffer.byteLength(await this.readlink(rel));
+    return out;
   }
 
   async readdir(rel: string): Promise<string[]> {
@@ -89,8 +114,10 @@ export class HostDir implements Subtree {
     await (await this.resolver()).symlink(target, rel);
   }
 
+  /** The link's target as the host kernel must see it: it leads inside the root or nowhere (confine.ts). */
   async readlink(rel: string): Promise<string> {
-    return containedLinkTarget(rel, await (await this.resolver()).readlink(rel));
+    const r = await this.resolver();
+    return containedLinkTarget(rel, await r.readlink(rel), (parts) => r.resolve(parts));
   }
 
   async chmod(rel: string, mode: number): Promise<void> {
@@ -103,9 +130,9 @@ export class HostDir implements Subtree {
     await (await this.resolver()).chown(rel, uid, gid);
   }
 
-  async utimens(rel: string, atimeMs: number, mtimeMs: number): Promise<void> {
+  async utimens(rel: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
     this.writable();
-    await (await this.resolver()).utimens(rel, atimeMs, mtimeMs);
+    await (await this.resolver()).utimens(rel, atime, mtime);
   }
 
   async statfs(rel: string): Promise<StatFs> {
