@@ -4,24 +4,30 @@
  * file keeps its number for as long as it lives. Pure: no I/O.
  *
  * One FUSE mount shows many trees (every container's overlay, every image), whose files can
- * have the same numbers (the containers of one image share its lower files; the image's own
- * directory holds them too), and synthetic files have none. Two different files of one
- * mount with the same st_ino would look like hard links to tar, so a number is
+ * have the same numbers (the containers of one image share its lower files), and synthetic
+ * files have none; two different files of one mount with one st_ino would look like hard
+ * links to tar. The FUSE mount has one st_dev for all, so the device goes into the number:
  *
- *     bits 48..62: the tree's tag (1..32767; 0 for synthetic files), bit 63 always 0;
- *     bits 0..47:  the file's own number when it is below 2^47 and on the tree's own device;
- *                  otherwise 2^47 | a 47-bit hash of (device, number).
+ *     bit 63: 0;  bits 48..62: a tag for the file's device;  bits 0..47: the file's number
  *
- * Filesystems used for state dirs give numbers far below 2^47 (ext4: 32 bits; xfs, btrfs and
- * tmpfs count up from small numbers), and an overlay whose layers are on one filesystem
- * reports its layers' numbers. Tags are handed out per tree name in order of first use, so
- * two trees never share one until 32767 names have been seen by one daemon (then by hash).
+ *   - tag: 1 + minor for an anonymous device (major 0, minor < 0x4000: every overlay mount,
+ *     tmpfs, btrfs subvolumes); 0x4001 + a hash of the device for a block device (the
+ *     state dir's filesystem, which holds the images' trees) in 0x4001..0x7fff; 0 for
+ *     synthetic files. Each container's overlay is its own anonymous device, and an overlay
+ *     whose layers are on one filesystem (the state dir) shows every file with its own
+ *     st_dev and the layers' real numbers, so no two trees share a tag.
+ *   - number: the real one when below 2^47 (ext4: 32 bits; xfs, btrfs, tmpfs count up from
+ *     small numbers), else 2^47 | a 47-bit hash of it.
+ *
+ * The patched binding computes the same for an open file's fstat (fgetattr on a
+ * passthrough handle, fuse-native.c wardenfs_ino): keep the two in step.
  */
 
 const LOW_BITS = 48n;
 const REAL_LIMIT = 1n << 47n;
 const LOW_MASK = (1n << 47n) - 1n;
-const MAX_TAG = 0x7fff;
+const ANON_MINORS = 0x4000n;
+const HASHED_TAGS = 0x3fffn;
 
 const FNV_OFFSET = 0xcbf29ce484222325n;
 const FNV_PRIME = 0x100000001b3n;
@@ -37,22 +43,25 @@ export function fnv1a64(text: string): bigint {
   return h;
 }
 
-const tags = new Map<string, number>();
-
-/** The tag of a tree, by its key (`container:NAME`, `image:NAME`): stable for the daemon's life. */
-export function treeTag(key: string): number {
-  let tag = tags.get(key);
-  if (tag === undefined) {
-    tag = tags.size < MAX_TAG ? tags.size + 1 : Number(fnv1a64(key) % BigInt(MAX_TAG)) + 1;
-    tags.set(key, tag);
-  }
-  return tag;
+/** glibc's major() and minor() of a dev_t. */
+function majorMinor(dev: bigint): [bigint, bigint] {
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return [major, minor];
 }
 
-/** The number the tree's file (device `dev`, inode `ino`) is shown with; `rootDev` is the tree root's device. */
-export function treeIno(tag: number, dev: number, ino: bigint, rootDev: number): bigint {
-  const low = dev === rootDev && ino < REAL_LIMIT ? ino : REAL_LIMIT | (fnv1a64(`${dev}:${ino}`) & LOW_MASK);
-  return (BigInt(tag) << LOW_BITS) | low;
+/** The tag of a device (bits 48..62 of the numbers of its files). */
+export function deviceTag(dev: number | bigint): bigint {
+  const d = BigInt(dev);
+  const [major, minor] = majorMinor(d);
+  if (major === 0n && minor < ANON_MINORS) return 1n + minor;
+  return ANON_MINORS + 1n + (fnv1a64(String(d)) % HASHED_TAGS);
+}
+
+/** The number a file of a tree (device `dev`, inode `ino`) is shown with. */
+export function treeIno(dev: number | bigint, ino: bigint): bigint {
+  const low = ino < REAL_LIMIT ? ino : REAL_LIMIT | (fnv1a64(String(ino)) & LOW_MASK);
+  return (deviceTag(dev) << LOW_BITS) | low;
 }
 
 /** The number of a synthetic file or directory: its path's hash, tag 0; the mount's root is 1. */

@@ -191,6 +191,10 @@ test('real inode numbers: a file with two links is one inode through rootfs/, st
   await fs.writeFile('/proc/sys/vm/drop_caches', '2');
   await new Promise((resolve) => setTimeout(resolve, 1200)); // past entry_timeout
   t.is((await fs.stat(R('tmp', 'hl', 'two'), { bigint: true })).ino, one.ino);
+  // An open file's number (answered by the binding from its fd, fuse-native.c wardenfs_ino)
+  // is its path's: a read to the end makes the kernel ask with the handle, and keep the answer.
+  const cached = await tree.sh(`exec 3< ${q(R('tmp', 'hl', 'one'))}; cat <&3 >/dev/null; stat --cached=always -c %i ${q(R('tmp', 'hl', 'one'))}; exec 3<&-`);
+  t.is(cached.stdout.trim(), String(one.ino), cached.stderr);
   // Different trees never share numbers: the image's file and the container's copy of it.
   const img = await fs.stat(tree.p('images', 'busybox', 'rootfs', 'bin'), { bigint: true });
   const mine = await fs.stat(R('bin'), { bigint: true });

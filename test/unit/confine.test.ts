@@ -184,3 +184,10 @@ test('model check: no link, chain or .. after a link leads out of rootfs/, and t
   t.true(checked > 1000);
   t.true(landed > 100);
 });
+
+test('a presented text longer than libfuse passes on is ENAMETOOLONG, never cut', async (t) => {
+  const fs = baseFs();
+  const deepLink = Array.from({ length: 1500 }, () => 'd').join('/') + '/link';
+  await t.throwsAsync(containedLinkTarget(deepLink, '/etc/x', resolveIn(fs)), { code: 'ENAMETOOLONG' });
+  t.is(await containedLinkTarget(deepLink, 'x', resolveIn(fs)), 'x');
+});

@@ -88,9 +88,19 @@ export function presentResolved(plan: Exclude<LinkPlan, { text: string }>, r: Re
   return climb(plan.depth, [...base, ...kept], false);
 }
 
-/** The presented text of a link at `linkRel` (relative to the root) holding `target`. */
+/** libfuse2 reads a link's text into PATH_MAX + 1 bytes and cuts what is longer. */
+const LINK_MAX = 4095;
+
+/**
+ * The presented text of a link at `linkRel` (relative to the root) holding `target`.
+ * ENAMETOOLONG when that text would not fit what libfuse passes on (deep links to deep
+ * places): cut, it would name something else.
+ */
 export async function containedLinkTarget(linkRel: string, target: string, resolve: ResolveInRoot): Promise<string> {
   const plan = linkPlan(linkRel, target);
-  if ('text' in plan) return plan.text;
-  return presentResolved(plan, await resolve(plan.resolve));
+  const text = 'text' in plan ? plan.text : presentResolved(plan, await resolve(plan.resolve));
+  if (Buffer.byteLength(text) > LINK_MAX) {
+    throw Object.assign(new Error('ENAMETOOLONG: the link\'s text as presented is too long'), { code: 'ENAMETOOLONG' });
+  }
+  return text;
 }

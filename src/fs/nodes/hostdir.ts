@@ -16,16 +16,16 @@ import { ReadOnly, CrossDevice } from '../../errors.js';
 import type { RootfsResolver, RootStat, TimeSpec } from '../../drivers/rootfs/resolver.js';
 import { wantsWrite, type Stat, type StatFs, type Subtree } from './types.js';
 import { containedLinkTarget } from './confine.js';
-import { treeIno, treeTag } from '../ino.js';
+import { treeIno } from '../ino.js';
 
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 
-/** A stat as the tree shows it: the real inode number tagged with the tree (src/fs/ino.ts),
+/** A stat as the tree shows it: the real inode number tagged with its device (src/fs/ino.ts),
  *  times to the nanosecond. */
-function toStat(st: RootStat, tag: number, rootDev: number): Stat {
+function toStat(st: RootStat): Stat {
   return {
-    mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, nlink: st.nlink, ino: treeIno(tag, st.dev, st.inoBig, rootDev),
+    mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, nlink: st.nlink, ino: treeIno(st.dev, st.inoBig),
     rdev: st.rdev, blksize: st.blksize, blocks: st.blocks, atime: st.atime, mtime: st.mtime, ctime: st.ctime,
     atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
   };
@@ -37,29 +37,16 @@ export class HostDir implements Subtree {
   /** `resolver` gives the (cached) resolver of the root; `key` names the tree for same-tree checks. */
   constructor(private readonly resolver: () => Promise<RootfsResolver>, readonly key: string, readonly readOnly: boolean) {}
 
-  /** The device of the tree's root, for inode numbers (asked once per resolver). */
-  #rootDev = new WeakMap<RootfsResolver, Promise<number>>();
-
-  private rootDev(r: RootfsResolver): Promise<number> {
-    let dev = this.#rootDev.get(r);
-    if (!dev) {
-      dev = r.lstat('').then((st) => st.dev);
-      dev.catch(() => this.#rootDev.delete(r));
-      this.#rootDev.set(r, dev);
-    }
-    return dev;
-  }
-
   private writable(): void {
     if (this.readOnly) throw new ReadOnly('read-only image');
   }
 
   async getattr(rel: string): Promise<Stat> {
-    const r = await this.resolver();
-    const [st, rootDev] = await Promise.all([r.lstat(rel), this.rootDev(r)]);
-    const out = toStat(st, treeTag(this.key), rootDev);
+    const st = await (await this.resolver()).lstat(rel);
+    const out = toStat(st);
     // A symlink's size is the length of the text readlink presents (issue 20.8).
-    if ((st.mode & S_IFMT) === S_IFLNK) out.size = Buffer.byteLength(await this.readlink(rel));
+    // (When it cannot be presented, readlink fails and the stored length stays.)
+    if ((st.mode & S_IFMT) === S_IFLNK) out.size = await this.readlink(rel).then((t) => Buffer.byteLength(t), () => st.size);
     return out;
   }
 
