@@ -93,7 +93,8 @@ export class RootfsResolver {
     this.#fd = fd;
   }
 
-  /** Opens `hostRoot` (a trusted host path: the daemon's own state dir) as the root. */
+  /** Opens `hostRoot` (a trusted host path: the daemon's own state dir) as the root: a
+   *  private detached copy of its mount, nodev and nosuid (open_tree + mount_setattr). */
   static async open(hostRoot: string): Promise<RootfsResolver> {
     return new RootfsResolver(await addon().openRoot(hostRoot), hostRoot);
   }
@@ -121,7 +122,10 @@ export class RootfsResolver {
    * An fd for `rel`, O_CLOEXEC always added. The final component is not followed
    * (O_NOFOLLOW: ELOOP on a symlink, and O_CREAT never creates through a dangling one)
    * unless `follow`, and then it is followed inside the root.
-   * Opening a FIFO without O_NONBLOCK holds a pool thread until a peer comes.
+   * Only a regular file or a directory is handed out: anything else that was opened (a
+   * FIFO or socket swapped in) is closed and refused with EACCES; a device node is refused
+   * by the open itself (the root is a nodev mount). Opening a FIFO without O_NONBLOCK holds
+   * a pool thread until a peer comes, and is then refused.
    */
   async open(rel: string, flags: number, mode = 0o666, opts: { follow?: boolean } = {}): Promise<number> {
     return this.#run((n, fd) => n.open(fd, rel, flags, mode, opts.follow ?? false));
