@@ -17,7 +17,8 @@
  *     whose layers are on one filesystem (the state dir) shows every file with its own
  *     st_dev and the layers' real numbers, so no two trees share a tag.
  *   - number: the real one when below 2^47 (ext4: 32 bits; xfs, btrfs, tmpfs count up from
- *     small numbers), else 2^47 | a 47-bit hash of it.
+ *     small numbers), else 2^47 | a 47-bit hash of it (an overlay with xino=on puts its layer
+ *     in the top bits: such numbers are hashed, unique with near certainty, not by proof).
  *
  * The patched binding computes the same for an open file's fstat (fgetattr on a
  * passthrough handle, fuse-native.c wardenfs_ino): keep the two in step.

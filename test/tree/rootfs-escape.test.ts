@@ -225,6 +225,11 @@ test('nanosecond times: set from the host, read back exact through rootfs/ and i
   t.is(bT[1]! % 1_000_000_000n, 987654321n, 'touch -m sets mtime only');
   t.is(bT[0]! % 1_000_000_000n, 1n, 'touch -a sets atime only');
   t.deepEqual(bT, await ns(O('tmp', 'ns', 'b')));
+  // touch of an existing file: both times now (UTIME_NOW)
+  const before = BigInt(Date.now() - 2000) * 1_000_000n;
+  t.is((await tree.sh(`touch ${q(R('tmp', 'ns', 'now'))} && sleep 0.01 && touch ${q(R('tmp', 'ns', 'now'))}`)).exitCode, 0);
+  const nowT = await ns(R('tmp', 'ns', 'now'));
+  t.true(nowT[0]! > before && nowT[1]! > before, 'touch sets the current time');
   // Inside the container.
   const seen = await inside('stat -c %y /tmp/ns/a');
   t.regex(seen.stdout, /04:05:06\.123456789/);
