@@ -24,7 +24,7 @@ export const MOUNT_OPTIONS = [
   'big_writes', 'max_write=131072', 'max_read=131072',
   'attr_timeout=0', 'entry_timeout=1', 'negative_timeout=0',
   'fsname=wardenfs', 'subtype=wardenfs',
-  // st_ino is the file's own number (tagged per tree, src/fs/ino.ts), not libfuse's node id
+  // st_ino is the file's own number (tagged by its device, src/fs/ino.ts), not libfuse's node id
   'use_ino',
 ];
 

@@ -195,6 +195,12 @@ test('real inode numbers: a file with two links is one inode through rootfs/, st
   // is its path's: a read to the end makes the kernel ask with the handle, and keep the answer.
   const cached = await tree.sh(`exec 3< ${q(R('tmp', 'hl', 'one'))}; cat <&3 >/dev/null; stat --cached=always -c %i ${q(R('tmp', 'hl', 'one'))}; exec 3<&-`);
   t.is(cached.stdout.trim(), String(one.ino), cached.stderr);
+  // The same for a file of an image (its filesystem's device: a hashed tag, in C and in JS).
+  const imgFile = tree.p('images', 'busybox', 'rootfs', 'etc', 'passwd');
+  const imgCached = await tree.sh(`exec 3< ${q(imgFile)}; cat <&3 >/dev/null; stat --cached=always -c %i ${q(imgFile)}; stat -c %i ${q(imgFile)}; exec 3<&-`);
+  const [c1, c2] = imgCached.stdout.trim().split('\n');
+  t.regex(c1 ?? '', /^\d+$/, imgCached.stderr);
+  t.is(c1, c2, imgCached.stderr);
   // Different trees never share numbers: the image's file and the container's copy of it.
   const img = await fs.stat(tree.p('images', 'busybox', 'rootfs', 'bin'), { bigint: true });
   const mine = await fs.stat(R('bin'), { bigint: true });
