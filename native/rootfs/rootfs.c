@@ -360,10 +360,21 @@ static int fd_path(int fd, char *buf, size_t cap) {
   return 0;
 }
 
+/* Resolve the first k components of r->path (ends[i]: the offset past component i). */
+static int try_prefix(req_t *r, const size_t *ends, char prefix[PATH_MAX], size_t k) {
+  if (k == 0) {
+    strcpy(prefix, ".");
+  } else {
+    memcpy(prefix, r->path, ends[k - 1]);
+    prefix[ends[k - 1]] = '\0';
+  }
+  return resolve_in_root(r->rootfd, prefix, O_PATH | O_CLOEXEC, 0);
+}
+
 static void do_resolve(req_t *r) {
   /* Component boundaries: ends[i] is the offset just past component i. */
   static const size_t max_parts = PATH_MAX / 2 + 1;
-  size_t *ends = malloc(max_parts * sizeof *ends);
+  size_t *ends = calloc(max_parts, sizeof *ends);
   if (!ends) {
     errno = ENOMEM;
     fail(r, "resolve");
@@ -373,17 +384,30 @@ static void do_resolve(req_t *r) {
   for (size_t i = 0; i < len; i++)
     if (r->path[i + 1] == '/' || r->path[i + 1] == '\0') ends[n++] = i + 1;
   char prefix[PATH_MAX];
-  int fd = -1;
+  /* The whole path first (the usual case). Otherwise the longest prefix that resolves, by
+   * bisection: a prefix resolves only if every shorter one does (the walk passes through
+   * them), so a dangling link with thousands of components costs a dozen walks, not
+   * thousands. Should a race make the answer vanish, the root itself ('.') is the answer. */
   size_t k = n;
-  for (;; k--) {
-    if (k == 0) {
-      strcpy(prefix, ".");
-    } else {
-      memcpy(prefix, r->path, ends[k - 1]);
-      prefix[ends[k - 1]] = '\0';
+  int fd = try_prefix(r, ends, prefix, n);
+  if (fd < 0 && n > 0) {
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo + 1) / 2;
+      int f = try_prefix(r, ends, prefix, mid);
+      if (f >= 0) {
+        close(f);
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
     }
-    fd = resolve_in_root(r->rootfd, prefix, O_PATH | O_CLOEXEC, 0);
-    if (fd >= 0 || k == 0) break;
+    k = lo;
+    fd = try_prefix(r, ends, prefix, k);
+    if (fd < 0 && k > 0) {
+      k = 0;
+      fd = try_prefix(r, ends, prefix, 0);
+    }
   }
   free(ends);
   if (fd < 0) {
