@@ -431,7 +431,7 @@ test('resolve: where a path leads in the root, as far as it exists, named inside
   t.deepEqual(await r.resolve(['d1', 'd2', 'missing', '..', 'x']), { path: 'd1/d2', consumed: 2 });
   t.deepEqual(await r.resolve(['etc', 'passwd', '..']), { path: 'etc/passwd', consumed: 2 });
   t.deepEqual(await r.resolve([]), { path: '', consumed: 0 });
-  const long = ['d1', 'd2', 'd3', ...Array.from({ length: 1000 }, (_, i) => (i % 3 === 2 ? '..' : `m${i}`))];
+  const long = ['d1', 'd2', 'd3', ...Array.from({ length: 600 }, (_, i) => (i % 3 === 2 ? '..' : `m${i}`))];
   t.deepEqual(await r.resolve(long), { path: 'd1/d2/d3', consumed: 3 }, 'bisection finds the longest prefix');
   t.deepEqual(await r.resolve(['d1', '..', 'd1', 'd2', '..', '..', '..', 'etc', 'nope']), { path: 'etc', consumed: 8 });
   await t.throwsAsync(r.resolve(['a/b']), { code: 'EINVAL' });
