@@ -145,25 +145,29 @@ test('links from the image and through the overlay keep their text when it is al
 });
 
 test('an open never hands the host a device or FIFO swapped in after the lookup; nothing hangs', async (t) => {
+  // Each attempt right after the swap, in process: the kernel still believes the name is the
+  // regular file it looked up (entry_timeout=1), so the OPEN (or the truncate of O_TRUNC)
+  // reaches the daemon with whatever is there now.
+  const modes = { read: C.O_RDONLY | C.O_NONBLOCK, write: C.O_WRONLY | C.O_NONBLOCK, trunc: C.O_WRONLY | C.O_TRUNC | C.O_NONBLOCK };
   for (const kind of ['char', 'fifo'] as const) {
-    for (let n = 0; n < 3; n++) {
-      const name = `swap-${kind}-${n}`;
-      await fs.writeFile(O('tmp', name), 'regular\n');
-      // The host looks the name up: the kernel caches a regular file (entry_timeout=1).
-      t.true((await fs.stat(R('tmp', name))).isFile());
-      // The container swaps it (the overlay as the container has it, at once).
-      await fs.unlink(O('tmp', name));
-      const made = await tree.sh(kind === 'char' ? `mknod ${q(O('tmp', name))} c 1 3` : `mkfifo ${q(O('tmp', name))}`);
+    for (const [how, flags] of Object.entries(modes)) {
+      const name = `swap-${kind}-${how}`;
+      // The container's side, ready beforehand: the node it will swap in (by rename, at once).
+      const made = await tree.sh(kind === 'char' ? `mknod ${q(O('tmp', name + '.new'))} c 1 3` : `mkfifo ${q(O('tmp', name + '.new'))}`);
       t.is(made.exitCode, 0, made.stderr);
-      // The open reaches the daemon (the kernel still believes it is a regular file).
-      const err = await fs.open(R('tmp', name), C.O_RDONLY | C.O_NONBLOCK).then(async (fh) => { await fh.close(); return undefined; }, (e: NodeJS.ErrnoException) => e.code);
-      // EACCES from the daemon; EIO or ENXIO if the kernel already knew the new type.
+      await fs.writeFile(O('tmp', name), 'regular\n');
+      // The host looks the name up: a regular file.
+      t.true((await fs.stat(R('tmp', name))).isFile());
+      // The container swaps it (on the overlay as the container has it).
+      await fs.rename(O('tmp', name + '.new'), O('tmp', name));
+      const err = await fs.open(R('tmp', name), flags).then(async (fh) => { await fh.close(); return undefined; }, (e: NodeJS.ErrnoException) => e.code);
+      // EACCES (open) or EINVAL (truncate) from the daemon; never a handle on the node.
+      t.log(name, err);
       t.true(err !== undefined, `${name}: the open succeeded`);
-      const w = await tree.sh(`timeout 10 sh -c ${q(`echo x > ${q(R('tmp', name))}`)}; echo $?`);
-      t.not(w.stdout.trim(), '124', `${name}: a write open hung`);
-      t.not(w.stdout.trim(), '0', `${name}: a write open succeeded`);
     }
   }
+  // The daemon still answers at once.
+  t.true((await fs.stat(R('tmp'))).isDirectory());
   // Made inside the container, a device node through rootfs/ is no device to the host.
   const r = await inside('mknod /tmp/null-in c 1 3 && mkfifo /tmp/fifo-in');
   t.is(r.status.trim(), 'exited 0', r.stderr);
