@@ -48,6 +48,7 @@
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <sys/sysmacros.h>
+#include <linux/mount.h>
 #include <unistd.h>
 
 #include <node_api.h>
@@ -57,6 +58,12 @@
 #endif
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452 /* Linux 6.6; glibc 2.36 does not know it */
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
 #endif
 
 /* openat2 fails with EAGAIN when a rename or mount raced the resolution (it cannot then
@@ -68,6 +75,7 @@ enum op {
   OP_OPENROOT, OP_CLOSE, OP_OPEN, OP_LSTAT, OP_READDIR, OP_MKDIR, OP_RMDIR, OP_UNLINK,
   OP_RENAME, OP_LINK, OP_SYMLINK, OP_READLINK, OP_CHMOD, OP_CHOWN, OP_UTIMENS,
   OP_TRUNCATE, OP_STATFS, OP_MKNOD, OP_GETXATTR, OP_LISTXATTR, OP_SETXATTR, OP_REMOVEXATTR,
+  OP_RESOLVE,
   /* Trusted host paths (the daemon's own state dir), never a container's root: */
   OP_MKFIFO, OP_MOUNT_OVERLAY, OP_UMOUNT,
 };
@@ -102,6 +110,7 @@ typedef struct {
   char *names; /* readdir, listxattr: names, each NUL-terminated, one after the other */
   size_t names_len, names_cap;
   uint32_t names_count;
+  uint32_t consumed;   /* resolve: how many components of the path were resolved */
 } req_t;
 
 /* ---- pool thread side: syscalls only, no napi ---- */
@@ -290,6 +299,14 @@ static void do_statfs(req_t *r) {
   close(fd);
 }
 
+/*
+ * Only a regular file or a directory is ever handed out (issue 11.4). The kernel looked the
+ * name up before asking; the container (which has CAP_MKNOD) can swap a FIFO, a socket or
+ * a device node in between. The root is a nodev mount (see OP_OPENROOT), so a device node
+ * is refused by the open itself (EACCES) and its driver never sees it; a FIFO opens without
+ * blocking (O_NONBLOCK, by the caller); what was opened is then checked here, on the fd
+ * itself, so no swap can come after the check. Refused with EACCES, as nodev refuses a device.
+ */
 static void do_open(req_t *r, int pfd, const char *name) {
   int flags = r->flags | O_CLOEXEC;
   /* O_TMPFILE contains O_DIRECTORY's bit: test all of it. */
@@ -298,11 +315,122 @@ static void do_open(req_t *r, int pfd, const char *name) {
     /* The final symlink is followed too, inside the root. openat2 refuses unknown flag
      * bits and a mode without O_CREAT, hence the masking above and the unsigned cast. */
     r->fd = resolve_in_root(r->rootfd, r->path[0] ? r->path : ".", (unsigned int)flags, mode);
-    if (r->fd < 0) fail(r, "openat2");
+    if (r->fd < 0) {
+      fail(r, "openat2");
+      return;
+    }
+  } else {
+    r->fd = openat(pfd, name, flags | O_NOFOLLOW | O_NOCTTY, mode);
+    if (r->fd < 0) {
+      fail(r, "openat");
+      return;
+    }
+  }
+  struct stat st;
+  if (fstat(r->fd, &st) < 0) {
+    fail(r, "fstat");
+  } else if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    errno = EACCES;
+    fail(r, "open");
+  } else {
     return;
   }
-  r->fd = openat(pfd, name, flags | O_NOFOLLOW, mode);
-  if (r->fd < 0) fail(r, "openat");
+  close(r->fd);
+  r->fd = -1;
+}
+
+/*
+ * The in-root path of r->path (components separated by single '/', none of them '' or '.'):
+ * the longest prefix of it that resolves inside the root (RESOLVE_IN_ROOT: '..' and every
+ * symlink as the container sees them, the last one followed too) is opened O_PATH, and the
+ * kernel's own name for what was reached (/proc/self/fd/N, relative to the root's) is
+ * returned in r->path2, without a leading '/' ('' for the root); r->consumed says how many
+ * components that prefix had. Used to present symlinks to the host (src/fs/nodes/confine.ts).
+ */
+static int fd_path(int fd, char *buf, size_t cap) {
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(proc, buf, cap);
+  if (n < 0) return -1;
+  if ((size_t)n >= cap) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  buf[n] = '\0';
+  return 0;
+}
+
+/* Resolve the first k components of r->path (ends[i]: the offset past component i). */
+static int try_prefix(req_t *r, const size_t *ends, char prefix[PATH_MAX], size_t k) {
+  if (k == 0) {
+    strcpy(prefix, ".");
+  } else {
+    memcpy(prefix, r->path, ends[k - 1]);
+    prefix[ends[k - 1]] = '\0';
+  }
+  return resolve_in_root(r->rootfd, prefix, O_PATH | O_CLOEXEC, 0);
+}
+
+static void do_resolve(req_t *r) {
+  /* Component boundaries: ends[i] is the offset just past component i. */
+  static const size_t max_parts = PATH_MAX / 2 + 1;
+  size_t *ends = calloc(max_parts, sizeof *ends);
+  if (!ends) {
+    errno = ENOMEM;
+    fail(r, "resolve");
+    return;
+  }
+  size_t n = 0, len = strlen(r->path);
+  for (size_t i = 0; i < len; i++)
+    if (r->path[i + 1] == '/' || r->path[i + 1] == '\0') ends[n++] = i + 1;
+  char prefix[PATH_MAX];
+  /* The whole path first (the usual case). Otherwise the longest prefix that resolves, by
+   * bisection: a prefix resolves only if every shorter one does (the walk passes through
+   * them), so a dangling link with thousands of components costs a dozen walks, not
+   * thousands. Should a race make the answer vanish, the root itself ('.') is the answer. */
+  size_t k = n;
+  int fd = try_prefix(r, ends, prefix, n);
+  if (fd < 0 && n > 0) {
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo + 1) / 2;
+      int f = try_prefix(r, ends, prefix, mid);
+      if (f >= 0) {
+        close(f);
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    k = lo;
+    fd = try_prefix(r, ends, prefix, k);
+    if (fd < 0 && k > 0) {
+      k = 0;
+      fd = try_prefix(r, ends, prefix, 0);
+    }
+  }
+  free(ends);
+  if (fd < 0) {
+    fail(r, "openat2");
+    return;
+  }
+  char root[PATH_MAX];
+  if (fd_path(r->rootfd, root, sizeof root) < 0 || fd_path(fd, r->path2, sizeof r->path2) < 0) {
+    fail(r, "readlink");
+    close(fd);
+    return;
+  }
+  close(fd);
+  size_t rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
+  if (strncmp(r->path2, root, rl) != 0 || (r->path2[rl] != '/' && r->path2[rl] != '\0')) {
+    errno = EXDEV; /* not under the root: cannot happen with RESOLVE_IN_ROOT; refuse */
+    fail(r, "resolve");
+    return;
+  }
+  size_t skip = r->path2[rl] == '/' ? rl + 1 : rl;
+  memmove(r->path2, r->path2 + skip, strlen(r->path2 + skip) + 1);
+  r->linklen = (ssize_t)strlen(r->path2);
+  r->consumed = (uint32_t)k;
 }
 
 /*
@@ -391,9 +519,22 @@ static void execute(napi_env env, void *data) {
     return;
   }
   if (r->op == OP_OPENROOT) {
-    r->fd = open(r->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    /* The root is a private, detached copy of the mount at that path (open_tree(2)
+     * OPEN_TREE_CLONE), made nodev and nosuid (mount_setattr(2)): whatever the daemon opens
+     * through it, a device node the container made is never a device to the host, and
+     * nothing there is setuid for the host. The container's own mount (runc's bind of the
+     * overlay) keeps its flags: its setuid programs and devices work inside as before. The
+     * copy lives as long as this fd and the fds opened through it. */
+    r->fd = (int)syscall(SYS_open_tree, AT_FDCWD, r->path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
     if (r->fd < 0) {
-      fail(r, "open");
+      fail(r, "open_tree");
+      return;
+    }
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID};
+    if (syscall(SYS_mount_setattr, r->fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+      fail(r, "mount_setattr");
+      close(r->fd);
+      r->fd = -1;
       return;
     }
     /* Fail closed now rather than on every call if this kernel has no openat2 (< 5.6). */
@@ -427,6 +568,10 @@ static void execute(napi_env env, void *data) {
   }
   if (r->op == OP_STATFS) {
     do_statfs(r);
+    return;
+  }
+  if (r->op == OP_RESOLVE) {
+    do_resolve(r);
     return;
   }
 
@@ -538,6 +683,8 @@ static napi_value stat_object(napi_env env, const struct stat *st) {
   if (napi_create_object(env, &o) != napi_ok) return NULL;
   set_num(env, o, "dev", (double)st->st_dev);
   set_num(env, o, "ino", (double)st->st_ino);
+  napi_value big; /* exact: inode numbers may use all 64 bits */
+  if (napi_create_bigint_uint64(env, (uint64_t)st->st_ino, &big) == napi_ok) napi_set_named_property(env, o, "inoBig", big);
   set_num(env, o, "mode", st->st_mode);
   set_num(env, o, "nlink", (double)st->st_nlink);
   set_num(env, o, "uid", st->st_uid);
@@ -584,6 +731,16 @@ static napi_value result_value(napi_env env, req_t *r) {
   case OP_READLINK:
     if (napi_create_string_utf8(env, r->path2, (size_t)r->linklen, &v) != napi_ok) return NULL;
     return v;
+  case OP_RESOLVE: { /* { path, consumed } */
+    napi_value s, c;
+    if (napi_create_object(env, &v) != napi_ok ||
+        napi_create_string_utf8(env, r->path2, (size_t)r->linklen, &s) != napi_ok ||
+        napi_set_named_property(env, v, "path", s) != napi_ok ||
+        napi_create_uint32(env, r->consumed, &c) != napi_ok ||
+        napi_set_named_property(env, v, "consumed", c) != napi_ok)
+      return NULL;
+    return v;
+  }
   case OP_GETXATTR:
     if (napi_create_buffer_copy(env, r->value_len, r->value ? r->value : "", NULL, &v) != napi_ok) return NULL;
     return v;
@@ -712,7 +869,7 @@ static const size_t arg_count[] = {
     [OP_SYMLINK] = 3,  [OP_READLINK] = 2, [OP_CHMOD] = 3,   [OP_CHOWN] = 4,   [OP_UTIMENS] = 6,
     [OP_TRUNCATE] = 3, [OP_STATFS] = 2,  [OP_MKNOD] = 4,   [OP_GETXATTR] = 3, [OP_LISTXATTR] = 2,
     [OP_SETXATTR] = 5, [OP_REMOVEXATTR] = 3, [OP_MKFIFO] = 2,
-    [OP_MOUNT_OVERLAY] = 2, [OP_UMOUNT] = 2,
+    [OP_MOUNT_OVERLAY] = 2, [OP_UMOUNT] = 2, [OP_RESOLVE] = 2,
 };
 
 /* Returns 0, or -1 with a JS exception pending. */
@@ -896,6 +1053,7 @@ OP_FN(js_getxattr, OP_GETXATTR)
 OP_FN(js_listxattr, OP_LISTXATTR)
 OP_FN(js_setxattr, OP_SETXATTR)
 OP_FN(js_removexattr, OP_REMOVEXATTR)
+OP_FN(js_resolve, OP_RESOLVE)
 OP_FN(js_mkfifo, OP_MKFIFO)
 OP_FN(js_mountOverlay, OP_MOUNT_OVERLAY)
 OP_FN(js_umount, OP_UMOUNT)
@@ -909,7 +1067,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN(rmdir),    FN(unlink),   FN(rename), FN(link), FN(symlink),  FN(readlink),
       FN(chmod),    FN(chown),    FN(utimens), FN(truncate), FN(statfs), FN(mknod),
       FN(getxattr), FN(listxattr), FN(setxattr), FN(removexattr), FN(mkfifo),
-      FN(mountOverlay), FN(umount),
+      FN(mountOverlay), FN(umount), FN(resolve),
       FN(idmapMount),
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)

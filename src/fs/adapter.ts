@@ -9,13 +9,14 @@
  * decided per open by the patched binding: every synthetic file gets it (read to EOF
  * whatever the size, a read may block), rootfs files do not (page cache, mmap).
  */
-import Fuse, { type Ops, type Stat } from 'fuse-native';
+import Fuse, { type Ops, type Stat, type UtimeSpec } from 'fuse-native';
 import { constants as C } from 'node:fs';
 import { toErrno } from './errno.js';
 import { NotFound, NotDirectory, IsDirectory, Denied, NotPermitted, NoAttribute, NotSupported, BadRequest } from '../errors.js';
 import { S_IFDIR, S_IFLNK, type DirNode, type FileNode, type Handle, type LinkNode, type Node, type Subtree } from './nodes/types.js';
 import type { HostDir } from './nodes/hostdir.js';
 import { logger } from '../util/log.js';
+import { syntheticIno } from './ino.js';
 
 const log = logger('fuse');
 
@@ -23,6 +24,8 @@ export const MOUNT_OPTIONS = [
   'big_writes', 'max_write=131072', 'max_read=131072',
   'attr_timeout=0', 'entry_timeout=1', 'negative_timeout=0',
   'fsname=wardenfs', 'subtype=wardenfs',
+  // st_ino is the file's own number (tagged by its device, src/fs/ino.ts), not libfuse's node id
+  'use_ino',
 ];
 
 class WardenFuse extends Fuse {
@@ -196,9 +199,9 @@ export class FuseAdapter {
   private async getattr(p: string): Promise<Stat> {
     const t = await this.resolve(p);
     if (t.kind === 'sub') return t.sub.getattr(t.rel);
-    if (t.node.kind === 'dir') return { ...DIR_STAT(), mode: S_IFDIR | (t.node.mode ?? 0o755) };
-    if (t.node.kind === 'link') return { ...DIR_STAT(), mode: S_IFLNK | 0o777, nlink: 1, size: Buffer.byteLength(t.node.target) };
-    return t.node.getattr();
+    if (t.node.kind === 'dir') return { ...DIR_STAT(), mode: S_IFDIR | (t.node.mode ?? 0o755), ino: syntheticIno(p) };
+    if (t.node.kind === 'link') return { ...DIR_STAT(), mode: S_IFLNK | 0o777, nlink: 1, size: Buffer.byteLength(t.node.target), ino: syntheticIno(p) };
+    return { ...(await t.node.getattr()), ino: syntheticIno(p) };
   }
 
   private async readlink(p: string): Promise<string> {
@@ -267,7 +270,7 @@ export class FuseAdapter {
     return target.node.unlink(name);
   }
 
-  private async utimens(p: string, atime: number, mtime: number): Promise<void> {
+  private async utimens(p: string, atime: UtimeSpec, mtime: UtimeSpec): Promise<void> {
     const t = await this.resolve(p);
     if (t.kind === 'sub') return t.sub.utimens(t.rel, atime, mtime);
     // touch on a synthetic file changes nothing and is not an error.

@@ -2,9 +2,15 @@
 declare module 'fuse-native' {
   export interface Stat {
     mode: number; uid?: number; gid?: number; size?: number; dev?: number; nlink?: number;
-    ino?: number; rdev?: number; blksize?: number; blocks?: number;
+    // ino: a BigInt carries all 64 bits (wardenfs's patch; the kernel uses it with use_ino)
+    ino?: number | bigint; rdev?: number; blksize?: number; blocks?: number;
     atime?: Date | number; mtime?: Date | number; ctime?: Date | number;
+    // wardenfs's patch: exact times in nanoseconds since the epoch, preferred when given
+    atimeNs?: bigint; mtimeNs?: bigint; ctimeNs?: bigint;
   }
+  /** A time given to utimens (wardenfs's patch): exact nanoseconds since the epoch, or the
+   *  current time / leave unchanged (UTIME_NOW / UTIME_OMIT). */
+  export type UtimeSpec = bigint | 'now' | 'omit';
   export interface StatFs {
     bsize: number; frsize: number; blocks: number; bfree: number; bavail: number;
     files: number; ffree: number; favail: number; fsid: number; flag: number; namemax: number;
@@ -38,7 +44,7 @@ declare module 'fuse-native' {
     readlink?(path: string, cb: (err: number, target?: string) => void): void;
     chmod?(path: string, mode: number, cb: Cb): void;
     chown?(path: string, uid: number, gid: number, cb: Cb): void;
-    utimens?(path: string, atime: number, mtime: number, cb: Cb): void;
+    utimens?(path: string, atime: UtimeSpec, mtime: UtimeSpec, cb: Cb): void;
     // position is always 0 on Linux; the binding answers ERANGE itself (patched) when a
     // value or list does not fit the caller's buffer, and ENODATA for an undefined value.
     getxattr?(path: string, name: string, position: number, cb: (err: number, value?: Buffer) => void): void;

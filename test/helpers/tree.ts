@@ -31,6 +31,7 @@ const SUBNETS: Record<string, number> = {
   remove: 245, servers: 246, users: 247, reconcile: 248, 'servers-crun': 249,
   confine: 240, confinepids: 241, confinerb: 242,
   escape: 225, statedir: 226,
+  rootfsescape: 220,
 };
 
 /**

@@ -339,9 +339,9 @@ test('calls run off the event loop, and close waits for those in flight', async 
   await new Promise((resolve) => setTimeout(resolve, 20));
   t.false(closed, 'the root fd stays open while the FIFO open is in flight');
   const writer = fs.openSync(path.join(r.hostRoot, 'fifo'), C.O_WRONLY | C.O_NONBLOCK);
-  const fd = await reading;
+  // Once open, it is refused: only regular files and directories are handed out (issue 11.4).
+  await t.throwsAsync(reading, { code: 'EACCES' });
   fs.closeSync(writer);
-  fs.closeSync(fd);
   await closing;
   t.true(closed);
 });
@@ -419,4 +419,32 @@ test('a directory swapped for a symlink to the outside mid-operation never leads
   const inside = [...fs.readdirSync(path.join(root, 'work')), ...fs.readdirSync(path.join(root, 'work/sub'))]
     .filter((f) => f.startsWith('f'));
   t.is(inside.length, results.created);
+});
+
+test('resolve: where a path leads in the root, as far as it exists, named inside the root', async (t) => {
+  const { r, root } = await fixture(t);
+  fs.symlinkSync('/', path.join(root, 'd1/r'));
+  t.deepEqual(await r.resolve(['d1', 'r', '..', '..', 'etc']), { path: 'etc', consumed: 5 });
+  t.deepEqual(await r.resolve(['toroot', '..']), { path: '', consumed: 2 });
+  t.deepEqual(await r.resolve(['abs_etc', 'passwd']), { path: 'etc/passwd', consumed: 2 });
+  t.deepEqual(await r.resolve(['escape', 'secret']), { path: '', consumed: 0 }, 'the host path does not exist inside');
+  t.deepEqual(await r.resolve(['d1', 'd2', 'missing', '..', 'x']), { path: 'd1/d2', consumed: 2 });
+  t.deepEqual(await r.resolve(['etc', 'passwd', '..']), { path: 'etc/passwd', consumed: 2 });
+  t.deepEqual(await r.resolve([]), { path: '', consumed: 0 });
+  const long = ['d1', 'd2', 'd3', ...Array.from({ length: 600 }, (_, i) => (i % 3 === 2 ? '..' : `m${i}`))];
+  t.deepEqual(await r.resolve(long), { path: 'd1/d2/d3', consumed: 3 }, 'bisection finds the longest prefix');
+  t.deepEqual(await r.resolve(['d1', '..', 'd1', 'd2', '..', '..', '..', 'etc', 'nope']), { path: 'etc', consumed: 8 });
+  await t.throwsAsync(r.resolve(['a/b']), { code: 'EINVAL' });
+});
+
+test('the root is a nodev copy: a device node in it is never opened, a FIFO is refused once open', async (t) => {
+  const { r, root } = await fixture(t);
+  await r.mknod('null', C.S_IFCHR | 0o666, (1 << 8) | 3);
+  t.true(fs.statSync(path.join(root, 'null')).isCharacterDevice());
+  await t.throwsAsync(r.open('null', C.O_RDONLY | C.O_NONBLOCK), { code: 'EACCES' });
+  await r.mknod('fifo2', C.S_IFIFO | 0o600);
+  await t.throwsAsync(r.open('fifo2', C.O_RDONLY | C.O_NONBLOCK), { code: 'EACCES' });
+  await t.throwsAsync(r.open('fifo2', C.O_RDWR | C.O_CREAT, 0o600), { code: 'EACCES' });
+  const fd = await r.open('etc/passwd', C.O_RDONLY);
+  fs.closeSync(fd);
 });

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { RootStatFs } from './resolver.js';
 
 export interface RawStat {
-  dev: number; ino: number; mode: number; nlink: number; uid: number; gid: number;
+  dev: number; ino: number; inoBig: bigint; mode: number; nlink: number; uid: number; gid: number;
   rdev: number; size: number; blksize: number; blocks: number;
   atimeSec: number; atimeNsec: number; mtimeSec: number; mtimeNsec: number;
   ctimeSec: number; ctimeNsec: number;
@@ -39,6 +39,7 @@ export interface Native {
   listxattr(rootFd: number, rel: string): Promise<string[]>;
   setxattr(rootFd: number, rel: string, name: string, value: Buffer, flags: number): Promise<void>;
   removexattr(rootFd: number, rel: string, name: string): Promise<void>;
+  resolve(rootFd: number, rel: string): Promise<{ path: string; consumed: number }>;
   mkfifo(hostPath: string, mode: number): Promise<void>;
   mountOverlay(target: string, options: string): Promise<void>;
   umount(target: string, detach: boolean): Promise<void>;

@@ -15,7 +15,8 @@ import { addon, type Native, type RawStat } from './addon.js';
 
 /** What lstat() returns: numbers as node:fs gives them, times exact in nanoseconds too. */
 export interface RootStat {
-  dev: number; ino: number; mode: number; nlink: number; uid: number; gid: number;
+  /** `ino` as a number is exact below 2^53 only; `inoBig` always is. */
+  dev: number; ino: number; inoBig: bigint; mode: number; nlink: number; uid: number; gid: number;
   rdev: number; size: number; blksize: number; blocks: number;
   atimeNs: bigint; mtimeNs: bigint; ctimeNs: bigint;
   atimeMs: number; mtimeMs: number; ctimeMs: number;
@@ -70,7 +71,7 @@ function toStat(r: RawStat): RootStat {
   const mtimeMs = msOf(r.mtimeSec, r.mtimeNsec);
   const ctimeMs = msOf(r.ctimeSec, r.ctimeNsec);
   return {
-    dev: r.dev, ino: r.ino, mode: r.mode, nlink: r.nlink, uid: r.uid, gid: r.gid,
+    dev: r.dev, ino: r.ino, inoBig: r.inoBig, mode: r.mode, nlink: r.nlink, uid: r.uid, gid: r.gid,
     rdev: r.rdev, size: r.size, blksize: r.blksize, blocks: r.blocks,
     atimeNs: nsOf(r.atimeSec, r.atimeNsec), mtimeNs: nsOf(r.mtimeSec, r.mtimeNsec), ctimeNs: nsOf(r.ctimeSec, r.ctimeNsec),
     atimeMs, mtimeMs, ctimeMs,
@@ -92,7 +93,8 @@ export class RootfsResolver {
     this.#fd = fd;
   }
 
-  /** Opens `hostRoot` (a trusted host path: the daemon's own state dir) as the root. */
+  /** Opens `hostRoot` (a trusted host path: the daemon's own state dir) as the root: a
+   *  private detached copy of its mount, nodev and nosuid (open_tree + mount_setattr). */
   static async open(hostRoot: string): Promise<RootfsResolver> {
     return new RootfsResolver(await addon().openRoot(hostRoot), hostRoot);
   }
@@ -120,7 +122,10 @@ export class RootfsResolver {
    * An fd for `rel`, O_CLOEXEC always added. The final component is not followed
    * (O_NOFOLLOW: ELOOP on a symlink, and O_CREAT never creates through a dangling one)
    * unless `follow`, and then it is followed inside the root.
-   * Opening a FIFO without O_NONBLOCK holds a pool thread until a peer comes.
+   * Only a regular file or a directory is handed out: anything else that was opened (a
+   * FIFO or socket swapped in) is closed and refused with EACCES; a device node is refused
+   * by the open itself (the root is a nodev mount). Opening a FIFO without O_NONBLOCK holds
+   * a pool thread until a peer comes, and is then refused.
    */
   async open(rel: string, flags: number, mode = 0o666, opts: { follow?: boolean } = {}): Promise<number> {
     return this.#run((n, fd) => n.open(fd, rel, flags, mode, opts.follow ?? false));
@@ -161,6 +166,19 @@ export class RootfsResolver {
   /** The target as stored. */
   async readlink(rel: string): Promise<string> {
     return this.#run((n, fd) => n.readlink(fd, rel));
+  }
+
+  /**
+   * Where a path leads inside the root, as the container resolves it (every symlink, the
+   * last one too, and '..' taken in the root): the kernel's name for what the longest
+   * existing prefix of `parts` reaches, relative to the root ('' for the root itself),
+   * and how many of `parts` that prefix had. `parts` are names or '..' (no '' or '.').
+   */
+  async resolve(parts: string[]): Promise<{ path: string; consumed: number }> {
+    if (parts.some((p) => p === '' || p === '.' || p.includes('/'))) {
+      throw Object.assign(new Error('EINVAL: components only'), { code: 'EINVAL' });
+    }
+    return this.#run((n, fd) => n.resolve(fd, parts.join('/')));
   }
 
   /** Permission bits of `rel` itself; EOPNOTSUPP on a symlink (which has none that matter). */

@@ -1,39 +1,106 @@
 /**
- * Pure path arithmetic that keeps symlinks inside a container's root when the kernel
- * follows them on the mount. Pure: no I/O.
+ * How a container's symlink is presented to the host kernel, which follows it itself on
+ * the mount (issue 11.1; docs/security.md, "1. Symlinks seen from the host").
+ *
+ * The kernel resolves a link's text from the link's own directory, and each '..' in it
+ * physically, after following the links before it. So a textual check of the target is not
+ * enough: with `r -> /` and `x -> r/../../../../etc/shadow`, the text stays inside, but the
+ * kernel, having followed r to the top of rootfs/, climbs out of it. What is presented is
+ * therefore always of the form
+ *
+ *     '../' × k  +  names        (k ≤ the depth of the link's directory under rootfs/;
+ *                                 names: no '..')
+ *
+ * The leading '..' climb, physically, from the link's own directory (its path in the mount
+ * is real directories), so they end inside rootfs/; the names only descend; any of them
+ * that is a symlink is presented the same way when the kernel reaches it. By induction on
+ * the links followed, the walk ends inside the same container's rootfs/ or fails.
+ *
+ * A stored target of that form is presented exactly as stored (most relative links:
+ * `busybox`, `../lib/x.so`). An absolute target without '..' is the climb to rootfs/ plus
+ * its names. Anything else is resolved in the container's root (openat2 RESOLVE_IN_ROOT,
+ * as the container itself resolves it) up to and including its last '..'; the kernel's name
+ * of what that reached, inside the root, is presented, followed by the remaining names.
+ * Pure: the resolution is passed in.
  */
-import path from 'node:path';
 
-/** Split a relative path into components, refusing '..' and '.' (the kernel never sends them). */
+/** Split a relative path into components, dropping '' and '.' (the kernel never sends them). */
 export function splitRel(rel: string): string[] {
   return rel.split('/').filter((p) => p !== '' && p !== '.');
 }
 
-/**
- * A symlink at `linkRel` (relative to the container's root) pointing at `target`, as
- * the container would resolve it, rewritten as a relative link from the link's directory
- * that cannot climb above the root: absolute targets are taken from the container's
- * root, and '..' stops at the root as it does inside the container.
- */
-export function containedLinkTarget(linkRel: string, target: string): string {
-  const linkDir = splitRel(linkRel).slice(0, -1);
+/** What the root resolver gives: the in-root path of the longest prefix of `parts` that
+ *  exists ('' for the root itself), and how many components that prefix had. */
+export interface Resolved {
+  path: string;
+  consumed: number;
+}
+
+export type ResolveInRoot = (parts: string[]) => Promise<Resolved>;
+
+/** How a link must be presented: its text is known already, or a prefix must be resolved. */
+export type LinkPlan =
+  | { text: string }
+  | { depth: number; resolve: string[]; tail: string[]; slash: boolean };
+
+function climb(depth: number, names: string[], slash: boolean): string {
+  const out = [...Array<string>(depth).fill('..'), ...names].join('/');
+  if (out === '') return '.';
+  return slash && names.length > 0 ? out + '/' : out;
+}
+
+/** Decides, from the text alone, whether a link needs resolving (see the header). */
+export function linkPlan(linkRel: string, target: string): LinkPlan {
+  const dir = splitRel(linkRel).slice(0, -1);
+  const depth = dir.length;
   const absolute = target.startsWith('/');
-  const resolved: string[] = absolute ? [] : [...linkDir];
-  let climbed = false;
-  for (const part of target.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (resolved.length === 0) climbed = true;
-      resolved.pop();
-    } else {
-      resolved.push(part);
-    }
+  // A trailing '/' (or '/.') means "must be a directory": kept on what is presented.
+  const slash = /\/\.?$/.test(target) && target !== '/';
+  let parts = splitRel(target);
+  let lead = 0;
+  while (lead < parts.length && parts[lead] === '..') lead++;
+  if (absolute) {
+    // '..' at the root stays at the root: leading ones mean nothing.
+    parts = parts.slice(lead);
+    lead = 0;
   }
-  // A relative link that stays inside the root is shown exactly as stored.
-  if (!absolute && !climbed) return target;
-  const up = linkDir.map(() => '..');
-  const rel = path.posix.join(...up, ...resolved);
-  const out = rel === '' ? '.' : rel;
-  // Keep a trailing slash: it means "must be a directory".
-  return target.endsWith('/') && resolved.length > 0 ? out + '/' : out;
+  const last = parts.lastIndexOf('..');
+  if (last < lead) {
+    if (!absolute && lead <= depth) return { text: target };
+    if (absolute) return { text: climb(depth, parts, slash) };
+  }
+  const whole = absolute ? parts : [...dir, ...parts];
+  const cut = (absolute ? 0 : depth) + last + 1;
+  return { depth, resolve: whole.slice(0, cut), tail: whole.slice(cut), slash };
+}
+
+/** The text to present, once the plan's prefix is resolved in the root. */
+export function presentResolved(plan: Exclude<LinkPlan, { text: string }>, r: Resolved): string {
+  const base = r.path === '' ? [] : r.path.split('/');
+  const rest = plan.resolve.slice(r.consumed);
+  if (rest.length === 0) return climb(plan.depth, [...base, ...plan.tail], plan.slash);
+  // The prefix does not exist past `consumed`: the link dangles inside the container too.
+  // Present the part up to its first '..', which dangles the same way; when nothing is
+  // left (a '..' right after a file), a trailing '/' makes it fail (ENOTDIR) as inside.
+  const dotdot = rest.indexOf('..');
+  const kept = dotdot < 0 ? rest : rest.slice(0, dotdot);
+  if (kept.length === 0) return climb(plan.depth, base, true);
+  return climb(plan.depth, [...base, ...kept], false);
+}
+
+/** libfuse2 reads a link's text into PATH_MAX + 1 bytes and cuts what is longer. */
+const LINK_MAX = 4095;
+
+/**
+ * The presented text of a link at `linkRel` (relative to the root) holding `target`.
+ * ENAMETOOLONG when that text would not fit what libfuse passes on (deep links to deep
+ * places): cut, it would name something else.
+ */
+export async function containedLinkTarget(linkRel: string, target: string, resolve: ResolveInRoot): Promise<string> {
+  const plan = linkPlan(linkRel, target);
+  const text = 'text' in plan ? plan.text : presentResolved(plan, await resolve(plan.resolve));
+  if (Buffer.byteLength(text) > LINK_MAX) {
+    throw Object.assign(new Error('ENAMETOOLONG: the link\'s text as presented is too long'), { code: 'ENAMETOOLONG' });
+  }
+  return text;
 }

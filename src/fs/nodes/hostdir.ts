@@ -14,10 +14,11 @@
 import { constants as C, fstat, fchown } from 'node:fs';
 import { promisify } from 'node:util';
 import { ReadOnly, CrossDevice } from '../../errors.js';
-import type { RootfsResolver, RootStat } from '../../drivers/rootfs/resolver.js';
+import type { RootfsResolver, RootStat, TimeSpec } from '../../drivers/rootfs/resolver.js';
 import { wantsWrite, type Stat, type StatFs, type Subtree } from './types.js';
 import { containedLinkTarget } from './confine.js';
 import type { IdShift } from './idshift.js';
+import { treeIno } from '../ino.js';
 
 /**
  * A file the create made (host root owns it: nothing of the container's does) goes to the
@@ -28,10 +29,16 @@ async function ownNew(fd: number, root: number): Promise<void> {
   if (st.uid === 0) await promisify(fchown)(fd, root, root);
 }
 
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
+
+/** A stat as the tree shows it: the real inode number tagged with its device (src/fs/ino.ts),
+ *  times to the nanosecond. */
 function toStat(st: RootStat): Stat {
   return {
-    mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, nlink: st.nlink, ino: st.ino,
+    mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, nlink: st.nlink, ino: treeIno(st.dev, st.inoBig),
     rdev: st.rdev, blksize: st.blksize, blocks: st.blocks, atime: st.atime, mtime: st.mtime, ctime: st.ctime,
+    atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
   };
 }
 
@@ -54,12 +61,16 @@ export class HostDir implements Subtree {
   }
 
   async getattr(rel: string): Promise<Stat> {
-    const st = toStat(await (await this.resolver()).lstat(rel));
+    const st = await (await this.resolver()).lstat(rel);
+    const out = toStat(st);
+    // A symlink's size is the length of the text readlink presents (issue 20.8).
+    // (When it cannot be presented, readlink fails and the stored length stays.)
+    if ((st.mode & S_IFMT) === S_IFLNK) out.size = await this.readlink(rel).then((t) => Buffer.byteLength(t), () => st.size);
     if (this.ids) {
-      st.uid = this.ids.toContainer(st.uid ?? 0);
-      st.gid = this.ids.toContainer(st.gid ?? 0);
+      out.uid = this.ids.toContainer(out.uid ?? 0);
+      out.gid = this.ids.toContainer(out.gid ?? 0);
     }
-    return st;
+    return out;
   }
 
   async readdir(rel: string): Promise<string[]> {
@@ -117,8 +128,10 @@ export class HostDir implements Subtree {
     await this.own(rel);
   }
 
+  /** The link's target as the host kernel must see it: it leads inside the root or nowhere (confine.ts). */
   async readlink(rel: string): Promise<string> {
-    return containedLinkTarget(rel, await (await this.resolver()).readlink(rel));
+    const r = await this.resolver();
+    return containedLinkTarget(rel, await r.readlink(rel), (parts) => r.resolve(parts));
   }
 
   async chmod(rel: string, mode: number): Promise<void> {
@@ -132,9 +145,9 @@ export class HostDir implements Subtree {
     await (await this.resolver()).chown(rel, uid, gid);
   }
 
-  async utimens(rel: string, atimeMs: number, mtimeMs: number): Promise<void> {
+  async utimens(rel: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
     this.writable();
-    await (await this.resolver()).utimens(rel, atimeMs, mtimeMs);
+    await (await this.resolver()).utimens(rel, atime, mtime);
   }
 
   async statfs(rel: string): Promise<StatFs> {

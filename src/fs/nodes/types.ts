@@ -6,9 +6,9 @@
  *   - Subtree: a host directory shown as it is (rootfs/, images/NAME/rootfs/), which
  *     takes the rest of the path itself.
  */
-import type { Stat, StatFs } from 'fuse-native';
+import type { Stat, StatFs, UtimeSpec } from 'fuse-native';
 
-export type { Stat, StatFs };
+export type { Stat, StatFs, UtimeSpec };
 
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
@@ -72,7 +72,8 @@ export interface Subtree {
   readlink(rel: string): Promise<string>;
   chmod(rel: string, mode: number): Promise<void>;
   chown(rel: string, uid: number, gid: number): Promise<void>;
-  utimens(rel: string, atimeMs: number, mtimeMs: number): Promise<void>;
+  /** Exact nanoseconds (BigInt), or 'now' / 'omit' (UTIME_NOW, UTIME_OMIT). */
+  utimens(rel: string, atime: UtimeSpec, mtime: UtimeSpec): Promise<void>;
   statfs(rel: string): Promise<StatFs>;
   /** FIFOs, sockets and device nodes (mkfifo, mknod). */
   mknod(rel: string, mode: number, dev: number): Promise<void>;
