@@ -12,9 +12,12 @@ import { Tree } from '../helpers/tree.js';
 
 const tree = new Tree('rootfsescape');
 const NAME = 'esc';
+/** A privileged container (no user namespace): its root has CAP_MKNOD and makes device nodes. */
+const PRIV = 'escpriv';
 test.before(async () => {
   await tree.start();
   await tree.ctl(tree.p('ctl'), `create ${NAME}`);
+  await tree.ctl(tree.p('ctl'), `create ${PRIV} privileged=true`);
 });
 test.after.always(async () => {
   await tree.cleanup();
@@ -23,9 +26,9 @@ test.after.always(async () => {
 const R = (...p: string[]) => tree.p('containers', NAME, 'rootfs', ...p);
 /** The container's overlay as the host has it (what the container itself sees). */
 const O = (...p: string[]) => path.join(tree.state, 'containers', NAME, 'rootfs', ...p);
-const inside = async (script: string): Promise<{ status: string; stdout: string; stderr: string }> => {
-  const id = await tree.ctl(tree.p('containers', NAME, 'ctl'), `run sh -c '${script.replace(/'/g, "''")}'`);
-  const d = (f: string) => fs.readFile(tree.p('containers', NAME, 'procs', id, f), 'utf8');
+const inside = async (script: string, name = NAME): Promise<{ status: string; stdout: string; stderr: string }> => {
+  const id = await tree.ctl(tree.p('containers', name, 'ctl'), `run sh -c '${script.replace(/'/g, "''")}'`);
+  const d = (f: string) => fs.readFile(tree.p('containers', name, 'procs', id, f), 'utf8');
   const status = await d('wait');
   return { status, stdout: await d('stdout'), stderr: await d('stderr') };
 };
@@ -168,13 +171,18 @@ test('an open never hands the host a device or FIFO swapped in after the lookup;
   }
   // The daemon still answers at once.
   t.true((await fs.stat(R('tmp'))).isDirectory());
-  // Made inside the container, a device node through rootfs/ is no device to the host.
-  const r = await inside('mknod /tmp/null-in c 1 3 && mkfifo /tmp/fifo-in');
+  // A container in a user namespace (the default) cannot make a device node at all.
+  const denied = await inside('mknod /tmp/null-in c 1 3');
+  t.not(denied.status.trim(), 'exited 0');
+  t.regex(denied.stderr, /Operation not permitted/);
+  // Made inside a privileged container, a device node through rootfs/ is no device to the host.
+  const r = await inside('mknod /tmp/null-in c 1 3 && mkfifo /tmp/fifo-in', PRIV);
   t.is(r.status.trim(), 'exited 0', r.stderr);
-  const rd = await tree.sh(`timeout 10 cat ${q(R('tmp', 'null-in'))}; echo $?`);
+  const P = (...p: string[]) => tree.p('containers', PRIV, 'rootfs', ...p);
+  const rd = await tree.sh(`timeout 10 cat ${q(P('tmp', 'null-in'))}; echo $?`);
   t.not(rd.stdout.trim(), '0');
   t.not(rd.stdout.trim(), '124');
-  t.true((await fs.lstat(R('tmp', 'fifo-in'))).isFIFO());
+  t.true((await fs.lstat(P('tmp', 'fifo-in'))).isFIFO());
 });
 
 test('real inode numbers: a file with two links is one inode through rootfs/, stable across a forget; tar stores a hard link', async (t) => {
