@@ -16,6 +16,10 @@ declare module 'fuse-native' {
     getattr?(path: string, cb: (err: number, st?: Stat) => void): void;
     fgetattr?(path: string, fd: number, cb: (err: number, st?: Stat) => void): void;
     readdir?(path: string, cb: (err: number, names?: string[], stats?: Stat[]) => void): void;
+    // fd: a handle with wardenfs's PASSTHROUGH bit carries a directory fd that the patched
+    // binding lists (in batches, with offsets) and closes itself.
+    opendir?(path: string, flags: number, cb: (err: number, fd?: number) => void): void;
+    releasedir?(path: string, fd: number, cb: Cb): void;
     // content: added by wardenfs's patch; the whole content of a read-only snapshot handle,
     // which the binding then serves itself (fd 0: no JavaScript handle).
     open?(path: string, flags: number, cb: (err: number, fd?: number, content?: Buffer) => void): void;
@@ -57,6 +61,10 @@ declare module 'fuse-native' {
     mount(cb: (err: Error | null) => void): void;
     unmount(cb: (err: Error | null) => void): void;
     protected _fuseOptions(): string;
+    // Added by wardenfs's patch: a rootfs/ subtree's root fd (duplicated by the binding),
+    // under whose tree path getattr and opendir are answered natively.
+    registerRoot(prefix: string, fd: number): void;
+    unregisterRoot(prefix: string): void;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
   }
 }

@@ -87,6 +87,7 @@ export class RootfsResolver {
   #inflight = 0;
   #closing: Promise<void> | undefined;
   #drained: (() => void) | undefined;
+  #closeListeners: Array<() => void> = [];
 
   private constructor(fd: number, readonly hostRoot: string) {
     this.#fd = fd;
@@ -218,8 +219,23 @@ export class RootfsResolver {
     return this.#run((n, fd) => n.removexattr(fd, rel, name));
   }
 
+  /**
+   * The root's O_PATH fd, -1 once close() has begun. The FUSE binding duplicates it to
+   * answer getattr and opendir under the root itself (docs/fuse.md, "registered roots").
+   */
+  get fd(): number {
+    return this.#closing ? -1 : this.#fd;
+  }
+
+  /** `fn` runs once, synchronously, when close() begins (before the root fd is closed). */
+  onClose(fn: () => void): void {
+    if (this.#closing) fn();
+    else this.#closeListeners.push(fn);
+  }
+
   /** Waits for the calls in flight, then closes the root fd. Idempotent. */
   close(): Promise<void> {
+    if (!this.#closing) for (const fn of this.#closeListeners.splice(0)) fn();
     this.#closing ??= (async () => {
       if (this.#inflight > 0) await new Promise<void>((resolve) => { this.#drained = resolve; });
       await addon().close(this.#fd);

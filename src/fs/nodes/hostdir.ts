@@ -14,7 +14,7 @@
 import { constants as C } from 'node:fs';
 import { ReadOnly, CrossDevice } from '../../errors.js';
 import type { RootfsResolver, RootStat } from '../../drivers/rootfs/resolver.js';
-import { wantsWrite, type Stat, type StatFs, type Subtree } from './types.js';
+import { wantsWrite, type NativeRoot, type Stat, type StatFs, type Subtree } from './types.js';
 import { containedLinkTarget } from './confine.js';
 
 function toStat(st: RootStat): Stat {
@@ -38,8 +38,13 @@ export class HostDir implements Subtree {
     return toStat(await (await this.resolver()).lstat(rel));
   }
 
-  async readdir(rel: string): Promise<string[]> {
-    return (await this.resolver()).readdir(rel);
+  /** A final symlink is followed inside the root, as opendir(3) does; O_DIRECTORY opens nothing else. */
+  async opendir(rel: string): Promise<number> {
+    return (await this.resolver()).open(rel, C.O_RDONLY | C.O_DIRECTORY, 0, { follow: true });
+  }
+
+  nativeRoot(): Promise<NativeRoot> {
+    return this.resolver();
   }
 
   async open(rel: string, flags: number): Promise<number> {

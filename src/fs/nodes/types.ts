@@ -56,7 +56,13 @@ export interface DirNode {
 export interface Subtree {
   kind: 'subtree';
   getattr(rel: string): Promise<Stat>;
-  readdir(rel: string): Promise<string[]>;
+  /**
+   * A real fd of directory `rel`, which the patched binding then owns: it lists it in
+   * batches with offsets and closes it at releasedir (docs/fuse.md, "directory handles").
+   */
+  opendir(rel: string): Promise<number>;
+  /** The root the binding may answer getattr and opendir under itself (docs/fuse.md, "registered roots"). */
+  nativeRoot(): Promise<NativeRoot>;
   open(rel: string, flags: number): Promise<number>;
   create(rel: string, mode: number): Promise<number>;
   truncate(rel: string, size: number): Promise<void>;
@@ -78,6 +84,12 @@ export interface Subtree {
   listxattr(rel: string): Promise<string[]>;
   setxattr(rel: string, name: string, value: Buffer, flags: number): Promise<void>;
   removexattr(rel: string, name: string): Promise<void>;
+}
+
+/** A root fd the binding duplicates (-1 once closing), and the signal to forget it. */
+export interface NativeRoot {
+  readonly fd: number;
+  onClose(fn: () => void): void;
 }
 
 export type Node = FileNode | DirNode | Subtree;
