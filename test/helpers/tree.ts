@@ -26,6 +26,7 @@ export interface TreeOptions {
 const SUBNETS: Record<string, number> = {
   containers: 201, daemon: 202, stale: 203, unmount: 204, twice: 205, images: 206, crun: 207,
   procs: 208, restart: 209, bound: 210, cap: 211, cgroups: 212, rootfs: 213, net: 214, netb: 215,
+  bigdir: 235,
 };
 
 /**
