@@ -90,8 +90,8 @@ export class FuseAdapter {
 
   /**
    * The first time a subtree is met at `prefix`, its root is registered with the binding,
-   * which from then on answers getattr (but of symlinks) and opendir under that prefix
-   * itself, confined as the resolver is (fuse-native.c, wardenfs_root_t); the registration
+   * which from then on answers getattr and getxattr (but of symlinks) and opendir under that
+   * prefix itself, confined as the resolver is (fuse-native.c, wardenfs_root_t); the registration
    * ends when the root closes (destroy, image remove).
    */
   private registerRoot(prefix: string, sub: Subtree): void {

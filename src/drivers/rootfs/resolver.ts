@@ -127,7 +127,11 @@ export class RootfsResolver {
     return this.#run((n, fd) => n.open(fd, rel, flags, mode, opts.follow ?? false));
   }
 
-  /** The names in directory `rel`, without '.' and '..'; a final symlink is followed (inside the root). */
+  /**
+   * The names in directory `rel`, without '.' and '..'; a final symlink is followed (inside the
+   * root). Holds the whole listing: never for a directory whose size a container decides (the
+   * tree lists rootfs/ through the FUSE binding, in batches; docs/security.md §6).
+   */
   async readdir(rel: string): Promise<string[]> {
     return this.#run((n, fd) => n.readdir(fd, rel));
   }
@@ -221,7 +225,7 @@ export class RootfsResolver {
 
   /**
    * The root's O_PATH fd, -1 once close() has begun. The FUSE binding duplicates it to
-   * answer getattr and opendir under the root itself (docs/fuse.md, "registered roots").
+   * answer getattr, getxattr and opendir under the root itself (docs/fuse.md, "registered roots").
    */
   get fd(): number {
     return this.#closing ? -1 : this.#fd;
