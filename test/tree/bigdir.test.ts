@@ -142,3 +142,19 @@ test.serial('a directory swapped for a symlink is listed inside the root, and th
   t.true((await fs.readdir(tree.p('containers', 'big'))).includes('rootfs'));
   await fs.rm(host('swap'), { recursive: true });
 });
+
+test.serial('the binding answers for a container\'s rootfs/ only while it exists: destroyed, ENOENT at once; made again, its own files', async (t) => {
+  await tree.ctl(tree.p('ctl'), 'create again net=none');
+  const A = (...p: string[]) => tree.p('containers', 'again', 'rootfs', ...p);
+  await fs.writeFile(A('marker'), 'one\n');
+  t.true((await fs.stat(A('etc'))).isDirectory()); // the root is registered by now
+  t.true((await fs.readdir(A())).includes('marker'));
+  await tree.ctl(tree.p('containers', 'again', 'ctl'), 'destroy');
+  for (const p of [A(), A('etc'), A('marker')]) await t.throwsAsync(fs.stat(p), { code: 'ENOENT' });
+  for (const p of [A(), A('etc')]) await t.throwsAsync(fs.readdir(p), { code: 'ENOENT' });
+  await tree.ctl(tree.p('ctl'), 'create again net=none');
+  await t.throwsAsync(fs.stat(A('marker')), { code: 'ENOENT' });
+  t.false((await fs.readdir(A())).includes('marker'));
+  t.true((await fs.stat(A('etc', 'passwd'))).isFile());
+  await tree.ctl(tree.p('containers', 'again', 'ctl'), 'destroy');
+});
