@@ -177,6 +177,7 @@ export class FuseAdapter {
       readdir: (path, cb) => done(this.readdir(path), (names) => cb(0, names), cb),
       // A subtree's directory is a real fd, listed and closed by the binding itself; a
       // synthetic directory has handle 0 and is listed here, whole (its size is the daemon's).
+      // releasedir is answered by the binding for both; it is here so that the binding has it.
       opendir: (path, _flags, cb) => done(this.opendir(path), (fh) => cb(0, fh), cb),
       releasedir: (_path, _fd, cb) => cb(0),
       open: (path, flags, cb) => done(this.open(path, flags), (r) => (typeof r === 'number' ? cb(0, r) : cb(0, 0, r.content)), cb),
