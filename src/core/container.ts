@@ -6,6 +6,7 @@ import { EventLog } from './events.js';
 import { ProcessTable, type ProcessDeps } from './processes.js';
 import type { Cgroup } from '../drivers/cgroups/files.js';
 import { RootfsResolver } from '../drivers/rootfs/resolver.js';
+import { NotFound } from '../errors.js';
 
 /** What container.json holds: enough to rebuild the container's bundle and to adopt it after a restart. */
 export interface ContainerRecord {
@@ -48,6 +49,9 @@ export class Container {
 
   /** The confined view of the container's root (opened once, on first use). */
   rootfs(): Promise<RootfsResolver> {
+    // Never opened again once a destroy has closed it: it would keep the overlay busy, and
+    // the FUSE binding would go on answering for a container that is gone.
+    if (this.state === 'destroying') return Promise.reject(new NotFound(`container ${this.name} is being destroyed`));
     this.resolver ??= RootfsResolver.open(this.paths.rootfs);
     return this.resolver;
   }

@@ -13,7 +13,7 @@ import Fuse, { type Ops, type Stat, type UtimeSpec } from 'fuse-native';
 import { constants as C } from 'node:fs';
 import { toErrno } from './errno.js';
 import { NotFound, NotDirectory, IsDirectory, Denied, NotPermitted, NoAttribute, NotSupported, BadRequest } from '../errors.js';
-import { S_IFDIR, S_IFLNK, type DirNode, type FileNode, type Handle, type LinkNode, type Node, type Subtree } from './nodes/types.js';
+import { S_IFDIR, S_IFLNK, type DirNode, type FileNode, type Handle, type LinkNode, type NativeRoot, type Node, type Subtree } from './nodes/types.js';
 import type { HostDir } from './nodes/hostdir.js';
 import { logger } from '../util/log.js';
 import { syntheticIno } from './ino.js';
@@ -65,6 +65,8 @@ export class FuseAdapter {
   private readonly handles = new Map<number, Handle>();
   private nextHandle = 1;
   private fuse?: WardenFuse;
+  /** Subtree roots registered with the binding, by tree path ("/containers/web/rootfs"). */
+  private readonly nativeRoots = new Map<string, NativeRoot>();
 
   constructor(private readonly root: DirNode) {}
 
@@ -73,14 +75,46 @@ export class FuseAdapter {
     let node: Node = this.root;
     const parts = split(p);
     for (let i = 0; i < parts.length; i++) {
-      if (node.kind === 'subtree') return { kind: 'sub', sub: node, rel: parts.slice(i).join('/') };
+      if (node.kind === 'subtree') {
+        this.registerRoot('/' + parts.slice(0, i).join('/'), node);
+        return { kind: 'sub', sub: node, rel: parts.slice(i).join('/') };
+      }
       if (node.kind !== 'dir') throw new NotDirectory(`not a directory`);
       const next: Node | undefined = await node.child(parts[i]!);
       if (!next) throw new NotFound(`no such file`);
       node = next;
     }
-    if (node.kind === 'subtree') return { kind: 'sub', sub: node, rel: '' };
+    if (node.kind === 'subtree') {
+      this.registerRoot('/' + parts.join('/'), node);
+      return { kind: 'sub', sub: node, rel: '' };
+    }
     return { kind: 'node', node };
+  }
+
+  /**
+   * The first time a subtree is met at `prefix`, its root is registered with the binding,
+   * which from then on answers getattr and getxattr (but of symlinks) and opendir under that
+   * prefix itself, confined as the resolver is (fuse-native.c, wardenfs_root_t); the registration
+   * ends when the root closes (destroy, image remove).
+   */
+  private registerRoot(prefix: string, sub: Subtree): void {
+    if (!this.fuse || this.nativeRoots.has(prefix)) return;
+    sub.nativeRoot().then((root) => {
+      const fuse = this.fuse;
+      if (!fuse || this.nativeRoots.has(prefix) || root.fd < 0) return;
+      try {
+        fuse.registerRoot(prefix, root.fd, sub.ids?.base ?? 0, sub.ids?.size ?? 0);
+      } catch (e) {
+        log('register %s: %s', prefix, (e as Error).message);
+        return;
+      }
+      this.nativeRoots.set(prefix, root);
+      root.onClose(() => {
+        if (this.nativeRoots.get(prefix) !== root) return;
+        this.nativeRoots.delete(prefix);
+        fuse.unregisterRoot(prefix);
+      });
+    }, () => undefined);
   }
 
   /** The parent directory node of a path and the last name, for mkdir/rmdir of synthetic entries. */
@@ -144,6 +178,11 @@ export class FuseAdapter {
       getattr: (path, cb) => done(this.getattr(path), (st) => cb(0, st), cb),
       fgetattr: (path, _fd, cb) => done(this.getattr(path), (st) => cb(0, st), cb),
       readdir: (path, cb) => done(this.readdir(path), (names) => cb(0, names), cb),
+      // A subtree's directory is a real fd, listed and closed by the binding itself; a
+      // synthetic directory has handle 0 and is listed here, whole (its size is the daemon's).
+      // releasedir is answered by the binding for both; it is here so that the binding has it.
+      opendir: (path, _flags, cb) => done(this.opendir(path), (fh) => cb(0, fh), cb),
+      releasedir: (_path, _fd, cb) => cb(0),
       open: (path, flags, cb) => done(this.open(path, flags), (r) => (typeof r === 'number' ? cb(0, r) : cb(0, 0, r.content)), cb),
       create: (path, mode, cb) => done(this.onSub(path, true).then(([s, r]) => s.create(r, mode)).then((fd) => this.passthrough(fd)), (fh) => cb(0, fh), cb),
       read: (_path, fd, buf, len, pos, cb, abort) => done(Promise.resolve().then(() => this.handle(fd).read(buf, len, pos, abort)), cb, cb),
@@ -211,9 +250,17 @@ export class FuseAdapter {
     return t.node.target;
   }
 
+  private async opendir(p: string): Promise<number> {
+    const t = await this.resolve(p);
+    if (t.kind === 'sub') return this.passthrough(await t.sub.opendir(t.rel));
+    if (t.node.kind !== 'dir') throw new NotDirectory('not a directory');
+    return 0;
+  }
+
+  /** Synthetic directories only: a subtree's listing never comes here (opendir gave the binding an fd). */
   private async readdir(p: string): Promise<string[]> {
     const t = await this.resolve(p);
-    if (t.kind === 'sub') return ['.', '..', ...(await t.sub.readdir(t.rel))];
+    if (t.kind === 'sub') throw new NotSupported('listed by the binding');
     if (t.node.kind !== 'dir') throw new NotDirectory('not a directory');
     return ['.', '..', ...(await t.node.list())];
   }

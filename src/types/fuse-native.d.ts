@@ -22,6 +22,10 @@ declare module 'fuse-native' {
     getattr?(path: string, cb: (err: number, st?: Stat) => void): void;
     fgetattr?(path: string, fd: number, cb: (err: number, st?: Stat) => void): void;
     readdir?(path: string, cb: (err: number, names?: string[], stats?: Stat[]) => void): void;
+    // fd: a handle with wardenfs's PASSTHROUGH bit carries a directory fd that the patched
+    // binding lists (in batches, with offsets) and closes itself.
+    opendir?(path: string, flags: number, cb: (err: number, fd?: number) => void): void;
+    releasedir?(path: string, fd: number, cb: Cb): void;
     // content: added by wardenfs's patch; the whole content of a read-only snapshot handle,
     // which the binding then serves itself (fd 0: no JavaScript handle).
     open?(path: string, flags: number, cb: (err: number, fd?: number, content?: Buffer) => void): void;
@@ -63,6 +67,11 @@ declare module 'fuse-native' {
     mount(cb: (err: Error | null) => void): void;
     unmount(cb: (err: Error | null) => void): void;
     protected _fuseOptions(): string;
+    // Added by wardenfs's patch: a rootfs/ subtree's root fd (duplicated by the binding),
+    // under whose tree path getattr and opendir are answered natively; ids idBase…idBase+idSize-1
+    // (a container's user namespace) are shown as 0…idSize-1 (idSize 0: no shift).
+    registerRoot(prefix: string, fd: number, idBase?: number, idSize?: number): void;
+    unregisterRoot(prefix: string): void;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
   }
 }

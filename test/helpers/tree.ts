@@ -32,6 +32,7 @@ const SUBNETS: Record<string, number> = {
   confine: 240, confinepids: 241, confinerb: 242,
   escape: 225, statedir: 226,
   rootfsescape: 220,
+  bigdir: 235,
 };
 
 /**

@@ -88,6 +88,7 @@ export class RootfsResolver {
   #inflight = 0;
   #closing: Promise<void> | undefined;
   #drained: (() => void) | undefined;
+  #closeListeners: Array<() => void> = [];
 
   private constructor(fd: number, readonly hostRoot: string) {
     this.#fd = fd;
@@ -131,7 +132,11 @@ export class RootfsResolver {
     return this.#run((n, fd) => n.open(fd, rel, flags, mode, opts.follow ?? false));
   }
 
-  /** The names in directory `rel`, without '.' and '..'; a final symlink is followed (inside the root). */
+  /**
+   * The names in directory `rel`, without '.' and '..'; a final symlink is followed (inside the
+   * root). Holds the whole listing: never for a directory whose size a container decides (the
+   * tree lists rootfs/ through the FUSE binding, in batches; docs/security.md §6).
+   */
   async readdir(rel: string): Promise<string[]> {
     return this.#run((n, fd) => n.readdir(fd, rel));
   }
@@ -236,8 +241,23 @@ export class RootfsResolver {
     return this.#run((n, fd) => n.removexattr(fd, rel, name));
   }
 
+  /**
+   * The root's O_PATH fd, -1 once close() has begun. The FUSE binding duplicates it to
+   * answer getattr, getxattr and opendir under the root itself (docs/fuse.md, "registered roots").
+   */
+  get fd(): number {
+    return this.#closing ? -1 : this.#fd;
+  }
+
+  /** `fn` runs once, synchronously, when close() begins (before the root fd is closed). */
+  onClose(fn: () => void): void {
+    if (this.#closing) fn();
+    else this.#closeListeners.push(fn);
+  }
+
   /** Waits for the calls in flight, then closes the root fd. Idempotent. */
   close(): Promise<void> {
+    if (!this.#closing) for (const fn of this.#closeListeners.splice(0)) fn();
     this.#closing ??= (async () => {
       if (this.#inflight > 0) await new Promise<void>((resolve) => { this.#drained = resolve; });
       await addon().close(this.#fd);

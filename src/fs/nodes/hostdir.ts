@@ -15,7 +15,7 @@ import { constants as C, fstat, fchown } from 'node:fs';
 import { promisify } from 'node:util';
 import { ReadOnly, CrossDevice } from '../../errors.js';
 import type { RootfsResolver, RootStat, TimeSpec } from '../../drivers/rootfs/resolver.js';
-import { wantsWrite, type Stat, type StatFs, type Subtree } from './types.js';
+import { wantsWrite, type NativeRoot, type Stat, type StatFs, type Subtree } from './types.js';
 import { containedLinkTarget } from './confine.js';
 import type { IdShift } from './idshift.js';
 import { treeIno } from '../ino.js';
@@ -49,7 +49,7 @@ export class HostDir implements Subtree {
    * `resolver` gives the (cached) resolver of the root; `key` names the tree for same-tree
    * checks; `ids`: the container's user namespace, whose view of owners is shown (idshift.ts).
    */
-  constructor(private readonly resolver: () => Promise<RootfsResolver>, readonly key: string, readonly readOnly: boolean, private readonly ids?: IdShift) {}
+  constructor(private readonly resolver: () => Promise<RootfsResolver>, readonly key: string, readonly readOnly: boolean, readonly ids?: IdShift) {}
 
   /** What the host made through the tree belongs to the container's root. */
   private async own(rel: string): Promise<void> {
@@ -73,8 +73,13 @@ export class HostDir implements Subtree {
     return out;
   }
 
-  async readdir(rel: string): Promise<string[]> {
-    return (await this.resolver()).readdir(rel);
+  /** A final symlink is followed inside the root, as opendir(3) does; O_DIRECTORY opens nothing else. */
+  async opendir(rel: string): Promise<number> {
+    return (await this.resolver()).open(rel, C.O_RDONLY | C.O_DIRECTORY, 0, { follow: true });
+  }
+
+  nativeRoot(): Promise<NativeRoot> {
+    return this.resolver();
   }
 
   async open(rel: string, flags: number): Promise<number> {

@@ -59,7 +59,15 @@ export interface DirNode {
 export interface Subtree {
   kind: 'subtree';
   getattr(rel: string): Promise<Stat>;
-  readdir(rel: string): Promise<string[]>;
+  /**
+   * A real fd of directory `rel`, which the patched binding then owns: it lists it in
+   * batches with offsets and closes it at releasedir (docs/fuse.md, "directory handles").
+   */
+  opendir(rel: string): Promise<number>;
+  /** The root the binding may answer getattr and opendir under itself (docs/fuse.md, "registered roots"). */
+  nativeRoot(): Promise<NativeRoot>;
+  /** Owners the binding must show shifted when it answers for this subtree itself; none when undefined. */
+  readonly ids?: IdRange;
   open(rel: string, flags: number): Promise<number>;
   create(rel: string, mode: number): Promise<number>;
   truncate(rel: string, size: number): Promise<void>;
@@ -91,6 +99,18 @@ export interface Subtree {
 export interface LinkNode {
   kind: 'link';
   target: string;
+}
+
+/** A root fd the binding duplicates (-1 once closing), and the signal to forget it. */
+export interface NativeRoot {
+  readonly fd: number;
+  onClose(fn: () => void): void;
+}
+
+/** The host ids a subtree shows shifted (a container's user namespace, idshift.ts): base… are 0…size-1. */
+export interface IdRange {
+  readonly base: number;
+  readonly size: number;
 }
 
 export type Node = FileNode | DirNode | Subtree | LinkNode;
