@@ -33,6 +33,11 @@ export class LineBuffer {
     return this.size > 0 && !this.skipping;
   }
 
+  /** A line has begun and its newline has not come: bytes pending, or a refused or abandoned line being dropped. */
+  get open(): boolean {
+    return this.size > 0 || this.skipping !== false;
+  }
+
   /** Inside a refused line (its newline has not come yet). */
   get refusing(): boolean {
     return this.skipping === 'refused';

@@ -186,13 +186,14 @@ export class FuseAdapter {
       open: (path, flags, cb) => done(this.open(path, flags), (r) => (typeof r === 'number' ? cb(0, r) : cb(0, 0, r.content)), cb),
       create: (path, mode, cb) => done(this.onSub(path, true).then(([s, r]) => s.create(r, mode)).then((fd) => this.passthrough(fd)), (fh) => cb(0, fh), cb),
       read: (_path, fd, buf, len, pos, cb, abort) => done(Promise.resolve().then(() => this.handle(fd).read(buf, len, pos, abort)), cb, cb),
-      write: (_path, fd, buf, len, pos, cb, abort) => done(Promise.resolve().then(() => this.handle(fd).write(buf, len, pos, abort)), cb, cb),
+      // owner: the lock owner the patched binding passes (0n: none), see Owner in nodes/types.ts
+      write: (_path, fd, buf, len, pos, cb, abort, owner) => done(Promise.resolve().then(() => this.handle(fd).write(buf, len, pos, abort, owner || undefined)), cb, cb),
       release: (_path, fd, cb) => {
         const h = this.handles.get(fd);
         this.handles.delete(fd);
         unit(h ? h.release() : Promise.resolve(), cb);
       },
-      flush: (_path, fd, cb) => unit(Promise.resolve().then(() => this.handles.get(fd)?.flush?.()), cb),
+      flush: (_path, fd, cb, owner) => unit(Promise.resolve().then(() => this.handles.get(fd)?.flush?.(owner || undefined)), cb),
       fsync: (_path, _datasync, fd, cb) => unit(Promise.resolve().then(() => this.handle(fd).fsync?.()), cb),
       truncate: (path, size, cb) => unit(this.truncate(path, size), cb),
       ftruncate: (path, fd, size, cb) => {

@@ -32,9 +32,11 @@ declare module 'fuse-native' {
     create?(path: string, mode: number, cb: (err: number, fd?: number) => void): void;
     // abort: added by wardenfs's patch of the binding; fires when the kernel interrupts the request.
     read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void, abort?: AbortSignal): void;
-    write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void, abort?: AbortSignal): void;
+    // owner: added by wardenfs's patch; the request's lock owner, the kernel's id of the writer's
+    // descriptor table (0n when the kernel gave none). Direct-I/O writes and every FLUSH carry it.
+    write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void, abort?: AbortSignal, owner?: bigint): void;
     release?(path: string, fd: number, cb: Cb): void;
-    flush?(path: string, fd: number, cb: Cb): void;
+    flush?(path: string, fd: number, cb: Cb, owner?: bigint): void;
     fsync?(path: string, datasync: boolean, fd: number, cb: Cb): void;
     truncate?(path: string, size: number, cb: Cb): void;
     ftruncate?(path: string, fd: number, size: number, cb: Cb): void;

@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Tree } from '../helpers/tree.js';
 import { pidAlive, sleep } from '../helpers/host.js';
+import { execa } from 'execa';
 
 const tree = new Tree('ctllines');
 test.before(async () => {
@@ -166,4 +167,57 @@ test('double quotes: the usage text says so, a failed message holding one says s
   const id = await tree.ctl(c('ctl'), 'run echo "a b"');
   t.is(await fs.readFile(c('procs', id, 'wait'), 'utf8'), 'exited 0\n');
   t.is(await fs.readFile(c('procs', id, 'stdout'), 'utf8'), '"a b"\n');
+});
+
+/**
+ * A writer that forks while a line is half written (issue 11.3): the child's copy of the
+ * descriptor is closed at its exec (O_CLOEXEC) or its exit, and the kernel sends FLUSH for
+ * it. Opens ctl, writes the first half of a line, forks a child that execs /bin/true (MODE
+ * exec: the descriptor is O_CLOEXEC) or exits at once (MODE exit: inherited), waits for it,
+ * writes the rest (no newline) and closes.
+ */
+const FORK_WRITER = `
+import os, sys
+ctl, mode, first, rest = sys.argv[1:5]
+fd = os.open(ctl, os.O_WRONLY | os.O_CLOEXEC)
+if mode == 'exit':
+    os.set_inheritable(fd, True)
+os.write(fd, first.encode())
+pid = os.fork()
+if pid == 0:
+    if mode == 'exec':
+        os.execv('/bin/true', ['/bin/true'])
+    os._exit(0)
+os.waitpid(pid, 0)
+os.write(fd, rest.encode())
+os.close(fd)
+`;
+
+for (const mode of ['exec', 'exit'] as const) {
+  test(`a child forked in the middle of a line (${mode}) does not end it: one message, whole`, async (t) => {
+    const c = await container(`fork${mode}`);
+    const before = await fs.readdir(c('procs'));
+    const r = await execa('python3', ['-c', FORK_WRITER, c('ctl'), mode, "run id=whole printf %s 'first ''half", " second half'"], { reject: false });
+    t.is(r.exitCode, 0, r.stderr);
+    t.is(await fs.readFile(c('procs', 'whole', 'wait'), 'utf8'), 'exited 0\n');
+    t.is(await fs.readFile(c('procs', 'whole', 'stdout'), 'utf8'), "first 'half second half");
+    t.deepEqual((await fs.readdir(c('procs'))).filter((x) => !before.includes(x)), ['whole'], 'exactly one new process');
+    t.notRegex(await fs.readFile(c('events'), 'utf8'), /^error:/m);
+  });
+}
+
+test("a child's close ends the line only when the child wrote some of it", async (t) => {
+  // fd 1 is a dup of the ctl descriptor while the line is written: a redirection in the shell
+  // itself would close a dup of it (a writer's close, which ends the line), so the shell
+  // reports through a subshell (a child that closes its own copies and never writes)
+  // a child that writes (a subshell's printf) ends the line at its close
+  let r = await tree.sh(`exec 3>$M/ctl 4>&1 1>&3; printf 'create chi'; (printf 'ld'); [ -d $M/containers/child ] && (echo yes >&4); exec 1>&4`);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'yes');
+  // a child that only inherited the descriptor (an external command, a subshell) does not: the line ends at the writer's own close
+  r = await tree.sh(`exec 3>$M/ctl 4>&1 1>&3; printf 'create par'; /bin/true; [ -d $M/containers/par ] || (echo notyet >&4); printf 'ent'; exec 1>&4 3>&-; [ -d $M/containers/parent ] && echo yes`);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'notyet\nyes');
+  t.false(await fs.stat(tree.p('containers', 'par')).then(() => true, () => false));
+  t.notRegex(await fs.readFile(tree.p('events'), 'utf8'), /^error: .*"(par|ent)"/m);
 });

@@ -14,6 +14,14 @@ export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
 
+/**
+ * Who made a write or a flush: the FUSE lock owner, the kernel's id of the calling
+ * process's descriptor table (its files_struct, shared by its threads, copied for a forked
+ * child). Undefined when unknown (the kernel passes it with direct-I/O writes and with
+ * every FLUSH; every synthetic file is direct I/O).
+ */
+export type Owner = bigint | undefined;
+
 /** One open file. Per-open state (snapshots, ctl results) lives here, freed at release. */
 export interface Handle {
   /**
@@ -24,11 +32,16 @@ export interface Handle {
   readonly content?: Buffer;
   /** `abort` fires when the caller is interrupted by a signal: a read that waits must then end with EINTR. */
   read(buf: Buffer, len: number, pos: number, abort?: AbortSignal): Promise<number>;
-  write(buf: Buffer, len: number, pos: number, abort?: AbortSignal): Promise<number>;
+  /**
+   * `owner` identifies the writer's descriptor table (the FUSE lock owner, see Owner); a
+   * flush carries the closing table's, so a node can tell a writer's close from the close
+   * of a descriptor that a child merely inherited.
+   */
+  write(buf: Buffer, len: number, pos: number, abort?: AbortSignal, owner?: Owner): Promise<number>;
   truncate?(size: number): Promise<void>;
   fsync?(): Promise<void>;
   /** At each close() of the open file, which waits for it (release comes later, asynchronously). */
-  flush?(): Promise<void>;
+  flush?(owner?: Owner): Promise<void>;
   release(): Promise<void>;
 }
 
