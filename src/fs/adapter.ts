@@ -103,7 +103,7 @@ export class FuseAdapter {
       const fuse = this.fuse;
       if (!fuse || this.nativeRoots.has(prefix) || root.fd < 0) return;
       try {
-        fuse.registerRoot(prefix, root.fd, sub.ids?.base ?? 0, sub.ids?.size ?? 0);
+        fuse.registerRoot(prefix, root.fd, sub.ids?.base ?? 0, sub.ids?.size ?? 0, sub.readOnly);
       } catch (e) {
         log('register %s: %s', prefix, (e as Error).message);
         return;

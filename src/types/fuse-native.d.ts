@@ -72,7 +72,7 @@ declare module 'fuse-native' {
     // Added by wardenfs's patch: a rootfs/ subtree's root fd (duplicated by the binding),
     // under whose tree path getattr and opendir are answered natively; ids idBase…idBase+idSize-1
     // (a container's user namespace) are shown as 0…idSize-1 (idSize 0: no shift).
-    registerRoot(prefix: string, fd: number, idBase?: number, idSize?: number): void;
+    registerRoot(prefix: string, fd: number, idBase?: number, idSize?: number, readOnly?: boolean): void;
     unregisterRoot(prefix: string): void;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
   }

@@ -81,6 +81,8 @@ export interface Subtree {
   nativeRoot(): Promise<NativeRoot>;
   /** Owners the binding must show shifted when it answers for this subtree itself; none when undefined. */
   readonly ids?: IdRange;
+  /** Nothing under it may be written (an image): the binding's own opens refuse writing with EROFS. */
+  readonly readOnly: boolean;
   open(rel: string, flags: number): Promise<number>;
   create(rel: string, mode: number): Promise<number>;
   truncate(rel: string, size: number): Promise<void>;
