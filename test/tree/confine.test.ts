@@ -52,7 +52,7 @@ test('seccomp: the default profile refuses keyrings, new user namespaces, person
   await tree.ctl(tree.p('ctl'), 'create sc');
   t.is((await tree.status('sc')).seccomp, 'default');
   const r = await runProbe('sc', `wardenfs-canary-${randomBytes(4).toString('hex')}`);
-  for (const call of ['keyctl', 'add_key', 'unshare_user', 'clone_newuser', 'userfaultfd', 'personality_norandom', 'mount']) t.is(r[call], 'EPERM', call);
+  for (const call of ['keyctl', 'add_key', 'unshare_user', 'clone_newuser', 'userfaultfd', 'io_uring_setup', 'personality_norandom', 'mount']) t.is(r[call], 'EPERM', call);
   t.is(r.clone3, 'ENOSYS');
   t.is(r.personality_query, 'ok');
   t.is(r.fork, 'ok');
@@ -79,6 +79,7 @@ test('seccomp=unconfined: the same calls are not refused by a filter', async (t)
   t.is((await tree.status('scoff')).seccomp, 'unconfined');
   const r = await runProbe('scoff', `wardenfs-canary-${randomBytes(4).toString('hex')}`);
   t.is(r.keyctl, 'ok');
+  t.is(r.io_uring_setup, 'EFAULT');
   t.is(r.personality_norandom, 'ok');
   t.not(r.clone3, 'ENOSYS');
   t.regex(await run('scoff', 'cat /proc/self/status'), /^Seccomp:\s+0$/m);

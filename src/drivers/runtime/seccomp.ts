@@ -55,6 +55,10 @@ export const DEFAULT_PROFILE: SeccompGroup[] = [
     names: ['bpf', 'perf_event_open', 'userfaultfd'],
   },
   {
+    reason: 'io_uring: a second way into most of the kernel whose calls this filter never sees (each ring op bypasses seccomp), and a frequent source of kernel bugs; Docker\'s default refuses it too',
+    names: ['io_uring_setup', 'io_uring_enter', 'io_uring_register'],
+  },
+  {
     reason: 'loading or replacing kernel code (CAP_SYS_MODULE, CAP_SYS_BOOT)',
     names: ['kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'create_module', 'get_kernel_syms', 'query_module'],
   },
