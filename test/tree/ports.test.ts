@@ -7,12 +7,12 @@ import test from 'ava';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import dgram from 'node:dgram';
-import http from 'node:http';
 import { execa } from 'execa';
 import { Tree } from '../helpers/tree.js';
-import { sleep } from '../helpers/host.js';
+import { netHelpers } from '../helpers/net.js';
 
 const tree = new Tree('ports');
+const { C, run, finish, get, webServer } = netHelpers(tree);
 test.before(async () => {
   await tree.start();
   await tree.ctl(tree.p('ctl'), 'create pa');
@@ -24,35 +24,10 @@ test.after.always(async () => {
   await tree.cleanup();
 });
 
-const C = (name: string, ...p: string[]) => tree.p('containers', name, ...p);
 const gateway = `${tree.net}.1`;
 const ports = (name: string) => fs.readFile(C(name, 'net', 'ports'), 'utf8');
 const events = (name: string) => fs.readFile(C(name, 'events'), 'utf8');
 
-async function run(name: string, cmd: string): Promise<string> {
-  return tree.ctl(C(name, 'ctl'), `run ${cmd}`);
-}
-async function finish(name: string, id: string): Promise<{ status: string; out: string; err: string }> {
-  const status = await fs.readFile(C(name, 'procs', id, 'wait'), 'utf8');
-  return { status, out: await fs.readFile(C(name, 'procs', id, 'stdout'), 'utf8'), err: await fs.readFile(C(name, 'procs', id, 'stderr'), 'utf8') };
-}
-function get(url: string, timeoutMs = 3000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => { body += d.toString(); });
-      res.on('end', () => resolve(body));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
-async function webServer(name: string): Promise<void> {
-  await fs.mkdir(C(name, 'rootfs', 'www'), { recursive: true });
-  await fs.writeFile(C(name, 'rootfs', 'www', 'index.html'), `hello from ${name}\n`);
-  await run(name, 'httpd -f -p 80 -h /www');
-  await sleep(300);
-}
 
 /** A TCP server of the host on HOST:PORT (PORT 0: any free one); rejects with the listen error (EADDRINUSE). */
 async function listen(port: number, host = '127.0.0.1'): Promise<net.Server> {
