@@ -19,8 +19,8 @@ import type { ReaderBudget } from '../../core/budget.js';
 import { READ_NOFOLLOW } from '../../util/files.js';
 import { S_IFREG, wantsWrite, type FileNode, type Handle } from './types.js';
 
-export function streamFile(proc: Proc, stream: Stream, budget: ReaderBudget): FileNode {
-  const file = proc.paths[stream];
+/** A stream's output file, read-only: its own size and times; `open` gets it opened. */
+function outputFile(file: string, open: (fh: fs.FileHandle, flags: number) => Promise<Handle>): FileNode {
   return {
     kind: 'file',
     async getattr() {
@@ -29,71 +29,66 @@ export function streamFile(proc: Proc, stream: Stream, budget: ReaderBudget): Fi
     },
     async open(flags): Promise<Handle> {
       if (wantsWrite(flags)) throw new NotPermitted('read-only file');
-      const fh = await fs.open(file, READ_NOFOLLOW);
-      const nonblock = (flags & C.O_NONBLOCK) !== 0;
-      return {
-        async read(buf, len, pos, abort) {
-          for (;;) {
-            const wasRunning = proc.running;
-            const { changed, cancel } = proc.nextChange(stream);
-            const n = (await fh.read(buf, 0, len, pos)).bytesRead;
-            if (n > 0 || !wasRunning) {
-              cancel();
-              return n;
-            }
-            if (nonblock) {
-              cancel();
-              throw new TryAgain(`no output yet: process ${proc.id} runs`);
-            }
-            try {
-              await budget.hold(interruptible(changed, abort));
-            } finally {
-              cancel();
-            }
-          }
-        },
-        async write() {
-          throw new NotPermitted('read-only file');
-        },
-        async release() {
-          await fh.close();
-        },
-      };
+      return open(await fs.open(file, READ_NOFOLLOW), flags);
     },
   };
 }
 
+export function streamFile(proc: Proc, stream: Stream, budget: ReaderBudget): FileNode {
+  return outputFile(proc.paths[stream], async (fh, flags) => {
+    const nonblock = (flags & C.O_NONBLOCK) !== 0;
+    return {
+      async read(buf, len, pos, abort) {
+        for (;;) {
+          const wasRunning = proc.running;
+          const { changed, cancel } = proc.nextChange(stream);
+          const n = (await fh.read(buf, 0, len, pos)).bytesRead;
+          if (n > 0 || !wasRunning) {
+            cancel();
+            return n;
+          }
+          if (nonblock) {
+            cancel();
+            throw new TryAgain(`no output yet: process ${proc.id} runs`);
+          }
+          try {
+            await budget.hold(interruptible(changed, abort));
+          } finally {
+            cancel();
+          }
+        }
+      },
+      async write() {
+        throw new NotPermitted('read-only file');
+      },
+      async release() {
+        await fh.close();
+      },
+    };
+  });
+}
+
 /** `stdout.now`, `stderr.now`: the output as far as it went at open, then EOF; never waits. */
 export function streamNowFile(proc: Proc, stream: Stream): FileNode {
-  const file = proc.paths[stream];
-  return {
-    kind: 'file',
-    async getattr() {
-      const st = await fs.stat(file);
-      return { mode: S_IFREG | 0o444, size: st.size, mtime: st.mtime, ctime: st.ctime, atime: st.atime };
-    },
-    async open(flags): Promise<Handle> {
-      if (wantsWrite(flags)) throw new NotPermitted('read-only file');
-      const fh = await fs.open(file, READ_NOFOLLOW);
-      let end: number;
-      try {
-        end = (await fh.stat()).size;
-      } catch (e) {
+  return outputFile(proc.paths[stream], async (fh) => {
+    let end: number;
+    try {
+      end = (await fh.stat()).size;
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+    return {
+      async read(buf, len, pos) {
+        if (pos >= end) return 0;
+        return (await fh.read(buf, 0, Math.min(len, end - pos), pos)).bytesRead;
+      },
+      async write() {
+        throw new NotPermitted('read-only file');
+      },
+      async release() {
         await fh.close();
-        throw e;
-      }
-      return {
-        async read(buf, len, pos) {
-          if (pos >= end) return 0;
-          return (await fh.read(buf, 0, Math.min(len, end - pos), pos)).bytesRead;
-        },
-        async write() {
-          throw new NotPermitted('read-only file');
-        },
-        async release() {
-          await fh.close();
-        },
-      };
-    },
-  };
+      },
+    };
+  });
 }
