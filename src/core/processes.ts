@@ -68,6 +68,8 @@ export class ProcessTable {
   private readonly procs = new Map<string, Proc>();
   private readonly reserved = new Set<string>();
   private readonly exitWatchers = new Map<string, FSWatcher>();
+  /** Processes whose end is being recorded (events first, then their status): recorded once. */
+  private readonly ending = new Set<Proc>();
   private nextAuto = 1;
 
   constructor(private readonly c: Container, private readonly d: ProcessDeps) {}
@@ -208,19 +210,27 @@ export class ProcessTable {
   }
 
   private async ended(proc: Proc, status: Proc['status'], found = false): Promise<void> {
-    if (!proc.running) return;
-    proc.finish(status);
-    this.exitWatchers.get(proc.id)?.close();
-    this.exitWatchers.delete(proc.id);
-    await this.report(proc, found);
+    if (!proc.running || this.ending.has(proc)) return;
+    this.ending.add(proc);
+    try {
+      this.exitWatchers.get(proc.id)?.close();
+      this.exitWatchers.delete(proc.id);
+      // The events line (and its marker) before the status that readers of `wait` and
+      // `status` see: a script that read `wait` finds the line in events, and a daemon
+      // killed in between writes it at restart rather than twice.
+      await this.report(proc, found, status);
+      proc.finish(status);
+    } finally {
+      this.ending.delete(proc);
+    }
     await this.prune();
   }
 
   /** The end of a process in events, once: the marker file says it was written. */
-  private async report(proc: Proc, found: boolean): Promise<void> {
+  private async report(proc: Proc, found: boolean, status = proc.status): Promise<void> {
     const mark = found ? AT_RESTART : '';
     if (await exists(proc.paths.oom)) await this.c.events.append(`oom: the memory limit was hit while process ${proc.id} ran${mark}`);
-    await this.c.events.append(`process ${proc.id} ${statusLine(proc.status)}${mark}`);
+    await this.c.events.append(`process ${proc.id} ${statusLine(status)}${mark}`);
     await fs.writeFile(proc.paths.reported, '').catch((e: unknown) => log('%s: %s', proc.paths.reported, e));
   }
 
