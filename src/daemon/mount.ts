@@ -33,8 +33,9 @@ export async function runMount(opts: MountOptions): Promise<void> {
   // The daemon must never touch its own mount: its state cannot live under it.
   if (inside(stateDir, mountpoint)) throw new BadRequest('the state dir cannot be inside the mountpoint');
 
+  quietOutputs();
   const progress = (line: string): void => {
-    process.stderr.write(`wardenfs: ${line}\n`);
+    say(`wardenfs: ${line}\n`);
     log(line);
   };
   // Only a state dir that is root's is trusted (statedir.ts): checked before anything is written in it.
@@ -43,8 +44,21 @@ export async function runMount(opts: MountOptions): Promise<void> {
   await acquire(warden.paths.pidFile);
 
   // The daemon never crashes on bad input; an unexpected failure is logged and the mount stays up.
-  process.on('uncaughtException', (e) => progress(`unexpected error: ${e.stack ?? String(e)}`));
-  process.on('unhandledRejection', (e) => progress(`unexpected rejection: ${String((e as Error)?.stack ?? e)}`));
+  // Reporting must not fail in turn: one report at a time, and a failure inside it is dropped.
+  let reporting = false;
+  const unexpected = (what: string, e: unknown): void => {
+    if (reporting) return;
+    reporting = true;
+    try {
+      progress(`unexpected ${what}: ${String((e as Error)?.stack ?? e)}`);
+    } catch {
+      // nowhere left to say it
+    } finally {
+      reporting = false;
+    }
+  };
+  process.on('uncaughtException', (e) => unexpected('error', e));
+  process.on('unhandledRejection', (e) => unexpected('rejection', e));
 
   try {
     await warden.start(progress);
@@ -89,5 +103,29 @@ export async function runMount(opts: MountOptions): Promise<void> {
     }, () => undefined);
   }, 1000);
 
-  process.stdout.write(`ready ${mountpoint}\n`);
+  say(`ready ${mountpoint}\n`, process.stdout);
+}
+
+/**
+ * The daemon's stdout and stderr may go away under it: a parent that reads them through a
+ * pipe and dies (or closes them) turns every later write into EPIPE, which a stream emits
+ * as an 'error' event. Unheard, that event was an uncaught exception, whose handler logged
+ * it to stderr, which failed again, and so on: the daemon spun at 100% CPU and starved its
+ * own requests. Write errors of both are now dropped (the stream stays destroyed and later
+ * writes do nothing); the daemon goes on serving the tree without its output.
+ */
+function quietOutputs(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') === 0) stream.on('error', () => undefined);
+  }
+}
+
+/** Write to stderr (or stdout) if it is still there; never throws. */
+function say(text: string, stream: NodeJS.WriteStream = process.stderr): void {
+  if (stream.destroyed || !stream.writable) return;
+  try {
+    stream.write(text);
+  } catch {
+    // a closed descriptor: nothing to tell it
+  }
 }

@@ -17,6 +17,8 @@ export const CLI = path.join(PROJECT, 'bin/wardenfs.js');
 export interface TreeOptions {
   /** Extra command-line options for `mount`. */
   args?: string[];
+  /** Extra environment of the daemon (DEBUG …). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -26,7 +28,7 @@ export interface TreeOptions {
 const SUBNETS: Record<string, number> = {
   containers: 201, daemon: 202, stale: 203, unmount: 204, twice: 205, images: 206, crun: 207,
   procs: 208, restart: 209, bound: 210, cap: 211, cgroups: 212, rootfs: 213, net: 214, netb: 215,
-  ports: 250, ports2: 251,
+  ports: 250, ports2: 251, epipe: 254,
   ctllines: 230, streams: 231, streamsb: 232, events: 233,
   remove: 245, servers: 246, users: 247, reconcile: 248, 'servers-crun': 249,
   confine: 240, confinepids: 241, confinerb: 242,
@@ -75,7 +77,7 @@ export class Tree {
     const subnet = ['--subnet', `10.${n}.${SUBNET_THIRD}.0/24`];
     const child = spawn(process.execPath, [CLI, 'mount', this.mnt, '--state-dir', this.state, ...subnet, ...(this.options.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, DEBUG: process.env.WARDENFS_TEST_DEBUG ?? '' },
+      env: { ...process.env, DEBUG: process.env.WARDENFS_TEST_DEBUG ?? '', ...this.options.env },
     });
     this.daemon = child;
     child.stderr!.on('data', (d: Buffer) => { this.log += d.toString(); });

@@ -1,6 +1,6 @@
 /** The daemon's life (SPEC §2): ready line, SIGTERM, restart with the same state dir, stale mounts, unmount, reset. */
 import test from 'ava';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { Tree, CLI } from '../helpers/tree.js';
@@ -99,6 +99,33 @@ test.serial('a second daemon on the same state dir is refused', async (t) => {
   t.not(r.exitCode, 0);
   t.regex(r.stderr, /in use by the daemon/);
   t.deepEqual(await mountsWith(other), []);
+});
+
+/** CPU time (user + system) of a process so far, in seconds (/proc/PID/stat, clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+test.serial('a daemon whose stdout and stderr are gone (its parent died) does not spin: it answers, logs nothing, exits 0 on SIGTERM', async (t) => {
+  // DEBUG: every request logs to stderr; a message that fails logs to stderr too
+  const tree = new Tree('epipe', { env: { DEBUG: 'wardenfs:*' } });
+  t.teardown(() => tree.cleanup());
+  await tree.start();
+  const pid = tree.daemon!.pid!;
+  // the reading ends of its pipes closed, as when the parent that read them dies: every write is EPIPE
+  tree.daemon!.stdout!.destroy();
+  tree.daemon!.stderr!.destroy();
+  await tree.ctl(tree.p('ctl'), 'create quiet'); // logged (DEBUG)
+  const before = cpuSeconds(pid);
+  await t.throwsAsync(fs.writeFile(tree.p('ctl'), 'frob\n'), { code: 'EINVAL' });
+  t.true((await fs.readdir(tree.p('containers'))).includes('quiet'));
+  await sleep(2000);
+  t.true((await fs.readFile(tree.p('events'), 'utf8')).includes('unknown message "frob"'), 'it still answers');
+  const used = cpuSeconds(pid) - before;
+  t.true(used < 0.5, `the daemon used ${used} s of CPU in 2 s`);
+  t.is(await tree.stop('SIGTERM'), 0, 'SIGTERM (which it reports on stderr) still unmounts and exits');
+  t.deepEqual(await mountsWith(tree.mnt), []);
 });
 
 test('bad command lines are refused with a usage text', async (t) => {

@@ -238,3 +238,63 @@ test.serial('denied egress is refused at once (TCP reset), not dropped; `allow a
   t.regex(usage, /ports=\[HOSTIP:\]HOSTPORT:PORT/);
   t.regex(usage, /rules=allow PROTO .* or allow all/);
 });
+
+/**
+ * A writer that forks between writes (docs/security.md §3): a child's close of its copy of
+ * the descriptor (at exec: O_CLOEXEC; at exit: inherited) is a FLUSH too, which must not end
+ * a line cut between two writes. Opens the table with O_TRUNC, then for each piece: forks a
+ * child that execs /bin/true or exits, waits for it, prints the table as it is then (read
+ * through another open) and a `--` line, writes the piece; closes at the end.
+ */
+const FORK_WRITER = `
+import os, sys
+path, mode = sys.argv[1:3]
+fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+if mode == 'exit':
+    os.set_inheritable(fd, True)
+for piece in sys.argv[3:]:
+    pid = os.fork()
+    if pid == 0:
+        if mode == 'exec':
+            os.execv('/bin/true', ['/bin/true'])
+        os._exit(0)
+    os.waitpid(pid, 0)
+    with open(path) as f:
+        sys.stdout.write(f.read() + '--\\n')
+    sys.stdout.flush()
+    if piece:
+        os.write(fd, piece.encode())
+os.close(fd)
+`;
+
+for (const mode of ['exec', 'exit'] as const) {
+  test.serial(`a child forked between writes (${mode}) never ends a table's line: the table ends with every line, whole`, async (t) => {
+    const [p1, p2, p3, old] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    await fs.writeFile(C('pa', 'net', 'ports'), `${old}:80\n`);
+    // a child closes before the first write, then between the halves of a line, twice
+    const r = await execa('python3', ['-c', FORK_WRITER, C('pa', 'net', 'ports'), mode, `${p1}:80\n${p2}:8`, `1\n${p3}:8`, '2'], { reject: false });
+    t.is(r.exitCode, 0, r.stderr);
+    const seen = (r.stdout + '\n').split('--\n'); // execa drops the last newline
+    // The truncate of the open carries no owner: a child's close before the first write
+    // empties the table early (the only effect a child can have); every later one changes nothing.
+    t.deepEqual(seen, ['', `${p1}:80/tcp\n`, `${p1}:80/tcp\n${p2}:81/tcp\n`, '']);
+    t.is(await ports('pa'), `${p1}:80/tcp\n${p2}:81/tcp\n${p3}:82/tcp\n`, 'exactly the lines written, none cut, the old one gone');
+    t.notRegex(await events('pa'), new RegExp(`^error: .*${p2}:8\\b`, 'm'));
+    await t.throwsAsync(listen(p3), { code: 'EADDRINUSE' });
+    await close(await listen(old));
+    await fs.writeFile(C('pa', 'net', 'ports'), '');
+  });
+}
+
+test.serial('a shell writing a line in two printfs around an external command: one entry, applied at the shell\'s close; `: >` at its close', async (t) => {
+  const [p1, p2] = await Promise.all([freePort(), freePort()]);
+  await fs.writeFile(C('pa', 'net', 'ports'), `${p1}:80\n`);
+  // fd 1 is the table while the line is written (a redirection of a builtin would close a
+  // dup of it in the shell itself: a writer's close); /bin/true and the subshell only inherit it
+  const r = await tree.sh(`F="${C('pa', 'net', 'ports')}"; exec 3>"$F" 4>&1 1>&3; printf '${p2}:8'; /bin/true; (cat "$F"; echo --) >&4; printf 1; exec 1>&4 3>&-; cat "$F"`);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, `${p1}:80/tcp\n--\n${p2}:81/tcp`, 'the old table until the line ends, then exactly the new one');
+  const e = await tree.sh(`: > "${C('pa', 'net', 'ports')}"; cat "${C('pa', 'net', 'ports')}"; echo end`);
+  t.is(e.stdout, 'end');
+  await close(await listen(p2));
+});

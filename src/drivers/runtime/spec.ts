@@ -17,8 +17,9 @@ export const INIT_IN_CONTAINER = '/dev/.init';
 /**
  * Docker's default capability set less CAP_NET_RAW: enough for ordinary programs, not
  * enough to touch limits or the network config. Raw sockets would bypass the egress
- * filter and the rate limit that live in the container's network namespace; ping works
- * without them through ICMP datagram sockets (net.ipv4.ping_group_range below).
+ * filter and the rate limit that live in the container's network namespace (packet
+ * sockets). ICMP datagram sockets work without it (net.ipv4.ping_group_range below), so a
+ * ping that uses them does; busybox's ping opens raw sockets only (docs/network.md, Ping).
  */
 const CAPABILITIES = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD',
