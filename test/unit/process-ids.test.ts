@@ -4,12 +4,13 @@
  * numbering goes on after a restart (adopt), failed runs included.
  */
 import test from 'ava';
-import { promises as fs, mkdtempSync } from 'node:fs';
+import { promises as fs, mkdtempSync, open } from 'node:fs';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { ProcessTable, type ProcessHost } from '../../src/core/processes.js';
 import { EventLog } from '../../src/core/events.js';
-import { RootfsResolver } from '../../src/drivers/rootfs/resolver.js';
+import type { RootfsResolver } from '../../src/drivers/rootfs/resolver.js';
 import type { StartRequest, Started } from '../../src/drivers/monitor/conmon.js';
 import type { RunOptions } from '../../src/ctl/messages.js';
 
@@ -38,6 +39,20 @@ class FakeMonitor {
   };
 }
 
+/**
+ * The container's root as the process table uses it (open, for dir= and the account
+ * files), without the resolver's open_tree, which needs CAP_SYS_ADMIN: plain opens under
+ * a directory of the test's own, unconfined.
+ */
+function plainRoot(dir: string): RootfsResolver {
+  const root = {
+    hostRoot: dir,
+    open: (rel: string, flags: number, mode = 0) => promisify(open)(path.join(dir, rel), flags, mode),
+    close: async () => undefined,
+  };
+  return root as unknown as RootfsResolver;
+}
+
 let n = 0;
 async function table(dir?: string): Promise<{ procs: ProcessTable; monitor: FakeMonitor; host: ProcessHost; dir: string }> {
   const d = dir ?? path.join(base, `c${n++}`);
@@ -46,7 +61,6 @@ async function table(dir?: string): Promise<{ procs: ProcessTable; monitor: Fake
   await fs.mkdir(path.join(root, 'srv'), { recursive: true });
   await fs.writeFile(path.join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   await fs.writeFile(path.join(root, 'etc', 'group'), 'root:x:0:\n');
-  let resolver: Promise<RootfsResolver> | undefined;
   const host: ProcessHost = {
     name: path.basename(d),
     paths: { dir: d },
@@ -54,7 +68,7 @@ async function table(dir?: string): Promise<{ procs: ProcessTable; monitor: Fake
     events: new EventLog(path.join(d, 'events')),
     cgroup: { procs: async () => [] },
     initPid: 1,
-    rootfs: () => (resolver ??= RootfsResolver.open(root)),
+    rootfs: async () => plainRoot(root),
   };
   const monitor = new FakeMonitor();
   const procs = new ProcessTable(host, { runtime: { binary: '/nonexistent/runc', root: '/nonexistent' }, outputCap: 1 << 20, start: monitor.start });
