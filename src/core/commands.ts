@@ -11,7 +11,9 @@ import {
   type GlobalCommand, type ContainerCommand,
 } from '../ctl/messages.js';
 import type { EventLog } from './events.js';
-import type { Warden } from './warden.js';
+import type { Registry } from './registry.js';
+import type { Lifecycle } from './lifecycle.js';
+import type { ImageStore } from '../drivers/images/store.js';
 import { logger } from '../util/log.js';
 
 const log = logger('ctl');
@@ -54,8 +56,16 @@ async function runAll<C>(text: string, parse: (line: string) => C, exec: (c: C) 
   return result;
 }
 
+/** What carrying out messages uses (the Warden has them all; core unit tests pass fakes). */
+export interface CommandTargets {
+  readonly registry: Pick<Registry, 'get'>;
+  readonly events: EventLog;
+  readonly lifecycle: Pick<Lifecycle, 'create' | 'destroy'>;
+  readonly images: Pick<ImageStore, 'import' | 'remove'>;
+}
+
 export class Commands {
-  constructor(private readonly w: Warden) {}
+  constructor(private readonly w: CommandTargets) {}
 
   global(text: string): Promise<string> {
     return runAll(text, parseGlobal, (c) => this.execGlobal(c), () => this.w.events);

@@ -11,7 +11,7 @@ import { writeFileAtomic, readJson, randomHex, exists } from '../util/files.js';
 import { logger } from '../util/log.js';
 import type { OciRuntime } from '../drivers/runtime/oci.js';
 import { buildSpec } from '../drivers/runtime/spec.js';
-import { mountOverlay, unmountOverlay } from '../drivers/rootfs/overlay.js';
+import { mountOverlay, unmountOverlay, type OverlayLayout } from '../drivers/rootfs/overlay.js';
 import { allocateRange, type IdRange } from '../drivers/rootfs/idrange.js';
 import { IdClaims } from '../drivers/rootfs/idclaims.js';
 import { cgroupsPathFor, removeCgroupDirs } from '../drivers/cgroups/hierarchy.js';
@@ -43,29 +43,59 @@ async function checkPassable(dir: string): Promise<void> {
   }
 }
 
+/** What a life cycle needs of the OCI runtime (OciRuntime; a fake in core unit tests). */
+export type ContainerRuntime = Pick<OciRuntime, 'binary' | 'root' | 'runDetached' | 'state' | 'delete' | 'list'>;
+/** What it needs of the image store. */
+export type LifecycleImages = Pick<ImageStore, 'isChanging' | 'has' | 'rootfs'>;
+/** What it needs of the network. */
+export type LifecycleNetwork = Pick<Network, 'allocate' | 'release' | 'checkPorts' | 'setup' | 'nsPath' | 'teardown' | 'adopt'>;
+
+/** The host operations of a life cycle beside runtime, images and network: the real drivers unless a test passes fakes. */
+export interface LifecycleHost {
+  mountOverlay(l: OverlayLayout): Promise<void>;
+  unmountOverlay(merged: string): Promise<void>;
+  removeCgroupDirs(cgroupsPath: string): Promise<void>;
+  endAllMonitors(procsDir: string): Promise<void>;
+  /** The container's directory given to its user namespace's root (fs.chown). */
+  chown(path: string, uid: number, gid: number): Promise<void>;
+  /** Host-wide claims of id ranges (drivers/rootfs/idclaims.ts). */
+  claims: Pick<IdClaims, 'claim' | 'release'>;
+}
+
+export function realLifecycleHost(): LifecycleHost {
+  return { mountOverlay, unmountOverlay, removeCgroupDirs, endAllMonitors, chown: (p, uid, gid) => fs.chown(p, uid, gid), claims: new IdClaims() };
+}
+
 export interface LifecycleDeps {
   paths: StatePaths;
-  runtime: OciRuntime;
-  images: ImageStore;
+  runtime: ContainerRuntime;
+  images: LifecycleImages;
   registry: Registry;
   instance: string;
   initBinary: string;
   /** Bytes of stdout and of stderr kept on disk per process. */
   outputCap: number;
   cgroupHost: CgroupHost;
-  network: Network;
+  network: LifecycleNetwork;
   /** The global events: `created NAME`, `destroyed NAME`. */
   events: EventLog;
   /** pids.max of a container created without one (`--default-pids-max`; 'max': none). */
   defaultPidsMax: number | 'max';
+  /** Default: realLifecycleHost(). */
+  host?: LifecycleHost;
 }
 
 export class Lifecycle {
-  constructor(private readonly d: LifecycleDeps) {}
+  private readonly host: LifecycleHost;
+  private readonly claims: LifecycleHost['claims'];
+
+  constructor(private readonly d: LifecycleDeps) {
+    this.host = d.host ?? realLifecycleHost();
+    this.claims = this.host.claims;
+  }
 
   /** Id ranges of creates under way (not in the registry yet). */
   private readonly idsInFlight = new Set<number>();
-  private readonly claims = new IdClaims();
 
   /**
    * The lowest free host id range of this tree (one per container: docs/security.md §7),
@@ -77,7 +107,14 @@ export class Lifecycle {
     for (;;) {
       const r = allocateRange(this.d.instance, taken); // throws when none is left
       this.idsInFlight.add(r.base); // before the await: a concurrent create skips it
-      if (await this.claims.claim(r.base, owner)) return r;
+      let claimed: boolean;
+      try {
+        claimed = await this.claims.claim(r.base, owner);
+      } catch (e) {
+        this.idsInFlight.delete(r.base); // a claim that failed holds nothing
+        throw e;
+      }
+      if (claimed) return r;
       this.idsInFlight.delete(r.base);
       taken.add(r.base);
     }
@@ -149,10 +186,10 @@ export class Lifecycle {
       // container's ids reach its files.
       await checkPassable(path.dirname(this.d.paths.root));
       for (const dir of [this.d.paths.root, this.d.paths.containers]) await fs.chmod(dir, 0o711);
-      await fs.chown(cp.dir, 0, record.idmap.base);
+      await this.host.chown(cp.dir, 0, record.idmap.base);
       await fs.chmod(cp.dir, 0o710);
     }
-    await mountOverlay({
+    await this.host.mountOverlay({
       lower: this.d.images.rootfs(record.image), upper: cp.upper, work: cp.work, merged: cp.rootfs,
       ...(record.idmap ? { idmap: record.idmap, idmapAt: cp.idmappedLower } : {}),
     });
@@ -205,11 +242,11 @@ export class Lifecycle {
   async teardown(name: string, cp: ContainerPaths, cgroupsPath = cgroupsPathFor(this.d.instance, name), record?: ContainerRecord): Promise<void> {
     await fs.rm(cp.record, { force: true });
     await this.d.runtime.delete(name); // kills every process of the container
-    await endAllMonitors(path.join(cp.dir, 'procs'));
-    await removeCgroupDirs(cgroupsPath);
+    await this.host.endAllMonitors(path.join(cp.dir, 'procs'));
+    await this.host.removeCgroupDirs(cgroupsPath);
     await this.d.network.teardown(name, record);
-    await unmountOverlay(cp.rootfs);
-    await unmountOverlay(cp.idmappedLower); // attached only during a start; read-only, so rm can never reach the image
+    await this.host.unmountOverlay(cp.rootfs);
+    await this.host.unmountOverlay(cp.idmappedLower); // attached only during a start; read-only, so rm can never reach the image
     await fs.rm(cp.dir, { recursive: true, force: true });
     await this.claims.release(cp.dir, record?.idmap?.base);
   }

@@ -16,7 +16,9 @@ import { run } from '../util/exec.js';
 import { readJson, writeFileAtomic, randomHex, sleep, exists, isErrno, READ_NOFOLLOW, WRITE_NOFOLLOW } from '../util/files.js';
 import { logger } from '../util/log.js';
 import { Proc, statusFromExit, statusLine, type ProcMeta } from './process.js';
-import type { Container } from './container.js';
+import type { EventLog } from './events.js';
+import type { Cgroup } from '../drivers/cgroups/files.js';
+import type { IdRange } from '../drivers/rootfs/idrange.js';
 import type { OciRuntime } from '../drivers/runtime/oci.js';
 import type { ReaderBudget } from './budget.js';
 import type { RootfsResolver } from '../drivers/rootfs/resolver.js';
@@ -25,9 +27,23 @@ import { lookupUser } from './users.js';
 const log = logger('procs');
 
 export interface ProcessDeps {
-  runtime: OciRuntime;
+  /** The runtime conmon runs `exec` with. */
+  runtime: Pick<OciRuntime, 'binary' | 'root'>;
   /** Bytes of stdout and of stderr kept on disk per process. */
   outputCap: number;
+  /** Starts a process under its monitor (default: conmon's startProcess; a fake in core unit tests). */
+  start?: typeof startProcess;
+}
+
+/** What a process table uses of its container (Container; a fake in core unit tests). */
+export interface ProcessHost {
+  readonly name: string;
+  readonly paths: { readonly dir: string };
+  readonly record: { readonly env: string[]; readonly idmap?: IdRange };
+  readonly events: EventLog;
+  readonly cgroup: Pick<Cgroup, 'procs'>;
+  readonly initPid: number;
+  rootfs(): Promise<RootfsResolver>;
 }
 
 /** Ended processes kept per container (retention); older ones are forgotten as by rmdir. */
@@ -72,7 +88,7 @@ export class ProcessTable {
   private readonly ending = new Set<Proc>();
   private nextAuto = 1;
 
-  constructor(private readonly c: Container, private readonly d: ProcessDeps) {}
+  constructor(private readonly c: ProcessHost, private readonly d: ProcessDeps) {}
 
   get dir(): string { return path.join(this.c.paths.dir, 'procs'); }
   private paths(id: string): ProcPaths { return new ProcPaths(path.join(this.dir, id)); }
@@ -155,7 +171,7 @@ export class ProcessTable {
         argv: o.argv, env: [...this.c.record.env, ...o.env], cwd: o.dir,
         user: { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids }, home: u.home, ...(u.name ? { userName: u.name } : {}),
       });
-      const started = await startProcess({
+      const started = await (this.d.start ?? startProcess)({
         paths: p, containerId: this.c.name, uuid: meta.uuid,
         runtimeBinary: this.d.runtime.binary, runtimeRoot: this.d.runtime.root, processSpec: spec,
       });

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs, mkdtempSync, chmodSync } from 'node:fs';
+import { claimSubnet, releaseSubnet, SUBNET_THIRD } from './subnets.js';
 import path from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -21,39 +22,18 @@ export interface TreeOptions {
   env?: Record<string, string>;
 }
 
-/**
- * Each test file's own subnet (and so its own bridge routes): test files run in parallel,
- * and two bridges with one subnet would fight over the host's route to it.
- */
-const SUBNETS: Record<string, number> = {
-  containers: 201, daemon: 202, stale: 203, unmount: 204, twice: 205, images: 206, crun: 207,
-  procs: 208, restart: 209, bound: 210, cap: 211, cgroups: 212, rootfs: 213, net: 214, netb: 215,
-  ports: 250, ports2: 251, epipe: 254,
-  ctllines: 230, streams: 231, streamsb: 232, events: 233,
-  remove: 245, servers: 246, users: 247, reconcile: 248, 'servers-crun': 249,
-  confine: 240, confinepids: 241, confinerb: 242,
-  escape: 225, statedir: 226,
-  rootfsescape: 220,
-  bigdir: 235,
-};
-
-/**
- * The third octet of every test subnet, 0 unless WARDENFS_TEST_NET says otherwise: two
- * checkouts running the same test file at once on one machine (parallel work in git
- * worktrees) must not both put 10.N.0.0/24 on a bridge.
- */
-const SUBNET_THIRD = Number(process.env.WARDENFS_TEST_NET ?? 0) & 255;
-
 export class Tree {
   readonly base: string;
   readonly mnt: string;
   readonly state: string;
   daemon?: ChildProcess;
   log = '';
+  /** This tree's second octet, claimed host-wide at construction (helpers/subnets.ts). */
+  private readonly octet: number;
 
   /** The subnet prefix: containers of this tree get 10.N.K.x (K: see SUBNET_THIRD). */
   get net(): string {
-    return `10.${SUBNETS[this.tag]}.${SUBNET_THIRD}`;
+    return `10.${this.octet}.${SUBNET_THIRD}`;
   }
 
   constructor(readonly tag: string, readonly options: TreeOptions = {}) {
@@ -63,6 +43,7 @@ export class Tree {
     chmodSync(this.base, 0o711);
     this.mnt = path.join(this.base, 'mnt');
     this.state = path.join(this.base, 'state');
+    this.octet = claimSubnet(tag, this.base);
   }
 
   /** A path inside the mounted tree. */
@@ -72,9 +53,7 @@ export class Tree {
 
   /** Start the daemon and wait for its `ready MOUNTPOINT` line. */
   async start(): Promise<void> {
-    const n = SUBNETS[this.tag];
-    if (n === undefined) throw new Error(`test tree ${this.tag} has no subnet: add it to SUBNETS`);
-    const subnet = ['--subnet', `10.${n}.${SUBNET_THIRD}.0/24`];
+    const subnet = ['--subnet', `${this.net}.0/24`];
     const child = spawn(process.execPath, [CLI, 'mount', this.mnt, '--state-dir', this.state, ...subnet, ...(this.options.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, DEBUG: process.env.WARDENFS_TEST_DEBUG ?? '', ...this.options.env },
@@ -118,6 +97,7 @@ export class Tree {
     await execa('fusermount', ['-u', '-z', this.mnt], { reject: false });
     await execa(process.execPath, [CLI, 'reset', '--state-dir', this.state], { reject: false });
     await fs.rm(this.base, { recursive: true, force: true });
+    releaseSubnet(this.octet, this.base);
   }
 
   /** Run a shell command line the way a user would, with $M set to the mountpoint. */

@@ -2,6 +2,7 @@
 import test from 'ava';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { Tree } from '../helpers/tree.js';
 import { pidAlive, mountsWith, cgroupDirsOf, exists, nsOf, sleep } from '../helpers/host.js';
 
@@ -35,8 +36,14 @@ test('create by message with echo: listed, active, its init in its own namespace
   for (const ns of ['mnt', 'pid', 'uts', 'ipc', 'net']) {
     t.not(await nsOf(pid, ns), await nsOf('self', ns), `${ns} namespace is the host's`);
   }
-  // hostname = name, seen from inside the container's uts namespace
-  t.is((await fs.readFile(`/proc/${pid}/root/etc/hostname`, 'utf8')).length > 0, true);
+  // hostname = name, seen from inside the container's uts namespace (by a process run there)
+  const C = (...p: string[]) => tree.p('containers', 'web', ...p);
+  for (const cmd of ['hostname', 'cat /proc/sys/kernel/hostname']) {
+    const id = await tree.ctl(C('ctl'), `run ${cmd}`);
+    t.is(await fs.readFile(C('procs', id, 'wait'), 'utf8'), 'exited 0\n', cmd);
+    t.is(await fs.readFile(C('procs', id, 'stdout'), 'utf8'), 'web\n', cmd);
+  }
+  t.not(os.hostname(), 'web', 'the host has its own');
   const cg = await fs.readFile(`/proc/${pid}/cgroup`, 'utf8');
   t.regex(cg, /\/wardenfs\/[0-9a-f]+\/web$/m);
   t.regex(await events('web'), /^created/m);

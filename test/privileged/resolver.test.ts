@@ -3,7 +3,8 @@
  * container root full of symlinks pointing out of it, next to a "host secret" that no
  * operation may ever read or change; then the ordinary operations, and a race where the
  * container swaps a directory for a symlink to the outside while files are created in it.
- * Needs the addon (scripts/build-native.sh) and root (chown, a FIFO).
+ * Needs the addon (scripts/build-native.sh) and root (open_tree, chown, a FIFO): so it is
+ * in test/privileged/, not in test/unit/ (`npm run test:unit` runs as any user).
  */
 import test from 'ava';
 import type { ExecutionContext } from 'ava';

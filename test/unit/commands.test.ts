@@ -1,0 +1,82 @@
+/**
+ * Carrying out ctl messages (core/commands.ts) over the life cycle on fake drivers
+ * (test/helpers/fakes.ts): replies, order, the first failure stops the rest and is logged
+ * in the right events file with its errno kept. No root, no runtime.
+ */
+import test from 'ava';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Commands } from '../../src/core/commands.js';
+import { core, tempStateDir, type Core } from '../helpers/fakes.js';
+
+const dirs: string[] = [];
+test.after.always(async () => {
+  for (const d of dirs) await fs.rm(path.dirname(d), { recursive: true, force: true });
+});
+
+async function setup(): Promise<Core & { commands: Commands; imported: string[] }> {
+  const d = tempStateDir();
+  dirs.push(d);
+  const c = await core(d);
+  const imported: string[] = [];
+  const commands = new Commands({
+    registry: c.registry, events: c.events, lifecycle: c.lifecycle,
+    images: {
+      async import(name: string) { imported.push(name); },
+      async remove() {},
+    },
+  });
+  return { ...c, commands, imported };
+}
+
+const read = (f: string) => fs.readFile(f, 'utf8').catch(() => '');
+
+test('create replies with the name; a generated one too', async (t) => {
+  const { commands, registry } = await setup();
+  t.is(await commands.global('create web'), 'web');
+  const name = await commands.global('create');
+  t.regex(name, /^c-[0-9a-f]{6}$/);
+  t.deepEqual(registry.names(), [name, 'web'].sort());
+});
+
+test('messages run in order and stop at the first failure, which is logged and keeps its errno', async (t) => {
+  const { commands, registry, paths } = await setup();
+  const e = await t.throwsAsync(commands.global('create a\ncreate a\ncreate b\n'));
+  t.is((e as { errno?: string }).errno, 'EEXIST');
+  t.deepEqual(registry.names(), ['a'], 'b never created');
+  t.regex(await read(paths.events), /^error: container "?a"? exists$/m);
+
+  const syntax = await t.throwsAsync(commands.global('frob'));
+  t.is((syntax as { errno?: string }).errno, 'EINVAL');
+  t.regex(await read(paths.events), /^error: .*frob/m);
+
+  const quoted = await t.throwsAsync(commands.global('create "x y"'));
+  t.regex(quoted!.message, /double quotes are literal/);
+  t.is(await commands.global('image import alpine /tmp/a.tar'), 'ok');
+});
+
+test('an empty message is refused and logged', async (t) => {
+  const { commands, paths } = await setup();
+  const e = await t.throwsAsync(commands.global('\n\n'));
+  t.is((e as { errno?: string }).errno, 'EINVAL');
+  t.regex(await read(paths.events), /^error: empty message$/m);
+});
+
+test('container messages: errors go to its own events; a container being destroyed takes only destroy', async (t) => {
+  const { commands, registry, world, paths } = await setup();
+  await commands.global('create web');
+  const e = await t.throwsAsync(commands.container('web', 'kill 7'));
+  t.is((e as { errno?: string }).errno, 'ENOENT');
+  t.regex(await read(paths.container('web').events), /^error: no such process/m);
+  t.notRegex(await read(paths.events), /no such process/);
+
+  world.failAt('runtime.delete', 1);
+  await t.throwsAsync(commands.container('web', 'destroy'));
+  t.is(registry.get('web').state, 'destroying');
+  const refused = await t.throwsAsync(commands.container('web', 'stop 1'));
+  t.is((refused as { errno?: string }).errno, 'EINVAL');
+  t.regex(refused!.message, /being destroyed/);
+  t.is(await commands.container('web', 'destroy'), 'ok');
+  t.deepEqual(registry.names(), []);
+  t.true(world.empty);
+});

@@ -1,0 +1,171 @@
+/**
+ * The life cycle over fake drivers (test/helpers/fakes.ts): create and destroy undo every
+ * step done before a failing one and leave no half container in the registry; a restart
+ * adopts a running init, starts a stopped one again and sweeps a directory without
+ * container.json. No root, no runtime, no mounts.
+ */
+import test from 'ava';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { core, tempStateDir, Injected, World, INSTANCE, type Step } from '../helpers/fakes.js';
+import type { CreateOptions } from '../../src/ctl/messages.js';
+import { allocateRange } from '../../src/drivers/rootfs/idrange.js';
+
+const exists = (p: string) => fs.access(p).then(() => true, () => false);
+const opts = (o: Partial<CreateOptions> = {}): CreateOptions => ({ env: [], settings: {}, ...o });
+const cleanups: string[] = [];
+test.after.always(async () => {
+  for (const d of cleanups) await fs.rm(path.dirname(d), { recursive: true, force: true });
+});
+function stateDir(): string {
+  const d = tempStateDir();
+  cleanups.push(d);
+  return d;
+}
+
+const createSteps = (privileged: boolean): Step[] => privileged
+  ? ['allocate', 'images.has', 'mount', 'net.setup', 'runtime.run']
+  : ['claim', 'allocate', 'images.has', 'chown', 'mount', 'runtime.run', 'net.setup'];
+
+for (const privileged of [true, false]) {
+  for (const step of createSteps(privileged)) {
+    test(`create failing at ${step}${privileged ? ' (privileged)' : ' (user namespace)'}: every earlier step undone, nothing listed`, async (t) => {
+      const { world, registry, lifecycle, paths } = await core(stateDir());
+      world.failAt(step, 1);
+      const e = await t.throwsAsync(lifecycle.create('web', opts({ privileged })));
+      t.true(e instanceof Injected && e.step === step, String(e));
+      t.deepEqual(registry.names(), []);
+      t.false(registry.taken('web'), 'the name is free again');
+      t.false(await exists(paths.container('web').dir), 'no directory left');
+      t.true(world.empty, `nothing held: ${JSON.stringify({ mounted: [...world.mounted], runtime: [...world.runtime.keys()], links: [...world.links], addresses: [...world.addresses], claims: [...world.claims] })}`);
+      t.regex(await fs.readFile(paths.events, 'utf8').catch(() => ''), /^$/, 'no created event');
+
+      // The same create then succeeds, with what the failed one had taken.
+      const c = await lifecycle.create('web', opts({ privileged }));
+      t.deepEqual(registry.names(), ['web']);
+      t.deepEqual([...world.addresses], [['web', c.record.address]]);
+      if (!privileged) t.is(c.record.idmap!.base, allocateRange(INSTANCE, new Set()).base, 'the id range the failed create had');
+      t.true(await exists(paths.container('web').record));
+      t.is(world.runtime.get('web')?.pid, c.initPid);
+    });
+  }
+}
+
+test('a failed create gives its id range to the next', async (t) => {
+  const { world, lifecycle } = await core(stateDir());
+  world.failAt('runtime.run', 1);
+  await t.throwsAsync(lifecycle.create('a', opts()));
+  const a = await lifecycle.create('a2', opts());
+  const b = await lifecycle.create('b', opts());
+  t.not(a.record.idmap!.base, b.record.idmap!.base);
+  const again = await core(stateDir());
+  const first = await again.lifecycle.create('x', opts());
+  t.is(a.record.idmap!.base, first.record.idmap!.base, 'the range of a fresh tree\'s first container');
+});
+
+test('a create whose clean-up fails too: still nothing listed, and the next start sweeps it', async (t) => {
+  const dir = stateDir();
+  const { world, registry, lifecycle, paths } = await core(dir);
+  world.failAt('runtime.run', 1);
+  world.failAt('unmount', 1);
+  await t.throwsAsync(lifecycle.create('web', opts({ privileged: true })), { instanceOf: Injected });
+  t.deepEqual(registry.names(), []);
+  t.false(registry.taken('web'));
+  t.false(await exists(paths.container('web').record), 'no record: a half-made container');
+  t.true(await exists(paths.container('web').dir), 'its directory is left for the sweep');
+  t.is(world.mounted.size, 1);
+
+  const restarted = await core(dir, world);
+  await restarted.lifecycle.adoptAll();
+  t.deepEqual(restarted.registry.names(), []);
+  t.false(await exists(paths.container('web').dir), 'swept');
+  t.true(world.empty);
+});
+
+const destroySteps: Step[] = ['runtime.delete', 'monitors.end', 'cgroups.remove', 'net.teardown', 'unmount', 'claims.release'];
+
+for (const step of destroySteps) {
+  test(`destroy failing at ${step}: the container stays listed, a second destroy completes`, async (t) => {
+    const { world, registry, lifecycle, paths } = await core(stateDir());
+    const c = await lifecycle.create('web', opts());
+    world.failAt(step, 1);
+    await t.throwsAsync(lifecycle.destroy('web'), { instanceOf: Injected });
+    t.deepEqual(registry.names(), ['web'], 'still listed');
+    t.is(c.state, 'destroying');
+    t.false(await exists(paths.container('web').record), 'the record went first: a restart would sweep it');
+    await lifecycle.destroy('web');
+    t.deepEqual(registry.names(), []);
+    t.false(await exists(paths.container('web').dir));
+    t.true(world.empty);
+    t.regex(await fs.readFile(paths.events, 'utf8'), /^destroyed web$/m);
+  });
+}
+
+test('two destroys at once are one', async (t) => {
+  const { world, registry, lifecycle } = await core(stateDir());
+  await lifecycle.create('web', opts());
+  await Promise.all([lifecycle.destroy('web'), lifecycle.destroy('web')]);
+  t.deepEqual(registry.names(), []);
+  t.is(world.calls.filter((c) => c === 'runtime.delete web').length, 1);
+});
+
+test('restart: a running init is adopted, a stopped one started again, a directory without container.json swept', async (t) => {
+  const dir = stateDir();
+  const world = new World();
+  const first = await core(dir, world);
+  const alive = await first.lifecycle.create('alive', opts());
+  const stopped = await first.lifecycle.create('stopped', opts({ privileged: true }));
+  const gone = await first.lifecycle.create('gone', opts());
+  // The host rebooted for one (the runtime knows it stopped), forgot another entirely,
+  // and a create was interrupted before it wrote its record.
+  world.runtime.set('stopped', { status: 'stopped', pid: 0 });
+  world.runtime.delete('gone');
+  const half = first.paths.container('half');
+  await fs.mkdir(path.join(half.dir, 'bundle'), { recursive: true });
+  world.runtime.set('half', { status: 'created', pid: 4242 });
+  world.mounted.add(half.rootfs);
+  // A record whose name is not its directory's is not taken up either.
+  const odd = first.paths.container('odd');
+  await fs.mkdir(odd.dir, { recursive: true });
+  await fs.writeFile(odd.record, JSON.stringify({ ...alive.record, name: 'other' }));
+
+  world.calls.length = 0;
+  const second = await core(dir, world);
+  await second.lifecycle.adoptAll();
+  t.deepEqual(second.registry.names(), ['alive', 'gone', 'stopped']);
+
+  const a = second.registry.get('alive');
+  t.is(a.initPid, alive.initPid, 'adopted as it runs');
+  t.false(world.calls.includes('runtime.run alive'), 'not started again');
+  const asSaved = (r: object) => JSON.parse(JSON.stringify(r)) as unknown;
+  t.deepEqual(a.record, asSaved(alive.record));
+
+  for (const [name, before] of [['stopped', stopped], ['gone', gone]] as const) {
+    const c = second.registry.get(name);
+    t.true(world.calls.includes(`runtime.run ${name}`), `${name} started again`);
+    t.not(c.initPid, before.initPid);
+    t.is(world.runtime.get(name)?.pid, c.initPid);
+    t.deepEqual(c.record, asSaved(before.record), 'on the same record');
+    t.regex(await fs.readFile(c.paths.events, 'utf8'), new RegExp(`^restarted pid=${c.initPid}$`, 'm'));
+  }
+  t.true(world.calls.indexOf('runtime.delete stopped') < world.calls.indexOf('runtime.run stopped'), 'the stopped one deleted first');
+  for (const name of ['alive', 'stopped', 'gone']) t.true(world.calls.includes(`net.adopt ${name}`));
+
+  t.false(await exists(half.dir), 'half-made: swept');
+  t.false(world.runtime.has('half'));
+  t.false(world.mounted.has(half.rootfs));
+  t.false(await exists(odd.dir), 'a record of another name: swept');
+});
+
+test('restart: a container that cannot be started again stays on disk, unlisted', async (t) => {
+  const dir = stateDir();
+  const world = new World();
+  const first = await core(dir, world);
+  await first.lifecycle.create('web', opts());
+  world.runtime.delete('web');
+  world.failAt('runtime.run', 1);
+  const second = await core(dir, world);
+  await second.lifecycle.adoptAll();
+  t.deepEqual(second.registry.names(), []);
+  t.true(await exists(second.paths.container('web').record), 'left for reset');
+});
