@@ -4,7 +4,6 @@
  * one style, written down in docs/decisions.md: lower case, no trailing period, values
  * in double quotes — `no such container "web"`.
  */
-import { ValueError } from './ctl/values.js';
 
 export type ErrnoName =
   | 'EINVAL' | 'ENOENT' | 'EEXIST' | 'EBUSY' | 'ENOSPC' | 'EACCES' | 'EPERM' | 'EIO'
@@ -71,16 +70,6 @@ export class NotSupported extends WardenError { readonly errno = 'EOPNOTSUPP' as
 export class AddressInUse extends WardenError { readonly errno = 'EADDRINUSE' as const; }
 /** A forward's host address is not an address of this host. */
 export class AddressNotAvailable extends WardenError { readonly errno = 'EADDRNOTAVAIL' as const; }
-
-/** Run a value parser (ctl/values.ts); its ValueError becomes BadRequest (EINVAL). */
-export function checked<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (e) {
-    if (e instanceof ValueError) throw new BadRequest(e.message);
-    throw e;
-  }
-}
 
 /** The text for a human: a WardenError's message, or a short form of anything else. */
 export function describe(e: unknown): string {

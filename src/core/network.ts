@@ -4,7 +4,7 @@
  * running container and are recorded in container.json; a refused change changes nothing.
  */
 import { promises as fs } from 'node:fs';
-import { AddressInUse, BadRequest, NoSpace, checked, describe, q } from '../errors.js';
+import { AddressInUse, BadRequest, NoSpace, describe, q } from '../errors.js';
 import {
   parsePortForward, parseEgressRule, parseRate, formatPortForward, formatEgressRule, forwardsOverlap,
   type PortForward, type EgressRule, type Rate,
@@ -22,9 +22,9 @@ import type { ContainerRecord } from './container.js';
 /** Ports a Linux bridge can have (net/bridge/br_private.h: BR_MAX_PORTS = 1 << 10, port 0 unused). */
 export const BRIDGE_MAX_PORTS = 1023;
 
-export const parsePorts = (lines: string[]): PortForward[] => lines.map((l) => checked(() => parsePortForward(l)));
-export const parseRules = (lines: string[]): EgressRule[] => lines.map((l) => checked(() => parseEgressRule(l)));
-export const parseRateValue = (text: string): Rate | 'max' => checked(() => parseRate(text));
+export const parsePorts = (lines: string[]): PortForward[] => lines.map((l) => parsePortForward(l));
+export const parseRules = (lines: string[]): EgressRule[] => lines.map((l) => parseEgressRule(l));
+export const parseRateValue = (text: string): Rate | 'max' => parseRate(text);
 
 export class Network {
   readonly subnet: Subnet;
@@ -37,7 +37,7 @@ export class Network {
   private host?: Promise<void>;
 
   constructor(private readonly instance: string, subnet: string, private readonly registry: Registry) {
-    this.subnet = checked(() => parseSubnet(subnet));
+    this.subnet = parseSubnet(subnet);
     this.names = netNames(instance);
   }
 
