@@ -33,8 +33,31 @@ export class NoSpace extends WardenError { readonly errno = 'ENOSPC' as const; }
 export class Denied extends WardenError { readonly errno = 'EACCES' as const; }
 /** The operation is not permitted on this kind of node (e.g. writing a read-only file). */
 export class NotPermitted extends WardenError { readonly errno = 'EPERM' as const; }
-/** The runtime or the kernel failed; the message says how. */
-export class SystemFailure extends WardenError { readonly errno = 'EIO' as const; }
+/** What a failed host program was asked and answered (src/util/exec.ts fills it in). */
+export interface HostRun {
+  /** The program's name as called (`runc`, `nft`, `ip` …). */
+  program: string;
+  args: readonly string[];
+  /** Its exit status, or the signal that ended it; absent when it could not be started. */
+  exitCode?: number;
+  signal?: string;
+  /** What it printed on stderr, trimmed. */
+  stderr: string;
+}
+
+/**
+ * The runtime or the kernel failed; the message says how. A host program's failure
+ * carries `run` (program, args, exit status, stderr) and its `cause`, so that callers can
+ * tell known answers apart (src/util/hostmessages.ts) without parsing the message.
+ */
+export class SystemFailure extends WardenError {
+  readonly errno = 'EIO' as const;
+  readonly run?: HostRun;
+  constructor(message: string, options?: { cause?: unknown; run?: HostRun }) {
+    super(message, options);
+    if (options?.run) this.run = options.run;
+  }
+}
 /** A bounded resource of the daemon (e.g. blocked readers) is exhausted for now. */
 export class TryAgain extends WardenError { readonly errno = 'EAGAIN' as const; }
 /** The caller was interrupted by a signal while it waited (Ctrl-C on a blocked read). */

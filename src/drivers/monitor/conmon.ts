@@ -21,8 +21,9 @@
 import { spawn } from 'node:child_process';
 import { promises as fs, constants as C, watch } from 'node:fs';
 import path from 'node:path';
-import { SystemFailure, NotFound, BadRequest } from '../../errors.js';
+import { SystemFailure } from '../../errors.js';
 import { SYSTEM_PATH } from '../../util/exec.js';
+import { typedFailure } from '../../util/hostmessages.js';
 import { isErrno, READ_NOFOLLOW, APPEND_NOFOLLOW, CREATE_EXCL, WRITE_NOFOLLOW } from '../../util/files.js';
 import { makeFifo } from '../rootfs/addon.js';
 import { logger } from '../../util/log.js';
@@ -97,12 +98,9 @@ async function startFailure(p: ProcPaths, argv0: string): Promise<Error> {
   const detail = line.replace(/^time="[^"]*" level=\w+ msg="?/, '').replace(/"$/, '').replace(/\\"/g, '"');
   // runc names its own config.json, which the user never wrote: say what it means instead.
   const cwd = /chdir to cwd \("(.*)"\) set in config\.json failed: (.*)$/.exec(detail);
-  if (cwd) return new BadRequest(`cannot run ${JSON.stringify(argv0)}: cannot change to the directory ${JSON.stringify(cwd[1])} in the container: ${cwd[2]}`);
-  if (/executable file not found|no such file or directory|not found/i.test(detail)) {
-    return new NotFound(`cannot run ${JSON.stringify(argv0)}: ${detail}`);
-  }
-  if (/chdir|permission denied|not a directory/i.test(detail)) return new BadRequest(`cannot run ${JSON.stringify(argv0)}: ${detail}`);
-  return new SystemFailure(`cannot run ${JSON.stringify(argv0)}: ${detail}`);
+  const said = cwd ? `cannot change to the directory ${JSON.stringify(cwd[1])} in the container: ${cwd[2]}` : detail;
+  // The errno comes from the one table of known answers (util/hostmessages.ts).
+  return typedFailure('runtime', detail, `cannot run ${JSON.stringify(argv0)}: ${said}`);
 }
 
 /**
