@@ -93,7 +93,7 @@ export class Network {
   /** Run `fn` after every earlier change of `name`'s ports (two writes at once must not interleave their binds). */
   private serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const next = (this.portQueue.get(name) ?? Promise.resolve()).then(fn, fn);
-    const settled = next.catch(() => undefined);
+    const settled = next.catch(() => undefined); // the caller gets the failure through `next`; the queue goes on
     this.portQueue.set(name, settled);
     void settled.then(() => {
       if (this.portQueue.get(name) === settled) this.portQueue.delete(name);
@@ -209,6 +209,7 @@ export class Network {
 
 /** Whether the named netns file is the netns of process `pid`. */
 async function sameNetns(nsFile: string, pid: number): Promise<boolean> {
+  // Either gone: not the same (the link is made again).
   const [a, b] = await Promise.all([fs.stat(nsFile), fs.stat(`/proc/${pid}/ns/net`)]).catch(() => [undefined, undefined]);
   return !!a && !!b && a.dev === b.dev && a.ino === b.ino;
 }

@@ -114,7 +114,7 @@ export class FuseAdapter {
         this.nativeRoots.delete(prefix);
         fuse.unregisterRoot(prefix);
       });
-    }, () => undefined);
+    }, (e: unknown) => log('no native root for %s, the JavaScript side answers: %s', prefix, e));
   }
 
   /** The parent directory node of a path and the last name, for mkdir/rmdir of synthetic entries. */
@@ -325,7 +325,7 @@ export class FuseAdapter {
   }
 
   private async statfs(p: string) {
-    const t = await this.resolve(p).catch(() => undefined);
+    const t = await this.resolve(p).catch(() => undefined); // no such path: the tree's own figures
     if (t?.kind === 'sub') return t.sub.statfs(t.rel);
     return { bsize: 4096, frsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, favail: 0, fsid: 0, flag: 0, namemax: 255 };
   }

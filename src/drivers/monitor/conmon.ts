@@ -93,6 +93,7 @@ function spawnConmon(args: string[], stdio: number[], cwd: string): Promise<void
 
 /** Why a start failed, from what runc wrote on the process's stderr. */
 async function startFailure(p: ProcPaths, argv0: string): Promise<Error> {
+  // Nothing on stderr: the default below says the runtime did not start it.
   const text = (await fs.readFile(p.stderr, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => '')).trim();
   const line = text.split('\n').filter(Boolean).pop() ?? 'the runtime did not start it';
   const detail = line.replace(/^time="[^"]*" level=\w+ msg="?/, '').replace(/"$/, '').replace(/\\"/g, '"');
@@ -113,7 +114,7 @@ async function waitForPid(p: ProcPaths, conmonPid: number | undefined, deadline:
   let watcher: ReturnType<typeof watch> | undefined;
   try {
     watcher = watch(p.dir, { persistent: false }, () => wake());
-    watcher.on('error', () => undefined);
+    watcher.on('error', () => undefined); // the timer below goes on alone
   } catch { /* no inotify: the timer alone */ }
   try {
     for (;;) {
@@ -194,7 +195,7 @@ function killQuietly(pid: number): void {
 
 /** The exit status conmon recorded (code, or 128+signal), if the process has ended. */
 export async function readExit(p: ProcPaths): Promise<number | undefined> {
-  const text = await fs.readFile(p.exit, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => undefined);
+  const text = await fs.readFile(p.exit, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => undefined); // no exit file: not ended
   if (text === undefined || text.trim() === '') return undefined;
   const n = Number(text.trim());
   return Number.isInteger(n) ? n : undefined;
@@ -228,10 +229,10 @@ export async function endMonitor(p: ProcPaths, uuid: string): Promise<void> {
  * `procsDir` (the runtime has killed the processes themselves).
  */
 export async function endAllMonitors(procsDir: string): Promise<void> {
-  const ids = await fs.readdir(procsDir).catch(() => [] as string[]);
+  const ids = await fs.readdir(procsDir).catch(() => [] as string[]); // no procs dir: no monitors
   for (const id of ids) {
     const p = new ProcPaths(path.join(procsDir, id));
-    const meta = await fs.readFile(p.meta, { encoding: 'utf8', flag: READ_NOFOLLOW }).then((t) => JSON.parse(t) as { uuid?: string }, () => undefined);
+    const meta = await fs.readFile(p.meta, { encoding: 'utf8', flag: READ_NOFOLLOW }).then((t) => JSON.parse(t) as { uuid?: string }, () => undefined); // unreadable: matched by pid file alone
     if (meta?.uuid) await endMonitor(p, meta.uuid);
   }
 }

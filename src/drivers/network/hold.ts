@@ -42,7 +42,7 @@ async function bind(f: PortForward): Promise<Held> {
           resolve();
         });
       });
-      server.on('error', () => undefined);
+      server.on('error', () => undefined); // a held port only sits there; the bind's own failure is seen above
       server.unref();
       return { close: () => new Promise<void>((r) => server.close(() => r())) };
     }
@@ -54,8 +54,8 @@ async function bind(f: PortForward): Promise<Held> {
         resolve();
       });
     });
-    sock.on('error', () => undefined);
-    sock.on('message', () => undefined);
+    sock.on('error', () => undefined); // likewise
+    sock.on('message', () => undefined); // datagrams to a held port are dropped
     sock.unref();
     return { close: () => new Promise<void>((r) => sock.close(() => r())) };
   } catch (e) {
