@@ -86,7 +86,8 @@ function spawnConmon(args: string[], stdio: number[], cwd: string): Promise<void
     child.once('error', reject);
     child.once('exit', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new SystemFailure(`conmon failed (${code ?? signal})`));
+      // Its stderr is the process's stderr file: startFailure reads it.
+      else reject(new SystemFailure(`conmon failed (${code ?? signal})`, { run: { program: 'conmon', args, exitCode: code ?? undefined, signal: signal ?? undefined, stderr: '' } }));
     });
   });
 }
