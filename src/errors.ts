@@ -8,7 +8,7 @@
 export type ErrnoName =
   | 'EINVAL' | 'ENOENT' | 'EEXIST' | 'EBUSY' | 'ENOSPC' | 'EACCES' | 'EPERM' | 'EIO'
   | 'EAGAIN' | 'EINTR' | 'EPIPE' | 'EROFS' | 'EISDIR' | 'ENOTDIR' | 'ENOTEMPTY' | 'EXDEV' | 'ENOSYS' | 'ELOOP'
-  | 'ENODATA' | 'EOPNOTSUPP'
+  | 'ENODATA' | 'EOPNOTSUPP' | 'EBADF' | 'EMFILE'
   | 'EADDRINUSE' | 'EADDRNOTAVAIL';
 
 export abstract class WardenError extends Error {
@@ -84,6 +84,12 @@ export class ReadOnly extends WardenError { readonly errno = 'EROFS' as const; }
 export class IsDirectory extends WardenError { readonly errno = 'EISDIR' as const; }
 export class NotDirectory extends WardenError { readonly errno = 'ENOTDIR' as const; }
 export class CrossDevice extends WardenError { readonly errno = 'EXDEV' as const; }
+/** An open of a symlink that is not to be followed (O_NOFOLLOW): the kernel follows the tree's links itself. */
+export class SymlinkLoop extends WardenError { readonly errno = 'ELOOP' as const; }
+/** A file handle the daemon does not know (or no longer). */
+export class BadHandle extends WardenError { readonly errno = 'EBADF' as const; }
+/** No more handles of some kind can be opened. */
+export class TooManyOpen extends WardenError { readonly errno = 'EMFILE' as const; }
 /** No extended attribute of that name (getxattr's own answer, not a failure). */
 export class NoAttribute extends WardenError { readonly errno = 'ENODATA' as const; }
 /** The file cannot carry this operation at all (extended attributes on synthetic files). */
