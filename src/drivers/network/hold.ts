@@ -13,6 +13,9 @@ import net from 'node:net';
 import dgram from 'node:dgram';
 import { AddressInUse, AddressNotAvailable } from '../../errors.js';
 import { formatPortForward, type PortForward } from '../../ctl/net-values.js';
+import { logger } from '../../util/log.js';
+
+const log = logger('net');
 
 interface Held { close(): Promise<void> }
 
@@ -84,7 +87,10 @@ export class PortHolder {
       for (const h of added) await h.close();
       for (const [k, d] of dropped) {
         // Best effort: the port was free a moment ago, and the forward still has it.
-        const again = await bind(d.forward).catch(() => undefined);
+        const again = await bind(d.forward).catch((e: unknown) => {
+          log('%s: the port of %s could not be held again: %s', owner, formatPortForward(d.forward), e);
+          return undefined;
+        });
         if (again) after.set(k, { forward: d.forward, held: again });
       }
       for (const k of [...after.keys()]) if (!before.has(k)) after.delete(k);
