@@ -7,7 +7,8 @@
  */
 import { runMount } from './daemon/mount.js';
 import { runUnmount, runReset } from './daemon/admin.js';
-import { parseSize, parseIntIn, parseCount, ValueError } from './ctl/values.js';
+import { parseSize, parseIntIn, parseCount } from './ctl/values.js';
+import { BadRequest } from './errors.js';
 import { DEFAULT_PIDS_MAX } from './core/warden.js';
 
 export const DEFAULTS = {
@@ -26,7 +27,8 @@ defaults: mountpoint ${DEFAULTS.mountpoint}, state dir ${DEFAULTS.stateDir}, run
           pids.max of a container created without one ${DEFAULT_PIDS_MAX}
 `;
 
-class UsageError extends Error {}
+/** A bad command line: printed with the usage text, exit status 2. */
+class UsageError extends BadRequest {}
 
 interface Parsed { positional: string[]; flags: Map<string, string> }
 
@@ -55,7 +57,7 @@ function numberFlag(flags: Map<string, string>, name: string, parse: (v: string)
   if (v === undefined) return undefined;
   try {
     const n = parse(v);
-    if (n === 'max') throw new ValueError('max is not allowed here');
+    if (n === 'max') throw new BadRequest('max is not allowed here');
     return n;
   } catch (e) {
     throw new UsageError(`bad ${name} ${v}: ${(e as Error).message}`);
@@ -67,7 +69,7 @@ function pidsFlag(v: string | undefined): number | 'max' | undefined {
   if (v === undefined) return undefined;
   try {
     const n = parseCount(v, '--default-pids-max');
-    if (n === 0) throw new ValueError('0 would forbid every process');
+    if (n === 0) throw new BadRequest('0 would forbid every process');
     return n;
   } catch (e) {
     throw new UsageError(`bad --default-pids-max ${v}: ${(e as Error).message}`);

@@ -4,12 +4,11 @@
  * one style, written down in docs/decisions.md: lower case, no trailing period, values
  * in double quotes — `no such container "web"`.
  */
-import { ValueError } from './ctl/values.js';
 
 export type ErrnoName =
   | 'EINVAL' | 'ENOENT' | 'EEXIST' | 'EBUSY' | 'ENOSPC' | 'EACCES' | 'EPERM' | 'EIO'
   | 'EAGAIN' | 'EINTR' | 'EPIPE' | 'EROFS' | 'EISDIR' | 'ENOTDIR' | 'ENOTEMPTY' | 'EXDEV' | 'ENOSYS' | 'ELOOP'
-  | 'ENODATA' | 'EOPNOTSUPP'
+  | 'ENODATA' | 'EOPNOTSUPP' | 'EBADF' | 'EMFILE'
   | 'EADDRINUSE' | 'EADDRNOTAVAIL';
 
 export abstract class WardenError extends Error {
@@ -34,8 +33,31 @@ export class NoSpace extends WardenError { readonly errno = 'ENOSPC' as const; }
 export class Denied extends WardenError { readonly errno = 'EACCES' as const; }
 /** The operation is not permitted on this kind of node (e.g. writing a read-only file). */
 export class NotPermitted extends WardenError { readonly errno = 'EPERM' as const; }
-/** The runtime or the kernel failed; the message says how. */
-export class SystemFailure extends WardenError { readonly errno = 'EIO' as const; }
+/** What a failed host program was asked and answered (src/util/exec.ts fills it in). */
+export interface HostRun {
+  /** The program's name as called (`runc`, `nft`, `ip` …). */
+  program: string;
+  args: readonly string[];
+  /** Its exit status, or the signal that ended it; absent when it could not be started. */
+  exitCode?: number;
+  signal?: string;
+  /** What it printed on stderr, trimmed. */
+  stderr: string;
+}
+
+/**
+ * The runtime or the kernel failed; the message says how. A host program's failure
+ * carries `run` (program, args, exit status, stderr) and its `cause`, so that callers can
+ * tell known answers apart (src/util/hostmessages.ts) without parsing the message.
+ */
+export class SystemFailure extends WardenError {
+  readonly errno = 'EIO' as const;
+  readonly run?: HostRun;
+  constructor(message: string, options?: { cause?: unknown; run?: HostRun }) {
+    super(message, options);
+    if (options?.run) this.run = options.run;
+  }
+}
 /** A bounded resource of the daemon (e.g. blocked readers) is exhausted for now. */
 export class TryAgain extends WardenError { readonly errno = 'EAGAIN' as const; }
 /** The caller was interrupted by a signal while it waited (Ctrl-C on a blocked read). */
@@ -62,6 +84,12 @@ export class ReadOnly extends WardenError { readonly errno = 'EROFS' as const; }
 export class IsDirectory extends WardenError { readonly errno = 'EISDIR' as const; }
 export class NotDirectory extends WardenError { readonly errno = 'ENOTDIR' as const; }
 export class CrossDevice extends WardenError { readonly errno = 'EXDEV' as const; }
+/** An open of a symlink that is not to be followed (O_NOFOLLOW): the kernel follows the tree's links itself. */
+export class SymlinkLoop extends WardenError { readonly errno = 'ELOOP' as const; }
+/** A file handle the daemon does not know (or no longer). */
+export class BadHandle extends WardenError { readonly errno = 'EBADF' as const; }
+/** No more handles of some kind can be opened. */
+export class TooManyOpen extends WardenError { readonly errno = 'EMFILE' as const; }
 /** No extended attribute of that name (getxattr's own answer, not a failure). */
 export class NoAttribute extends WardenError { readonly errno = 'ENODATA' as const; }
 /** The file cannot carry this operation at all (extended attributes on synthetic files). */
@@ -71,16 +99,6 @@ export class NotSupported extends WardenError { readonly errno = 'EOPNOTSUPP' as
 export class AddressInUse extends WardenError { readonly errno = 'EADDRINUSE' as const; }
 /** A forward's host address is not an address of this host. */
 export class AddressNotAvailable extends WardenError { readonly errno = 'EADDRNOTAVAIL' as const; }
-
-/** Run a value parser (ctl/values.ts); its ValueError becomes BadRequest (EINVAL). */
-export function checked<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (e) {
-    if (e instanceof ValueError) throw new BadRequest(e.message);
-    throw e;
-  }
-}
 
 /** The text for a human: a WardenError's message, or a short form of anything else. */
 export function describe(e: unknown): string {

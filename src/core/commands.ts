@@ -7,7 +7,7 @@
 import { BadRequest, WardenError, SystemFailure, q } from '../errors.js';
 import { splitMessages } from '../ctl/tokenize.js';
 import {
-  parseGlobal, parseContainer, parseProcess, CtlSyntaxError,
+  parseGlobal, parseContainer, parseProcess,
   type GlobalCommand, type ContainerCommand,
 } from '../ctl/messages.js';
 import type { EventLog } from './events.js';
@@ -29,7 +29,6 @@ export const DOUBLE_QUOTE_HINT = "double quotes are literal characters: quote wi
 
 function asWardenError(e: unknown): WardenError {
   if (e instanceof WardenError) return e;
-  if (e instanceof CtlSyntaxError) return new BadRequest(e.message);
   log('unexpected failure: %O', e);
   return new SystemFailure(e instanceof Error ? e.message : String(e), { cause: e });
 }

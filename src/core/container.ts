@@ -60,7 +60,7 @@ export class Container {
   async closeRootfs(): Promise<void> {
     const r = this.resolver;
     this.resolver = undefined;
-    if (r) await (await r.catch(() => undefined))?.close();
+    if (r) await (await r.catch(() => undefined))?.close(); // a resolver that never opened has nothing to close
   }
 }
 

@@ -260,7 +260,10 @@ export class Lifecycle {
     await fs.mkdir(this.d.paths.containers, { recursive: true, mode: 0o700 });
     for (const name of await fs.readdir(this.d.paths.containers)) {
       const cp = this.d.paths.container(name);
-      const record = isValidName(name) ? await readJson<ContainerRecord>(cp.record).catch(() => undefined) : undefined;
+      const record = isValidName(name) ? await readJson<ContainerRecord>(cp.record).catch((e: unknown) => {
+        log('no readable record for %s (an interrupted create): %s', name, e); // swept below
+        return undefined;
+      }) : undefined;
       if (!record || record.name !== name) {
         log('sweeping half-made container %s', name);
         await this.teardown(name, cp).catch((e: unknown) => log('sweep %s: %s', name, e));

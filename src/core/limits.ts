@@ -4,7 +4,7 @@
  * container started again after a reboot gets the same limits. A refused value changes
  * nothing and is logged in the container's events.
  */
-import { checked, describe } from '../errors.js';
+import { describe } from '../errors.js';
 import { applySetting, type Settings } from '../ctl/messages.js';
 import { writeFileAtomic } from '../util/files.js';
 import type { Limit } from '../drivers/cgroups/files.js';
@@ -14,7 +14,7 @@ export type LimitKey = Limit['key'];
 
 export function parseLimit(key: LimitKey, text: string): Limit {
   const s: Settings = {};
-  checked(() => applySetting(s, key, text.trim()));
+  applySetting(s, key, text.trim());
   return { key, value: s[key] } as Limit;
 }
 

@@ -4,7 +4,7 @@
  * running container and are recorded in container.json; a refused change changes nothing.
  */
 import { promises as fs } from 'node:fs';
-import { AddressInUse, BadRequest, NoSpace, checked, describe, q } from '../errors.js';
+import { AddressInUse, BadRequest, NoSpace, describe, q } from '../errors.js';
 import {
   parsePortForward, parseEgressRule, parseRate, formatPortForward, formatEgressRule, forwardsOverlap,
   type PortForward, type EgressRule, type Rate,
@@ -22,9 +22,9 @@ import type { ContainerRecord } from './container.js';
 /** Ports a Linux bridge can have (net/bridge/br_private.h: BR_MAX_PORTS = 1 << 10, port 0 unused). */
 export const BRIDGE_MAX_PORTS = 1023;
 
-export const parsePorts = (lines: string[]): PortForward[] => lines.map((l) => checked(() => parsePortForward(l)));
-export const parseRules = (lines: string[]): EgressRule[] => lines.map((l) => checked(() => parseEgressRule(l)));
-export const parseRateValue = (text: string): Rate | 'max' => checked(() => parseRate(text));
+export const parsePorts = (lines: string[]): PortForward[] => lines.map((l) => parsePortForward(l));
+export const parseRules = (lines: string[]): EgressRule[] => lines.map((l) => parseEgressRule(l));
+export const parseRateValue = (text: string): Rate | 'max' => parseRate(text);
 
 export class Network {
   readonly subnet: Subnet;
@@ -37,7 +37,7 @@ export class Network {
   private host?: Promise<void>;
 
   constructor(private readonly instance: string, subnet: string, private readonly registry: Registry) {
-    this.subnet = checked(() => parseSubnet(subnet));
+    this.subnet = parseSubnet(subnet);
     this.names = netNames(instance);
   }
 
@@ -93,7 +93,7 @@ export class Network {
   /** Run `fn` after every earlier change of `name`'s ports (two writes at once must not interleave their binds). */
   private serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const next = (this.portQueue.get(name) ?? Promise.resolve()).then(fn, fn);
-    const settled = next.catch(() => undefined);
+    const settled = next.catch(() => undefined); // the caller gets the failure through `next`; the queue goes on
     this.portQueue.set(name, settled);
     void settled.then(() => {
       if (this.portQueue.get(name) === settled) this.portQueue.delete(name);
@@ -209,6 +209,7 @@ export class Network {
 
 /** Whether the named netns file is the netns of process `pid`. */
 async function sameNetns(nsFile: string, pid: number): Promise<boolean> {
+  // Either gone: not the same (the link is made again).
   const [a, b] = await Promise.all([fs.stat(nsFile), fs.stat(`/proc/${pid}/ns/net`)]).catch(() => [undefined, undefined]);
   return !!a && !!b && a.dev === b.dev && a.ino === b.ino;
 }

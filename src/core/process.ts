@@ -7,6 +7,9 @@
 import { promises as fs, watch, type FSWatcher } from 'node:fs';
 import { signalName } from '../ctl/values.js';
 import type { ProcPaths } from '../drivers/monitor/paths.js';
+import { logger } from '../util/log.js';
+
+const log = logger('procs');
 
 export interface ProcMeta {
   id: string;
@@ -71,7 +74,7 @@ export class Proc {
     for (const set of this.waiters.values()) for (const wake of set) wake();
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
-    void this.stdin?.close().catch(() => undefined);
+    void this.stdin?.close().catch((e: unknown) => log('closing the stdin of %s: %s', this.id, e)); // it has ended: nobody to tell
     this.stdin = undefined;
   }
 

@@ -122,7 +122,10 @@ export class ProcessTable {
    * are not counted). A run that daemonized has ended, but what it left behind is here.
    */
   async members(): Promise<number[]> {
-    const pids = await this.c.cgroup.procs().catch(() => [] as number[]);
+    const pids = await this.c.cgroup.procs().catch((e: unknown) => {
+      log('members of %s: %s', this.c.name, e); // no cgroup (being destroyed): no members
+      return [] as number[];
+    });
     const out: number[] = [];
     for (const pid of pids) {
       if (pid === this.c.initPid) continue;
@@ -182,11 +185,12 @@ export class ProcessTable {
       await this.c.events.append(`process ${id} started pid=${started.pid}`);
       return id;
     } catch (e) {
-      await fs.rm(p.dir, { recursive: true, force: true }).catch(() => undefined);
+      // The start's failure is what the caller hears; a leftover directory is swept at the next start.
+      await fs.rm(p.dir, { recursive: true, force: true }).catch((re: unknown) => log('removing %s: %s', p.dir, re));
       // A failed run changes nothing: its automatic id is given to the next run.
       if (o.id === undefined && this.nextAuto === Number(id) + 1) {
         this.nextAuto = Number(id);
-        await fs.writeFile(this.counterFile, String(this.nextAuto), { flag: WRITE_NOFOLLOW }).catch(() => undefined);
+        await fs.writeFile(this.counterFile, String(this.nextAuto), { flag: WRITE_NOFOLLOW }).catch((we: unknown) => log('counter of %s: %s', this.c.name, we)); // an id skipped at worst
       }
       throw e;
     } finally {
@@ -200,7 +204,7 @@ export class ProcessTable {
       const w = watch(proc.paths.dir, { persistent: false }, (_event, file) => {
         if (file === 'exit') void this.refresh(proc);
       });
-      w.on('error', () => undefined);
+      w.on('error', () => undefined); // the periodic check notices the end anyway
       this.exitWatchers.set(proc.id, w);
     } catch {
       // The periodic check (check()) notices the end anyway.
@@ -380,7 +384,7 @@ export class ProcessTable {
     if (proc.stdinClosed) return;
     proc.stdinClosed = true;
     await fs.writeFile(proc.paths.stdinClosed, '', { flag: WRITE_NOFOLLOW });
-    await proc.stdin?.close().catch(() => undefined);
+    await proc.stdin?.close().catch((e: unknown) => log('closing the stdin of %s: %s', proc.id, e)); // stdinClosed is written: readers see EOF
     proc.stdin = undefined;
     await endHolder(proc.paths);
   }
@@ -393,13 +397,14 @@ export class ProcessTable {
   async adopt(): Promise<void> {
     const found: Array<{ proc: Proc; at: number }> = [];
     const live: Proc[] = [];
+    // A container without processes yet: no dir, no counter (ids start at 1).
     const names = await fs.readdir(this.dir).catch(() => [] as string[]);
     const counter = Number(await fs.readFile(this.counterFile, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => '1'));
     this.nextAuto = Number.isInteger(counter) && counter > 0 ? counter : 1;
     for (const id of names) {
       if (!isValidName(id)) continue;
       const p = this.paths(id);
-      const meta = await readJson<ProcMeta>(p.meta).catch(() => undefined);
+      const meta = await readJson<ProcMeta>(p.meta).catch(() => undefined); // an interrupted start: swept below
       const pid = await readPid(p.pid);
       const conmonPid = (await readPid(p.conmonPid)) ?? 0;
       if (!meta || !pid) {
@@ -414,7 +419,7 @@ export class ProcessTable {
       const exit = await readExit(p);
       if (exit !== undefined) {
         proc.finish(statusFromExit(exit));
-        if (!(await exists(p.reported))) found.push({ proc, at: (await fs.stat(p.exit).catch(() => undefined))?.mtimeMs ?? 0 });
+        if (!(await exists(p.reported))) found.push({ proc, at: (await fs.stat(p.exit).catch(() => undefined))?.mtimeMs ?? 0 }); // no time: oldest
         continue;
       }
       if (!proc.stdinClosed) proc.stdin = await reopenStdin(p);
@@ -446,7 +451,7 @@ export class ProcessTable {
    */
   private async capOutput(proc: Proc): Promise<void> {
     for (const file of [proc.paths.stdout, proc.paths.stderr]) {
-      const st = await fs.stat(file).catch(() => undefined);
+      const st = await fs.stat(file).catch(() => undefined); // removed meanwhile (rm -r procs/ID): nothing to cap
       if (!st || st.size <= this.d.outputCap) continue;
       const allocated = st.blocks * 512;
       if (allocated <= this.d.outputCap + 1024 * 1024) continue;

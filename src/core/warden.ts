@@ -14,7 +14,8 @@ import { OciRuntime } from '../drivers/runtime/oci.js';
 import { crunForHost } from '../drivers/runtime/crun-hybrid.js';
 import { instanceId, removeInstanceCgroups } from '../drivers/cgroups/hierarchy.js';
 import { checkOverlayPath } from '../drivers/rootfs/overlay.js';
-import { SystemFailure } from '../errors.js';
+import { SystemFailure, describe } from '../errors.js';
+import { logger } from '../util/log.js';
 import { SYSTEM_PATH } from '../util/exec.js';
 import { ReaderBudget } from './budget.js';
 import { Network } from './network.js';
@@ -36,6 +37,8 @@ export interface WardenOptions {
   defaultPidsMax?: number | 'max';
 }
 
+const log = logger('warden');
+
 export const DEFAULT_OUTPUT_CAP = 64 * 1024 * 1024;
 export const DEFAULT_MAX_BLOCKED_READERS = 512;
 export const DEFAULT_PIDS_MAX = 4096;
@@ -46,7 +49,7 @@ async function findInit(explicit?: string): Promise<string> {
   for (const p of explicit ? [explicit] : INIT_CANDIDATES) {
     try {
       if ((await fs.stat(p)).isFile()) return p;
-    } catch { /* next */ }
+    } catch { /* not there: the next candidate */ }
   }
   throw new SystemFailure('no idle init found: install Debian\'s catatonit (scripts/setup.sh does)');
 }
@@ -58,7 +61,7 @@ export async function resolveRuntime(runtime: string): Promise<string> {
     try {
       await fs.access(p, fs.constants.X_OK);
       return p;
-    } catch { /* next */ }
+    } catch { /* not in this directory: the next */ }
   }
   throw new SystemFailure(`OCI runtime ${JSON.stringify(runtime)} not found`);
 }
@@ -75,6 +78,8 @@ export class Warden {
   readonly readers: ReaderBudget;
   readonly network: Network;
   private ticker?: NodeJS.Timeout;
+  /** Per container, how many checks in a row have failed (tick). */
+  private readonly failedChecks = new Map<string, number>();
 
   private constructor(readonly options: WardenOptions, runtimeBinary: string, initBinary: string, readonly cgroupHost: CgroupHost) {
     this.paths = new StatePaths(path.resolve(options.stateDir));
@@ -114,11 +119,28 @@ export class Warden {
     this.ticker.unref();
   }
 
-  /** Once a second: process ends that inotify missed, waiting readers, output caps. */
+  /**
+   * Once a second: process ends that inotify missed, waiting readers, output caps. A failed
+   * check is logged each time; one that fails again on the next tick is no race with a
+   * destroy but a lasting fault, and goes once to the container's events (again only after
+   * a check has passed).
+   */
   private async tick(): Promise<void> {
     for (const c of this.registry.all()) {
-      if (c.state === 'active') await c.procs.check().catch(() => undefined);
+      if (c.state !== 'active') continue;
+      try {
+        await c.procs.check();
+        this.failedChecks.delete(c.name);
+      } catch (e) {
+        log('check of %s failed: %O', c.name, e);
+        const n = (this.failedChecks.get(c.name) ?? 0) + 1;
+        this.failedChecks.set(c.name, n);
+        if (n === 2 && c.state === 'active' && this.registry.find(c.name) === c) {
+          await c.events.error(`checking the processes failed: ${describe(e)}`).catch((le: unknown) => log('events of %s: %s', c.name, le));
+        }
+      }
     }
+    for (const name of this.failedChecks.keys()) if (!this.registry.find(name)) this.failedChecks.delete(name);
   }
 
   stop(): void {
@@ -130,6 +152,7 @@ export class Warden {
     await this.lifecycle.teardownAll();
     await removeInstanceCgroups(this.instance);
     await this.network.reset();
+    // No state dir: nothing to empty.
     for (const entry of await fs.readdir(this.paths.root).catch(() => [] as string[])) {
       await fs.rm(path.join(this.paths.root, entry), { recursive: true, force: true });
     }

@@ -1,15 +1,15 @@
 /**
  * ctl messages: the verb tables of the global and the container `ctl` files, and the
  * parser that turns one message (one line) into a typed Command. Pure: no I/O, imports
- * nothing of the project outside ctl/. Carrying a Command out is core/'s job.
+ * nothing of the project outside ctl/ but the typed errors (a parse error is BadRequest).
+ * Carrying a Command out is core/'s job.
  */
-import { tokenize, quoteAll, TokenizeError } from './tokenize.js';
+import { BadRequest } from '../errors.js';
+import { tokenize, quoteAll } from './tokenize.js';
 import {
-  ValueError, parseName, parseSize, parseCount, parseIntIn, parseCpuMax, parseSignal,
+  parseName, parseSize, parseCount, parseIntIn, parseCpuMax, parseSignal,
   parseUser, parseEnv, parseSeconds, parseBool, type CpuMax, type Max, type Signal, type User,
 } from './values.js';
-
-export class CtlSyntaxError extends Error {}
 
 /** Limits and network settings a container takes at create time or through its files. */
 export interface Settings {
@@ -94,7 +94,7 @@ function isSettingKey(k: string): k is SettingKey {
   return (SETTING_KEYS as readonly string[]).includes(k);
 }
 
-/** Parse one setting value into `settings` (pure; throws ValueError). */
+/** Parse one setting value into `settings` (pure; throws BadRequest). */
 export function applySetting(settings: Settings, key: SettingKey, value: string): void {
   switch (key) {
     case 'memory.max': settings['memory.max'] = parseSize(value); break;
@@ -111,27 +111,17 @@ function words(line: string): string[] {
   try {
     return tokenize(line);
   } catch (e) {
-    if (e instanceof TokenizeError) throw new CtlSyntaxError(`${e.message} in ${JSON.stringify(line)}`);
+    if (e instanceof BadRequest) throw new BadRequest(`${e.message} in ${JSON.stringify(line)}`, { cause: e });
     throw e;
   }
 }
 
-/** Run a value parser, turning its ValueError into a CtlSyntaxError. */
-function value<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof ValueError) throw new CtlSyntaxError(e.message);
-    throw e;
-  }
+function unknown(tokens: string[]): BadRequest {
+  return new BadRequest(`unknown message ${JSON.stringify(quoteAll(tokens))}`);
 }
 
-function unknown(tokens: string[]): CtlSyntaxError {
-  return new CtlSyntaxError(`unknown message ${JSON.stringify(quoteAll(tokens))}`);
-}
-
-function usage(text: string): CtlSyntaxError {
-  return new CtlSyntaxError(`usage: ${text}`);
+function usage(text: string): BadRequest {
+  return new BadRequest(`usage: ${text}`);
 }
 
 function splitKeyValue(token: string): [string, string] | undefined {
@@ -145,24 +135,24 @@ function parseCreate(args: string[]): GlobalCommand {
   let name: string | undefined;
   let rest = args;
   if (rest[0] !== undefined && splitKeyValue(rest[0]) === undefined) {
-    name = value(() => parseName(rest[0]!, 'container name'));
+    name = parseName(rest[0]!, 'container name');
     rest = rest.slice(1);
   }
   for (const token of rest) {
     const kv = splitKeyValue(token);
-    if (!kv) throw new CtlSyntaxError(`bad option ${JSON.stringify(token)}: want KEY=VALUE`);
+    if (!kv) throw new BadRequest(`bad option ${JSON.stringify(token)}: want KEY=VALUE`);
     const [key, val] = kv;
-    if (key === 'image') options.image = value(() => parseName(val, 'image name'));
+    if (key === 'image') options.image = parseName(val, 'image name');
     else if (key === 'net') {
-      if (val !== 'bridge' && val !== 'none') throw new CtlSyntaxError(`bad net ${JSON.stringify(val)}: want bridge or none`);
+      if (val !== 'bridge' && val !== 'none') throw new BadRequest(`bad net ${JSON.stringify(val)}: want bridge or none`);
       options.net = val;
     } else if (key === 'seccomp') {
-      if (val !== 'default' && val !== 'unconfined') throw new CtlSyntaxError(`bad seccomp ${JSON.stringify(val)}: want default or unconfined`);
+      if (val !== 'default' && val !== 'unconfined') throw new BadRequest(`bad seccomp ${JSON.stringify(val)}: want default or unconfined`);
       options.seccomp = val;
-    } else if (key === 'privileged') options.privileged = value(() => parseBool(val, 'privileged'));
-    else if (key === 'env') options.env.push(value(() => parseEnv(val)));
-    else if (isSettingKey(key)) value(() => applySetting(options.settings, key, val));
-    else throw new CtlSyntaxError(`unknown option ${JSON.stringify(key)}`);
+    } else if (key === 'privileged') options.privileged = parseBool(val, 'privileged');
+    else if (key === 'env') options.env.push(parseEnv(val));
+    else if (isSettingKey(key)) applySetting(options.settings, key, val);
+    else throw new BadRequest(`unknown option ${JSON.stringify(key)}`);
   }
   return name === undefined ? { verb: 'create', options } : { verb: 'create', name, options };
 }
@@ -176,16 +166,16 @@ export function parseGlobal(line: string): GlobalCommand {
       return parseCreate(args);
     case 'destroy':
       if (args.length !== 1) throw usage('destroy NAME');
-      return { verb: 'destroy', name: value(() => parseName(args[0]!, 'container name')) };
+      return { verb: 'destroy', name: parseName(args[0]!, 'container name') };
     case 'image':
       if (args[0] === 'import') {
         if (args.length !== 3) throw usage('image import NAME PATH');
         if (args[2] === '') throw usage('image import NAME PATH');
-        return { verb: 'image import', name: value(() => parseName(args[1]!, 'image name')), path: args[2]! };
+        return { verb: 'image import', name: parseName(args[1]!, 'image name'), path: args[2]! };
       }
       if (args[0] === 'remove') {
         if (args.length !== 2) throw usage('image remove NAME');
-        return { verb: 'image remove', name: value(() => parseName(args[1]!, 'image name')) };
+        return { verb: 'image remove', name: parseName(args[1]!, 'image name') };
       }
       throw unknown(t);
     default:
@@ -202,12 +192,12 @@ function parseRun(args: string[]): ContainerCommand {
     const kv = splitKeyValue(token);
     if (!kv) break;
     const [key, val] = kv;
-    if (key === 'id') opts.id = value(() => parseName(val, 'process id'));
+    if (key === 'id') opts.id = parseName(val, 'process id');
     else if (key === 'dir') {
-      if (!val.startsWith('/')) throw new CtlSyntaxError(`bad dir ${JSON.stringify(val)}: want an absolute path`);
+      if (!val.startsWith('/')) throw new BadRequest(`bad dir ${JSON.stringify(val)}: want an absolute path`);
       opts.dir = val;
-    } else if (key === 'user') opts.user = value(() => parseUser(val));
-    else if (key === 'env') opts.env.push(value(() => parseEnv(val)));
+    } else if (key === 'user') opts.user = parseUser(val);
+    else if (key === 'env') opts.env.push(parseEnv(val));
     else break; // the first token that is not a known option starts the program (SPEC §3.1)
   }
   opts.argv = args.slice(i);
@@ -224,13 +214,13 @@ export function parseContainer(line: string): ContainerCommand {
       return parseRun(args);
     case 'kill': {
       if (args.length < 1 || args.length > 2) throw usage('kill ID [SIGNAL]');
-      const id = value(() => parseName(args[0]!, 'process id'));
-      const signal = value(() => parseSignal(args[1] ?? 'TERM'));
+      const id = parseName(args[0]!, 'process id');
+      const signal = parseSignal(args[1] ?? 'TERM');
       return { verb: 'kill', id, signal };
     }
     case 'stop':
       if (args.length > 1) throw usage('stop [SECONDS]');
-      return { verb: 'stop', seconds: args[0] === undefined ? 10 : value(() => parseSeconds(args[0]!)) };
+      return { verb: 'stop', seconds: args[0] === undefined ? 10 : parseSeconds(args[0]!) };
     case 'destroy':
       if (args.length !== 0) throw usage('destroy');
       return { verb: 'destroy' };
@@ -246,7 +236,7 @@ export function parseProcess(line: string): ProcessCommand {
   switch (verb) {
     case 'kill':
       if (args.length > 1) throw usage('kill [SIGNAL]');
-      return { verb: 'kill', signal: value(() => parseSignal(args[0] ?? 'TERM')) };
+      return { verb: 'kill', signal: parseSignal(args[0] ?? 'TERM') };
     case 'closein':
       if (args.length !== 0) throw usage('closein');
       return { verb: 'closein' };

@@ -1,8 +1,8 @@
 /**
  * The lines of net/ports, net/rules and net/rate (SPEC §3.6). Pure: each parser returns
- * a value or throws ValueError.
+ * a value or throws BadRequest (src/errors.ts).
  */
-import { ValueError } from './values.js';
+import { BadRequest } from '../errors.js';
 
 export type Proto = 'tcp' | 'udp';
 
@@ -10,7 +10,7 @@ export type Proto = 'tcp' | 'udp';
 export interface PortForward { hostPort: number; containerPort: number; proto: Proto; hostIp?: string }
 
 function port(text: string, what: string): number {
-  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) throw new ValueError(`bad ${what} ${JSON.stringify(text)}: want 1 to 65535`);
+  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) throw new BadRequest(`bad ${what} ${JSON.stringify(text)}: want 1 to 65535`);
   return Number(text);
 }
 
@@ -20,10 +20,10 @@ const PORTS_USAGE = '[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]';
 export function parsePortForward(line: string): PortForward {
   const text = line.trim();
   if (text.startsWith('[') || text.includes('::')) {
-    throw new ValueError(`bad port forward ${JSON.stringify(text)}: the host address must be IPv4 (containers have IPv4 addresses only)`);
+    throw new BadRequest(`bad port forward ${JSON.stringify(text)}: the host address must be IPv4 (containers have IPv4 addresses only)`);
   }
   const m = /^(?:([^:]+):)?(\d+):(\d+)(?:\/(tcp|udp))?$/.exec(text);
-  if (!m) throw new ValueError(`bad port forward ${JSON.stringify(text)}: want ${PORTS_USAGE}`);
+  if (!m) throw new BadRequest(`bad port forward ${JSON.stringify(text)}: want ${PORTS_USAGE}`);
   const f: PortForward = { hostPort: port(m[2]!, 'host port'), containerPort: port(m[3]!, 'container port'), proto: (m[4] as Proto | undefined) ?? 'tcp' };
   if (m[1] !== undefined) {
     const hostIp = ipv4(m[1]);
@@ -48,7 +48,7 @@ export interface EgressRule { proto: RuleProto; dest: string; prefix: number; po
 
 function ipv4(text: string): string {
   const parts = text.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) throw new ValueError(`bad address ${JSON.stringify(text)}`);
+  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) throw new BadRequest(`bad address ${JSON.stringify(text)}`);
   return parts.map(Number).join('.');
 }
 
@@ -58,19 +58,19 @@ const RULES_USAGE = 'allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO: tcp, udp, i
 export function parseEgressRule(line: string): EgressRule {
   const t = line.trim().split(/\s+/);
   if (t.length === 2 && t[0] === 'allow' && t[1] === 'all') return { proto: 'all', dest: '0.0.0.0', prefix: 0 };
-  if (t[0] !== 'allow' || t.length < 3 || t.length > 4) throw new ValueError(`bad rule ${JSON.stringify(line.trim())}: want ${RULES_USAGE}`);
+  if (t[0] !== 'allow' || t.length < 3 || t.length > 4) throw new BadRequest(`bad rule ${JSON.stringify(line.trim())}: want ${RULES_USAGE}`);
   const proto = t[1] as RuleProto;
-  if (!['tcp', 'udp', 'icmp', 'all'].includes(proto)) throw new ValueError(`bad protocol ${JSON.stringify(t[1])}: want tcp, udp, icmp or all`);
+  if (!['tcp', 'udp', 'icmp', 'all'].includes(proto)) throw new BadRequest(`bad protocol ${JSON.stringify(t[1])}: want tcp, udp, icmp or all`);
   const [addr, pfx] = t[2]!.split('/') as [string, string | undefined];
   const prefix = pfx === undefined ? 32 : Number(pfx);
-  if (pfx !== undefined && (!/^\d{1,2}$/.test(pfx) || prefix > 32)) throw new ValueError(`bad prefix ${JSON.stringify(pfx)}: want 0 to 32`);
+  if (pfx !== undefined && (!/^\d{1,2}$/.test(pfx) || prefix > 32)) throw new BadRequest(`bad prefix ${JSON.stringify(pfx)}: want 0 to 32`);
   const rule: EgressRule = { proto, dest: ipv4(addr), prefix };
   if (t[3] !== undefined) {
-    if (proto !== 'tcp' && proto !== 'udp') throw new ValueError(`ports need tcp or udp, not ${proto}`);
+    if (proto !== 'tcp' && proto !== 'udp') throw new BadRequest(`ports need tcp or udp, not ${proto}`);
     const [a, b] = t[3].split('-') as [string, string | undefined];
     const lo = port(a, 'port');
     const hi = b === undefined ? lo : port(b, 'port');
-    if (hi < lo) throw new ValueError(`bad port range ${JSON.stringify(t[3])}`);
+    if (hi < lo) throw new BadRequest(`bad port range ${JSON.stringify(t[3])}`);
     rule.ports = [lo, hi];
   }
   return rule;
@@ -91,9 +91,9 @@ export function parseRate(text: string): Rate | 'max' {
   const t = text.trim().split(/\s+/);
   if (t.length === 1 && t[0] === 'max') return 'max';
   if (t.length !== 2 || !RATE_RE.test(t[0]!) || !SIZE_RE.test(t[1]!)) {
-    throw new ValueError(`bad rate ${JSON.stringify(text.trim())}: want RATE BURST (e.g. 1mbit 64k) or max`);
+    throw new BadRequest(`bad rate ${JSON.stringify(text.trim())}: want RATE BURST (e.g. 1mbit 64k) or max`);
   }
-  if (Number(RATE_RE.exec(t[0]!)![1]) <= 0) throw new ValueError('the rate must be above 0');
+  if (Number(RATE_RE.exec(t[0]!)![1]) <= 0) throw new BadRequest('the rate must be above 0');
   return { rate: t[0]!.toLowerCase(), burst: t[1]!.toLowerCase() };
 }
 

@@ -1,11 +1,11 @@
 /**
  * Plan 9 `tokenize(2)` rules: tokens are separated by blanks (space, tab, CR, LF);
  * single quotes group, and `''` inside quotes is one literal quote. Quotes may start or
- * end in the middle of a token (`a'b c'd` is one token `ab cd`). Pure: imports nothing.
+ * end in the middle of a token (`a'b c'd` is one token `ab cd`). Pure: imports only the typed errors.
  */
-const BLANKS = ' \t\r\n';
+import { BadRequest } from '../errors.js';
 
-export class TokenizeError extends Error {}
+const BLANKS = ' \t\r\n';
 
 export function tokenize(line: string): string[] {
   const tokens: string[] = [];
@@ -31,7 +31,7 @@ export function tokenize(line: string): string[] {
         token += c;
       }
     }
-    if (quoting) throw new TokenizeError('unterminated quote');
+    if (quoting) throw new BadRequest('unterminated quote');
     tokens.push(token);
   }
   return tokens;

@@ -1,10 +1,9 @@
 /**
  * Value parsers for ctl messages and control files. Pure: each returns a value or throws
- * ValueError with a message in the project's style; callers wrap it into BadRequest.
+ * BadRequest (EINVAL, src/errors.ts) with a message in the project's style.
  */
 import { constants } from 'node:os';
-
-export class ValueError extends Error {}
+import { BadRequest } from '../errors.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
@@ -15,7 +14,7 @@ export function isValidName(name: string): boolean {
 
 export function parseName(name: string, what = 'name'): string {
   if (!isValidName(name)) {
-    throw new ValueError(`bad ${what} ${JSON.stringify(name)}: use 1 to 63 of A-Z a-z 0-9 _ . - starting with a letter or digit`);
+    throw new BadRequest(`bad ${what} ${JSON.stringify(name)}: use 1 to 63 of A-Z a-z 0-9 _ . - starting with a letter or digit`);
   }
   return name;
 }
@@ -30,9 +29,9 @@ export function parseSize(text: string): number | Max {
   const t = text.trim();
   if (t === 'max') return 'max';
   const m = SIZE_RE.exec(t);
-  if (!m) throw new ValueError(`bad size ${JSON.stringify(text)}: want bytes, a number with K, M or G, or max`);
+  if (!m) throw new BadRequest(`bad size ${JSON.stringify(text)}: want bytes, a number with K, M or G, or max`);
   const bytes = BigInt(m[1]!) * UNITS[m[2]!.toUpperCase()]!;
-  if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw new ValueError(`size ${JSON.stringify(text)} is too large`);
+  if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw new BadRequest(`size ${JSON.stringify(text)} is too large`);
   return Number(bytes);
 }
 
@@ -40,16 +39,16 @@ export function parseSize(text: string): number | Max {
 export function parseCount(text: string, what: string): number | Max {
   const t = text.trim();
   if (t === 'max') return 'max';
-  if (!/^\d{1,15}$/.test(t)) throw new ValueError(`bad ${what} ${JSON.stringify(text)}: want a number or max`);
+  if (!/^\d{1,15}$/.test(t)) throw new BadRequest(`bad ${what} ${JSON.stringify(text)}: want a number or max`);
   return Number(t);
 }
 
 /** An integer in [lo, hi]. */
 export function parseIntIn(text: string, lo: number, hi: number, what: string): number {
   const t = text.trim();
-  if (!/^\d{1,15}$/.test(t)) throw new ValueError(`bad ${what} ${JSON.stringify(text)}: want a number from ${lo} to ${hi}`);
+  if (!/^\d{1,15}$/.test(t)) throw new BadRequest(`bad ${what} ${JSON.stringify(text)}: want a number from ${lo} to ${hi}`);
   const v = Number(t);
-  if (v < lo || v > hi) throw new ValueError(`bad ${what} ${JSON.stringify(text)}: want a number from ${lo} to ${hi}`);
+  if (v < lo || v > hi) throw new BadRequest(`bad ${what} ${JSON.stringify(text)}: want a number from ${lo} to ${hi}`);
   return v;
 }
 
@@ -59,19 +58,19 @@ export const DEFAULT_CPU_PERIOD = 100000;
 /** `QUOTA PERIOD` in microseconds, or `max PERIOD`, or `max`. */
 export function parseCpuMax(text: string): CpuMax {
   const parts = text.trim().split(/\s+/);
-  const bad = () => new ValueError(`bad cpu.max ${JSON.stringify(text)}: want QUOTA PERIOD, max PERIOD or max (microseconds)`);
+  const bad = () => new BadRequest(`bad cpu.max ${JSON.stringify(text)}: want QUOTA PERIOD, max PERIOD or max (microseconds)`);
   if (parts.length < 1 || parts.length > 2 || parts[0] === '') throw bad();
   const [q, p] = parts as [string, string | undefined];
   let period = DEFAULT_CPU_PERIOD;
   if (p !== undefined) {
     if (!/^\d{1,10}$/.test(p)) throw bad();
     period = Number(p);
-    if (period < 1000 || period > 1000000) throw new ValueError(`bad cpu.max period ${p}: want 1000 to 1000000`);
+    if (period < 1000 || period > 1000000) throw new BadRequest(`bad cpu.max period ${p}: want 1000 to 1000000`);
   }
   if (q === 'max') return { quota: 'max', period };
   if (!/^\d{1,15}$/.test(q)) throw bad();
   const quota = Number(q);
-  if (quota < 1000) throw new ValueError(`bad cpu.max quota ${q}: want at least 1000`);
+  if (quota < 1000) throw new BadRequest(`bad cpu.max quota ${q}: want at least 1000`);
   return { quota, period };
 }
 
@@ -84,13 +83,13 @@ export function parseSignal(text: string): Signal {
   if (/^\d{1,2}$/.test(t)) {
     const n = Number(t);
     const entry = Object.entries(table).find(([, v]) => v === n);
-    if (!entry || n === 0) throw new ValueError(`bad signal ${JSON.stringify(text)}`);
+    if (!entry || n === 0) throw new BadRequest(`bad signal ${JSON.stringify(text)}`);
     return { number: n, name: entry[0].slice(3) };
   }
   const upper = t.toUpperCase();
   const key = upper.startsWith('SIG') ? upper : 'SIG' + upper;
   const n = table[key];
-  if (n === undefined) throw new ValueError(`bad signal ${JSON.stringify(text)}`);
+  if (n === undefined) throw new BadRequest(`bad signal ${JSON.stringify(text)}`);
   return { number: n, name: key.slice(3) };
 }
 
@@ -112,7 +111,7 @@ const ACCOUNT_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/;
 
 /** `USER[:GROUP]`, each a number (0 … 4294967294) or a name. */
 export function parseUser(text: string): User {
-  const bad = (why: string) => new ValueError(`bad user ${JSON.stringify(text)}: ${why}`);
+  const bad = (why: string) => new BadRequest(`bad user ${JSON.stringify(text)}: ${why}`);
   const parts = text.trim().split(':');
   if (parts.length > 2) throw bad('want USER or USER:GROUP (names or numbers)');
   const [u, g] = parts.map((p) => {
@@ -131,18 +130,18 @@ export function parseUser(text: string): User {
 export function parseBool(text: string, what: string): boolean {
   if (text === 'true') return true;
   if (text === 'false') return false;
-  throw new ValueError(`bad ${what} ${JSON.stringify(text)}: want true or false`);
+  throw new BadRequest(`bad ${what} ${JSON.stringify(text)}: want true or false`);
 }
 
 /** `K=V` environment entry: K non-empty, no '=' or NUL in K. */
 export function parseEnv(text: string): string {
   const eq = text.indexOf('=');
-  if (eq <= 0 || text.includes('\0')) throw new ValueError(`bad env ${JSON.stringify(text)}: want K=V`);
+  if (eq <= 0 || text.includes('\0')) throw new BadRequest(`bad env ${JSON.stringify(text)}: want K=V`);
   return text;
 }
 
 /** A duration in whole seconds (stop SECONDS). */
 export function parseSeconds(text: string): number {
-  if (!/^\d{1,6}(\.\d{1,3})?$/.test(text.trim())) throw new ValueError(`bad seconds ${JSON.stringify(text)}`);
+  if (!/^\d{1,6}(\.\d{1,3})?$/.test(text.trim())) throw new BadRequest(`bad seconds ${JSON.stringify(text)}`);
   return Number(text);
 }

@@ -17,12 +17,13 @@ function alive(pid: number): boolean {
 
 /** The pid of a live daemon holding this state dir, if any. */
 export async function holder(pidFile: string): Promise<number | undefined> {
+  // No readable pid file: no daemon holds the dir (the lock itself is taken exclusively after).
   const text = await fs.readFile(pidFile, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => '');
   const pid = Number(text.trim());
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
   if (!alive(pid)) return undefined;
   // A recycled pid belongs to some other program: only a process running wardenfs counts.
-  const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''); // ended meanwhile: not a holder
   return cmdline.includes('wardenfs') || cmdline.includes('cli.js') ? pid : undefined;
 }
 
@@ -39,6 +40,7 @@ export async function acquire(pidFile: string): Promise<void> {
 }
 
 export async function release(pidFile: string): Promise<void> {
+  // No pid file: nothing of ours to release.
   const text = await fs.readFile(pidFile, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => '');
   if (Number(text.trim()) === process.pid) await fs.rm(pidFile, { force: true });
 }

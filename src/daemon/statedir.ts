@@ -112,7 +112,7 @@ export async function checkStateEntries(root: string): Promise<void> {
     if (kind === 'dir' ? !st.isDirectory() : !st.isFile()) refuse(`${p} is not a ${kind === 'dir' ? 'directory' : 'regular file'}`);
     if (kind === 'dir' && name !== 'runtime') {
       for (const n of await fs.readdir(p)) {
-        const e = await fs.lstat(path.join(p, n)).catch(() => undefined);
+        const e = await fs.lstat(path.join(p, n)).catch(() => undefined); // gone meanwhile: nothing to check
         if (e?.isSymbolicLink()) refuse(`${path.join(p, n)} is a symbolic link`);
       }
     }

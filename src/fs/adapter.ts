@@ -12,7 +12,9 @@
 import Fuse, { type Ops, type Stat, type UtimeSpec } from 'fuse-native';
 import { constants as C } from 'node:fs';
 import { toErrno } from './errno.js';
-import { NotFound, NotDirectory, IsDirectory, Denied, NotPermitted, NoAttribute, NotSupported, BadRequest } from '../errors.js';
+import {
+  NotFound, NotDirectory, IsDirectory, Denied, NotPermitted, NoAttribute, NotSupported, BadRequest, SymlinkLoop, BadHandle, TooManyOpen,
+} from '../errors.js';
 import { S_IFDIR, S_IFLNK, type DirNode, type FileNode, type Handle, type LinkNode, type NativeRoot, type Node, type Subtree } from './nodes/types.js';
 import type { HostDir } from './nodes/hostdir.js';
 import { logger } from '../util/log.js';
@@ -114,7 +116,7 @@ export class FuseAdapter {
         this.nativeRoots.delete(prefix);
         fuse.unregisterRoot(prefix);
       });
-    }, () => undefined);
+    }, (e: unknown) => log('no native root for %s, the JavaScript side answers: %s', prefix, e));
   }
 
   /** The parent directory node of a path and the last name, for mkdir/rmdir of synthetic entries. */
@@ -126,7 +128,7 @@ export class FuseAdapter {
 
   /** A real fd handed to the binding, which owns it from here on (closes it at release). */
   private passthrough(fd: number): number {
-    if (!(fd >= 0 && fd < PASSTHROUGH)) throw Object.assign(new Error(`fd ${fd} out of range`), { code: 'EMFILE' });
+    if (!(fd >= 0 && fd < PASSTHROUGH)) throw new TooManyOpen(`fd ${fd} out of range`);
     return PASSTHROUGH | fd;
   }
 
@@ -141,7 +143,7 @@ export class FuseAdapter {
 
   private handle(fd: number): Handle {
     const h = this.handles.get(fd);
-    if (!h) throw Object.assign(new Error('bad handle'), { code: 'EBADF' });
+    if (!h) throw new BadHandle('bad handle');
     return h;
   }
 
@@ -275,7 +277,7 @@ export class FuseAdapter {
       return 0;
     }
     // The kernel follows links itself; an open that reaches one is an O_NOFOLLOW open.
-    if (t.node.kind === 'link') throw Object.assign(new Error('a symlink'), { code: 'ELOOP' });
+    if (t.node.kind === 'link') throw new SymlinkLoop('a symlink');
     const h = await t.node.open(flags);
     if (h.content && (flags & 3) === C.O_RDONLY && !h.flush) {
       await h.release(); // nothing of it is needed here any more
@@ -325,7 +327,7 @@ export class FuseAdapter {
   }
 
   private async statfs(p: string) {
-    const t = await this.resolve(p).catch(() => undefined);
+    const t = await this.resolve(p).catch(() => undefined); // no such path: the tree's own figures
     if (t?.kind === 'sub') return t.sub.statfs(t.rel);
     return { bsize: 4096, frsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, favail: 0, fsid: 0, flag: 0, namemax: 255 };
   }

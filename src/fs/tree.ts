@@ -11,7 +11,7 @@ import { statusLine, type Proc } from '../core/process.js';
 import { streamFile, streamNowFile } from './nodes/stream.js';
 import { waitFile, stdinFile } from './nodes/process.js';
 import { parseName } from '../ctl/values.js';
-import { NotPermitted, Busy, q, checked, describe } from '../errors.js';
+import { NotPermitted, Busy, q, describe } from '../errors.js';
 import { tableDir, dynamicDir } from './nodes/dir.js';
 import { textFile } from './nodes/text.js';
 import { ctlFile } from './nodes/ctl.js';
@@ -114,7 +114,7 @@ function containersDir(w: Warden): DirNode {
     // mkdir NAME creates a container with defaults; rmdir NAME destroys it. Errors are logged like ctl errors.
     async mkdir(name) {
       try {
-        await w.lifecycle.create(checked(() => parseName(name, 'container name')), { env: [], settings: {} });
+        await w.lifecycle.create(parseName(name, 'container name'), { env: [], settings: {} });
       } catch (e) {
         await w.events.error(describe(e));
         throw e;

@@ -1,7 +1,8 @@
 /**
  * Running host programs (runc, mount, tar, ip …). One place so that every call has the
  * same logging and the same failure shape: a SystemFailure whose message says what ran
- * and what it printed on stderr.
+ * and what it printed on stderr, and whose `run` holds the program, its arguments, its exit
+ * status and its whole stderr (src/util/hostmessages.ts reads the known answers there).
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -30,7 +31,7 @@ export function systemProgram(file: string): string {
         accessSync(c, constants.X_OK);
         return true;
       } catch {
-        return false;
+        return false; // not in this directory (or not executable): try the next
       }
     }) ?? file;
     resolved.set(file, p);
@@ -53,7 +54,11 @@ export async function run(file: string, args: readonly string[], options: Option
   if (result.failed) {
     const stderr = String(result.stderr ?? '').trim();
     const detail = stderr.split('\n').slice(-3).join('; ') || result.shortMessage;
-    throw new SystemFailure(`${file.split('/').pop()} ${args[0] ?? ''} failed: ${detail}`);
+    const program = file.split('/').pop()!;
+    throw new SystemFailure(`${program} ${args[0] ?? ''} failed: ${detail}`, {
+      cause: result,
+      run: { program, args, exitCode: result.exitCode, signal: result.signal, stderr },
+    });
   }
   return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
 }
@@ -66,11 +71,13 @@ export function runWithStderrTo(file: string, args: readonly string[], stderrFd:
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(systemProgram(file), args, { stdio: ['ignore', 'ignore', stderrFd], env: systemEnv() });
-    child.once('error', reject);
+    const program = file.split('/').pop()!;
+    child.once('error', (e) => reject(new SystemFailure(`${program} ${args[0] ?? ''} failed: ${e.message}`, { cause: e, run: { program, args, stderr: '' } })));
     child.once('exit', (code, signal) => {
       log('%s %s → %s (%dms)', file, args.join(' '), code ?? signal, Date.now() - started);
       if (code === 0) resolve();
-      else reject(new SystemFailure(`${file.split('/').pop()} ${args[0] ?? ''} failed (${code ?? signal})`));
+      // stderr went to the caller's file: it reads it and says what it means (drivers/runtime/oci.ts).
+      else reject(new SystemFailure(`${program} ${args[0] ?? ''} failed (${code ?? signal})`, { run: { program, args, exitCode: code ?? undefined, signal: signal ?? undefined, stderr: '' } }));
     });
   });
 }

@@ -1,7 +1,8 @@
 /** create's confinement options (seccomp=, privileged=) and the seccomp profile's shape (issue 11 item 7). */
 import test from 'ava';
-import { parseGlobal, CtlSyntaxError, GLOBAL_USAGE } from '../../src/ctl/messages.js';
-import { parseBool, ValueError } from '../../src/ctl/values.js';
+import { parseGlobal, GLOBAL_USAGE } from '../../src/ctl/messages.js';
+import { parseBool } from '../../src/ctl/values.js';
+import { BadRequest } from '../../src/errors.js';
 import { DEFAULT_PROFILE, seccompSpec } from '../../src/drivers/runtime/seccomp.js';
 
 test('create takes seccomp=default|unconfined and privileged=true|false', (t) => {
@@ -11,15 +12,15 @@ test('create takes seccomp=default|unconfined and privileged=true|false', (t) =>
   t.deepEqual(parseGlobal('create seccomp=default privileged=false'), {
     verb: 'create', options: { env: [], settings: {}, seccomp: 'default', privileged: false },
   });
-  t.throws(() => parseGlobal('create web seccomp=off'), { instanceOf: CtlSyntaxError, message: 'bad seccomp "off": want default or unconfined' });
-  t.throws(() => parseGlobal('create web privileged=yes'), { instanceOf: CtlSyntaxError, message: 'bad privileged "yes": want true or false' });
+  t.throws(() => parseGlobal('create web seccomp=off'), { instanceOf: BadRequest, message: 'bad seccomp "off": want default or unconfined' });
+  t.throws(() => parseGlobal('create web privileged=yes'), { instanceOf: BadRequest, message: 'bad privileged "yes": want true or false' });
   t.regex(GLOBAL_USAGE, /seccomp privileged/);
 });
 
 test('parseBool', (t) => {
   t.true(parseBool('true', 'x'));
   t.false(parseBool('false', 'x'));
-  t.throws(() => parseBool('1', 'x'), { instanceOf: ValueError });
+  t.throws(() => parseBool('1', 'x'), { instanceOf: BadRequest });
 });
 
 test('the default profile refuses the field\'s standard calls with EPERM, clone3 with ENOSYS', (t) => {

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { parseSubnet, allocate, numberToIp, ipToNumber, SubnetError } from '../../src/drivers/network/ipam.js';
+import { parseSubnet, allocate, numberToIp, ipToNumber } from '../../src/drivers/network/ipam.js';
+import { BadRequest } from '../../src/errors.js';
 
 test('subnets: network, gateway and host range', (t) => {
   const s = parseSubnet('10.88.0.0/16');
@@ -13,7 +14,7 @@ test('subnets: network, gateway and host range', (t) => {
 
 test('bad subnets are refused', (t) => {
   for (const bad of ['', '10.0.0.0', '10.0.0.0/33', '10.0.0.0/30', '10.0.0/24', '300.1.1.1/24', 'x/24']) {
-    t.throws(() => parseSubnet(bad), { instanceOf: SubnetError }, bad);
+    t.throws(() => parseSubnet(bad), { instanceOf: BadRequest }, bad);
   }
 });
 

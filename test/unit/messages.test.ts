@@ -1,5 +1,6 @@
 import test from 'ava';
-import { parseGlobal, parseContainer, parseProcess, CtlSyntaxError } from '../../src/ctl/messages.js';
+import { parseGlobal, parseContainer, parseProcess } from '../../src/ctl/messages.js';
+import { BadRequest } from '../../src/errors.js';
 
 test('create with and without a name, with options', (t) => {
   t.deepEqual(parseGlobal('create'), { verb: 'create', options: { env: [], settings: {} } });
@@ -14,27 +15,27 @@ test('create with and without a name, with options', (t) => {
 });
 
 test('create refuses bad names, keys and values with clear messages', (t) => {
-  t.throws(() => parseGlobal('create a/b'), { instanceOf: CtlSyntaxError, message: /^bad container name "a\/b"/ });
-  t.throws(() => parseGlobal('create web color=red'), { instanceOf: CtlSyntaxError, message: 'unknown option "color"' });
-  t.throws(() => parseGlobal('create web net=host'), { instanceOf: CtlSyntaxError, message: 'bad net "host": want bridge or none' });
-  t.throws(() => parseGlobal('create web memory.max=lots'), { instanceOf: CtlSyntaxError, message: /^bad size "lots"/ });
-  t.throws(() => parseGlobal('create web bare'), { instanceOf: CtlSyntaxError, message: 'bad option "bare": want KEY=VALUE' });
-  t.throws(() => parseGlobal("create 'web"), { instanceOf: CtlSyntaxError, message: /^unterminated quote/ });
+  t.throws(() => parseGlobal('create a/b'), { instanceOf: BadRequest, message: /^bad container name "a\/b"/ });
+  t.throws(() => parseGlobal('create web color=red'), { instanceOf: BadRequest, message: 'unknown option "color"' });
+  t.throws(() => parseGlobal('create web net=host'), { instanceOf: BadRequest, message: 'bad net "host": want bridge or none' });
+  t.throws(() => parseGlobal('create web memory.max=lots'), { instanceOf: BadRequest, message: /^bad size "lots"/ });
+  t.throws(() => parseGlobal('create web bare'), { instanceOf: BadRequest, message: 'bad option "bare": want KEY=VALUE' });
+  t.throws(() => parseGlobal("create 'web"), { instanceOf: BadRequest, message: /^unterminated quote/ });
 });
 
 test('destroy and image messages', (t) => {
   t.deepEqual(parseGlobal('destroy web'), { verb: 'destroy', name: 'web' });
   t.deepEqual(parseGlobal('image import alpine /tmp/a.tar.gz'), { verb: 'image import', name: 'alpine', path: '/tmp/a.tar.gz' });
   t.deepEqual(parseGlobal('image remove alpine'), { verb: 'image remove', name: 'alpine' });
-  t.throws(() => parseGlobal('destroy'), { instanceOf: CtlSyntaxError, message: 'usage: destroy NAME' });
-  t.throws(() => parseGlobal('image import x'), { instanceOf: CtlSyntaxError, message: 'usage: image import NAME PATH' });
-  t.throws(() => parseGlobal('image frob'), { instanceOf: CtlSyntaxError, message: 'unknown message "image frob"' });
+  t.throws(() => parseGlobal('destroy'), { instanceOf: BadRequest, message: 'usage: destroy NAME' });
+  t.throws(() => parseGlobal('image import x'), { instanceOf: BadRequest, message: 'usage: image import NAME PATH' });
+  t.throws(() => parseGlobal('image frob'), { instanceOf: BadRequest, message: 'unknown message "image frob"' });
 });
 
 test('unknown messages are re-quoted in the error', (t) => {
-  t.throws(() => parseGlobal('frob x'), { instanceOf: CtlSyntaxError, message: 'unknown message "frob x"' });
-  t.throws(() => parseGlobal("frob 'a b'"), { instanceOf: CtlSyntaxError, message: `unknown message "frob 'a b'"` });
-  t.throws(() => parseContainer('launch'), { instanceOf: CtlSyntaxError, message: 'unknown message "launch"' });
+  t.throws(() => parseGlobal('frob x'), { instanceOf: BadRequest, message: 'unknown message "frob x"' });
+  t.throws(() => parseGlobal("frob 'a b'"), { instanceOf: BadRequest, message: `unknown message "frob 'a b'"` });
+  t.throws(() => parseContainer('launch'), { instanceOf: BadRequest, message: 'unknown message "launch"' });
 });
 
 test('run: options end at -- or at the first token that is not an option', (t) => {
@@ -43,10 +44,10 @@ test('run: options end at -- or at the first token that is not an option', (t) =
     verb: 'run', id: 'web', dir: '/tmp', user: { user: 1000, group: 1000 }, env: ['A=1', 'B=2'], argv: ['env=x', 'ls'],
   });
   t.deepEqual(parseContainer('run FOO=bar printenv'), { verb: 'run', env: [], argv: ['FOO=bar', 'printenv'] });
-  t.throws(() => parseContainer('run'), { instanceOf: CtlSyntaxError, message: /^usage: run/ });
-  t.throws(() => parseContainer('run id=1 --'), { instanceOf: CtlSyntaxError, message: /^usage: run/ });
-  t.throws(() => parseContainer('run dir=relative ls'), { instanceOf: CtlSyntaxError, message: 'bad dir "relative": want an absolute path' });
-  t.throws(() => parseContainer('run id=a/b ls'), { instanceOf: CtlSyntaxError, message: /^bad process id/ });
+  t.throws(() => parseContainer('run'), { instanceOf: BadRequest, message: /^usage: run/ });
+  t.throws(() => parseContainer('run id=1 --'), { instanceOf: BadRequest, message: /^usage: run/ });
+  t.throws(() => parseContainer('run dir=relative ls'), { instanceOf: BadRequest, message: 'bad dir "relative": want an absolute path' });
+  t.throws(() => parseContainer('run id=a/b ls'), { instanceOf: BadRequest, message: /^bad process id/ });
 });
 
 test('kill, stop, destroy', (t) => {
@@ -55,25 +56,25 @@ test('kill, stop, destroy', (t) => {
   t.deepEqual(parseContainer('stop'), { verb: 'stop', seconds: 10 });
   t.deepEqual(parseContainer('stop 2'), { verb: 'stop', seconds: 2 });
   t.deepEqual(parseContainer('destroy'), { verb: 'destroy' });
-  t.throws(() => parseContainer('kill 1 NOPE'), { instanceOf: CtlSyntaxError, message: 'bad signal "NOPE"' });
-  t.throws(() => parseContainer('destroy now'), { instanceOf: CtlSyntaxError, message: 'usage: destroy' });
+  t.throws(() => parseContainer('kill 1 NOPE'), { instanceOf: BadRequest, message: 'bad signal "NOPE"' });
+  t.throws(() => parseContainer('destroy now'), { instanceOf: BadRequest, message: 'usage: destroy' });
 });
 
 test('process ctl', (t) => {
   t.deepEqual(parseProcess('kill'), { verb: 'kill', signal: { number: 15, name: 'TERM' } });
   t.deepEqual(parseProcess('kill 9'), { verb: 'kill', signal: { number: 9, name: 'KILL' } });
   t.deepEqual(parseProcess('closein'), { verb: 'closein' });
-  t.throws(() => parseProcess('closein now'), { instanceOf: CtlSyntaxError });
+  t.throws(() => parseProcess('closein now'), { instanceOf: BadRequest });
 });
 
-test('garbage never escapes as anything but CtlSyntaxError', (t) => {
+test('garbage never escapes as anything but BadRequest', (t) => {
   const junk = ['\0\0\0', "'", '\u00ff\u00fe', 'create ' + 'x'.repeat(10000), "run '' ''", 'kill', '=', 'create ='];
   for (const j of junk) {
     for (const parse of [parseGlobal, parseContainer, parseProcess]) {
       try {
         parse(j);
       } catch (e) {
-        t.true(e instanceof CtlSyntaxError, `${JSON.stringify(j).slice(0, 40)}: ${String(e)}`);
+        t.true(e instanceof BadRequest, `${JSON.stringify(j).slice(0, 40)}: ${String(e)}`);
       }
     }
   }

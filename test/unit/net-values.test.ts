@@ -1,12 +1,12 @@
 import test from 'ava';
 import { parsePortForward, forwardsOverlap, parseEgressRule, parseRate, formatEgressRule, formatPortForward, tableLines } from '../../src/ctl/net-values.js';
-import { ValueError } from '../../src/ctl/values.js';
+import { BadRequest } from '../../src/errors.js';
 
 test('port forwards', (t) => {
   t.deepEqual(parsePortForward('8080:80'), { hostPort: 8080, containerPort: 80, proto: 'tcp' });
   t.deepEqual(parsePortForward(' 5353:53/udp '), { hostPort: 5353, containerPort: 53, proto: 'udp' });
   t.is(formatPortForward(parsePortForward('1:2')), '1:2/tcp');
-  for (const bad of ['', '80', '0:80', '80:70000', '80:80/sctp', 'a:b', '80:80/']) t.throws(() => parsePortForward(bad), { instanceOf: ValueError }, bad);
+  for (const bad of ['', '80', '0:80', '80:70000', '80:80/sctp', 'a:b', '80:80/']) t.throws(() => parsePortForward(bad), { instanceOf: BadRequest }, bad);
 });
 
 test('port forwards limited to one host address', (t) => {
@@ -19,7 +19,7 @@ test('port forwards limited to one host address', (t) => {
   t.is(formatPortForward(parsePortForward('127.000.0.1:8080:80')), '127.0.0.1:8080:80/tcp');
   t.is(formatPortForward(parsePortForward('0.0.0.0:8080:80')), '8080:80/tcp');
   for (const bad of ['localhost:8080:80', '1.2.3:8080:80', '1.2.3.256:8080:80', ':8080:80', '1.2.3.4:8080', '1.2.3.4::80', '[::1]:8080:80', '::1:8080:80', '1.2.3.4:8080:80:90']) {
-    t.throws(() => parsePortForward(bad), { instanceOf: ValueError }, bad);
+    t.throws(() => parsePortForward(bad), { instanceOf: BadRequest }, bad);
   }
   t.regex(t.throws(() => parsePortForward('[::1]:8080:80'))!.message, /IPv4/);
 });
@@ -45,13 +45,13 @@ test('egress rules', (t) => {
   t.deepEqual(parseEgressRule('allow all 10.0.0.0/8'), { proto: 'all', dest: '10.0.0.0', prefix: 8 });
   t.regex(t.throws(() => parseEgressRule('allow'))!.message, /allow all/);
   for (const bad of ['deny tcp 1.2.3.4', 'allow sctp 1.2.3.4', 'allow tcp 1.2.3', 'allow tcp 1.2.3.4/33', 'allow icmp 1.2.3.4 80', 'allow tcp 1.2.3.4 90-80', 'allow tcp', 'allow tcp 1.2.3.4 1 2', 'allow', 'allow tcp all', 'allow all 1.2.3.4 80']) {
-    t.throws(() => parseEgressRule(bad), { instanceOf: ValueError }, bad);
+    t.throws(() => parseEgressRule(bad), { instanceOf: BadRequest }, bad);
   }
 });
 
 test('rates', (t) => {
   t.deepEqual(parseRate('1mbit 64k'), { rate: '1mbit', burst: '64k' });
   t.is(parseRate('max'), 'max');
-  for (const bad of ['', 'fast', '1mbit', '0mbit 64k', '1 mile', '1mbit 64k extra']) t.throws(() => parseRate(bad), { instanceOf: ValueError }, bad);
+  for (const bad of ['', 'fast', '1mbit', '0mbit 64k', '1 mile', '1mbit 64k extra']) t.throws(() => parseRate(bad), { instanceOf: BadRequest }, bad);
   t.deepEqual(tableLines('a\n\n  b  \n# c\n'), ['a', 'b']);
 });

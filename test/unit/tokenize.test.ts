@@ -1,5 +1,6 @@
 import test from 'ava';
-import { tokenize, quote, quoteAll, splitMessages, TokenizeError } from '../../src/ctl/tokenize.js';
+import { tokenize, quote, quoteAll, splitMessages } from '../../src/ctl/tokenize.js';
+import { BadRequest } from '../../src/errors.js';
 
 const cases: Array<[string, string[]]> = [
   ['create web', ['create', 'web']],
@@ -23,8 +24,8 @@ for (const [input, expected] of cases) {
 }
 
 test('an unterminated quote is an error', (t) => {
-  t.throws(() => tokenize("run 'oops"), { instanceOf: TokenizeError, message: 'unterminated quote' });
-  t.throws(() => tokenize("'''"), { instanceOf: TokenizeError });
+  t.throws(() => tokenize("run 'oops"), { instanceOf: BadRequest, message: 'unterminated quote' });
+  t.throws(() => tokenize("'''"), { instanceOf: BadRequest });
 });
 
 test('quote leaves plain tokens alone and round-trips the rest', (t) => {

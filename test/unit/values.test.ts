@@ -1,8 +1,9 @@
 import test from 'ava';
 import {
   parseSize, parseCount, parseCpuMax, parseSignal, parseUser, parseName, parseIntIn, parseEnv,
-  parseSeconds, signalName, ValueError,
+  parseSeconds, signalName,
 } from '../../src/ctl/values.js';
+import { BadRequest } from '../../src/errors.js';
 
 test('sizes: bytes, K/M/G in powers of 1024, max', (t) => {
   t.is(parseSize('0'), 0);
@@ -15,19 +16,19 @@ test('sizes: bytes, K/M/G in powers of 1024, max', (t) => {
   t.is(parseSize('max'), 'max');
 });
 
-test('sizes: malformed input is a ValueError', (t) => {
+test('sizes: malformed input is a BadRequest', (t) => {
   for (const bad of ['', '-1', '1.5M', '12T', 'M', 'maxi', '1 M', '0x10', '99999999999999999999G']) {
-    t.throws(() => parseSize(bad), { instanceOf: ValueError }, bad);
+    t.throws(() => parseSize(bad), { instanceOf: BadRequest }, bad);
   }
 });
 
 test('counts and ranges', (t) => {
   t.is(parseCount('100', 'pids.max'), 100);
   t.is(parseCount('max', 'pids.max'), 'max');
-  t.throws(() => parseCount('-5', 'pids.max'), { instanceOf: ValueError, message: 'bad pids.max "-5": want a number or max' });
+  t.throws(() => parseCount('-5', 'pids.max'), { instanceOf: BadRequest, message: 'bad pids.max "-5": want a number or max' });
   t.is(parseIntIn('50', 1, 10000, 'cpu.weight'), 50);
-  t.throws(() => parseIntIn('0', 1, 10000, 'cpu.weight'), { instanceOf: ValueError });
-  t.throws(() => parseIntIn('10001', 1, 10000, 'cpu.weight'), { instanceOf: ValueError });
+  t.throws(() => parseIntIn('0', 1, 10000, 'cpu.weight'), { instanceOf: BadRequest });
+  t.throws(() => parseIntIn('10001', 1, 10000, 'cpu.weight'), { instanceOf: BadRequest });
 });
 
 test('cpu.max forms', (t) => {
@@ -36,7 +37,7 @@ test('cpu.max forms', (t) => {
   t.deepEqual(parseCpuMax('max'), { quota: 'max', period: 100000 });
   t.deepEqual(parseCpuMax('50000'), { quota: 50000, period: 100000 });
   for (const bad of ['', 'a b', '1 2 3', '20000 10', '-1 100000', '500 100000']) {
-    t.throws(() => parseCpuMax(bad), { instanceOf: ValueError }, bad);
+    t.throws(() => parseCpuMax(bad), { instanceOf: BadRequest }, bad);
   }
 });
 
@@ -48,7 +49,7 @@ test('signals by name or number', (t) => {
   t.is(signalName(9), 'KILL');
   t.is(signalName(15), 'TERM');
   for (const bad of ['', 'FOO', '0', '99', '-9', 'SIG']) {
-    t.throws(() => parseSignal(bad), { instanceOf: ValueError }, bad);
+    t.throws(() => parseSignal(bad), { instanceOf: BadRequest }, bad);
   }
 });
 
@@ -62,24 +63,24 @@ test('users: names or numbers, USER[:GROUP]', (t) => {
   t.deepEqual(parseUser('_apt:0'), { user: '_apt', group: 0 });
   t.deepEqual(parseUser('4294967294'), { user: 4294967294 });
   for (const bad of ['', '1:', ':1', '1:2:3', '99999999999', '4294967295', '-1', 'a b', 'a/b', '1a', 'é', 'x'.repeat(40), 'a\0b', 'a:b:c']) {
-    t.throws(() => parseUser(bad), { instanceOf: ValueError }, bad);
+    t.throws(() => parseUser(bad), { instanceOf: BadRequest }, bad);
   }
 });
 
 test('names', (t) => {
   for (const good of ['web', 'a', 'A1', 'x.y-z_1', 'a'.repeat(63)]) t.is(parseName(good), good);
   for (const bad of ['', '.x', '-x', '_x', 'a/b', 'a b', '..', 'a'.repeat(64), 'é', 'a\0b']) {
-    t.throws(() => parseName(bad), { instanceOf: ValueError }, bad);
+    t.throws(() => parseName(bad), { instanceOf: BadRequest }, bad);
   }
 });
 
 test('env and seconds', (t) => {
   t.is(parseEnv('A=b=c'), 'A=b=c');
   t.is(parseEnv('A='), 'A=');
-  t.throws(() => parseEnv('=x'), { instanceOf: ValueError });
-  t.throws(() => parseEnv('novalue'), { instanceOf: ValueError });
+  t.throws(() => parseEnv('=x'), { instanceOf: BadRequest });
+  t.throws(() => parseEnv('novalue'), { instanceOf: BadRequest });
   t.is(parseSeconds('3'), 3);
   t.is(parseSeconds('0.5'), 0.5);
-  t.throws(() => parseSeconds('-1'), { instanceOf: ValueError });
-  t.throws(() => parseSeconds('soon'), { instanceOf: ValueError });
+  t.throws(() => parseSeconds('-1'), { instanceOf: BadRequest });
+  t.throws(() => parseSeconds('soon'), { instanceOf: BadRequest });
 });

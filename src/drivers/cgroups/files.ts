@@ -12,6 +12,9 @@ import { BadRequest, Busy, NotFound, SystemFailure, q } from '../../errors.js';
 import { isErrno } from '../../util/files.js';
 import { sharesToWeight, weightToShares } from '../runtime/spec.js';
 import type { CpuMax, Max } from '../../ctl/values.js';
+import { logger } from '../../util/log.js';
+
+const log = logger('cgroups');
 
 export type CgroupKey =
   | 'memory.max' | 'memory.current' | 'memory.peak' | 'memory.events' | 'memory.stat'
@@ -199,7 +202,8 @@ export class V1Cgroup implements Cgroup {
           await writeFile(path.join(d.cpu, 'cpu.cfs_period_us'), String(l.value.period));
           await writeFile(quota, l.value.quota === 'max' ? '-1' : String(l.value.quota));
         } catch (e) {
-          await fs.writeFile(quota, old).catch(() => undefined); // a refused value changes nothing
+          // A refused value changes nothing; the refusal is what the caller hears, so a failed restore is only logged.
+          await fs.writeFile(quota, old).catch((re: unknown) => log('restoring %s failed: %s', quota, re));
           throw e;
         }
         return;

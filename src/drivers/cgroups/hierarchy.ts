@@ -10,6 +10,9 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { cgroupMounts } from '../../util/mountinfo.js';
 import { isErrno } from '../../util/files.js';
+import { logger } from '../../util/log.js';
+
+const log = logger('cgroups');
 
 export const CGROUP_TOP = 'wardenfs';
 
@@ -51,12 +54,14 @@ async function rmdirTree(dir: string): Promise<void> {
 /** Remove an instance's cgroups in every hierarchy, and the shared top directory if it is empty. */
 export async function removeInstanceCgroups(instance: string): Promise<void> {
   for (const m of await cgroupMounts()) {
-    await rmdirTree(path.join(m.mountPoint, CGROUP_TOP, instance)).catch(() => undefined);
+    const dir = path.join(m.mountPoint, CGROUP_TOP, instance);
+    await rmdirTree(dir).catch((e: unknown) => log('removing %s failed: %s', dir, e));
+    // Other instances may still use the shared top directory (ENOTEMPTY/EBUSY): then it stays.
     await fs.rmdir(path.join(m.mountPoint, CGROUP_TOP)).catch(() => undefined);
   }
 }
 
 /** Remove one container's cgroup directories left behind (the runtime normally does it). */
 export async function removeCgroupDirs(cgroupsPath: string): Promise<void> {
-  for (const d of await existingCgroupDirs(cgroupsPath)) await rmdirTree(d).catch(() => undefined);
+  for (const d of await existingCgroupDirs(cgroupsPath)) await rmdirTree(d).catch((e: unknown) => log('removing %s failed: %s', d, e));
 }

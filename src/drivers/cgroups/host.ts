@@ -24,6 +24,7 @@ export async function detectCgroupHost(): Promise<CgroupHost> {
   if (!memory) {
     const v2 = mounts.find((m) => m.fsType === 'cgroup2');
     if (!v2) throw new SystemFailure('no cgroup hierarchy with a memory controller found');
+    // Unreadable: no controllers, which the next line reports.
     const controllers = await fs.readFile(path.join(v2.mountPoint, 'cgroup.controllers'), 'utf8').catch(() => '');
     if (!controllers.split(/\s+/).includes('memory')) throw new SystemFailure('the cgroup2 hierarchy has no memory controller');
     return { version: 2, root: v2.mountPoint };

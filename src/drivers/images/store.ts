@@ -42,14 +42,14 @@ export class ImageStore {
     let r = this.resolvers.get(name);
     if (!r) {
       r = RootfsResolver.open(this.rootfs(name));
-      r.catch(() => this.resolvers.delete(name));
+      r.catch(() => this.resolvers.delete(name)); // the caller gets the failure through `r`; the next open tries again
       this.resolvers.set(name, r);
     }
     return r;
   }
 
   async list(): Promise<string[]> {
-    const names = await fs.readdir(this.dir).catch(() => [] as string[]);
+    const names = await fs.readdir(this.dir).catch(() => [] as string[]); // no images dir yet: no images
     const ready: string[] = [];
     for (const n of names) {
       if (n.startsWith('.')) continue;
@@ -176,7 +176,7 @@ export class ImageStore {
       // Renamed first so that the name disappears at once; the tree is deleted after.
       const r = this.resolvers.get(name);
       this.resolvers.delete(name);
-      if (r) await (await r.catch(() => undefined))?.close();
+      if (r) await (await r.catch(() => undefined))?.close(); // a resolver that never opened has nothing to close
       const trash = path.join(this.dir, `.remove-${name}-${randomHex()}`);
       await fs.rename(path.join(this.dir, name), trash);
       await fs.rm(trash, { recursive: true, force: true });

@@ -104,7 +104,7 @@ function checksumOk(h: Buffer): boolean {
   try {
     return number(h.subarray(148, 156)) === sum;
   } catch {
-    return false;
+    return false; // an unreadable checksum field is a bad checksum
   }
 }
 
@@ -239,10 +239,10 @@ export async function decompressed(fd: number, what: string, digest?: string): P
       else resolve();
     });
   });
-  exited.catch(() => undefined);
+  exited.catch(() => undefined); // awaited by wrapErrors at the stream's end; this only marks it handled until then
   file.on('error', (e: Error) => child.stdout.destroy(e));
   file.pipe(child.stdin);
-  child.stdin.on('error', () => undefined);
+  child.stdin.on('error', () => undefined); // EPIPE when the tool fails: its exit status (exited) says why
   return { stream: wrapErrors(child.stdout, what, exited), done: () => { file.destroy(); child.kill('SIGKILL'); } };
 }
 

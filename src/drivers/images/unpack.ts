@@ -258,7 +258,7 @@ export async function applyTar(w: ImageWriter, fd: number, what: string, layer: 
     if (!st.isFile()) throw new BadRequest(`${what} is not a regular file`);
     if (w.refuseDev !== undefined && st.dev === w.refuseDev) throw new BadRequest(`${what} is in the tree's own mount`);
   } catch (e) {
-    await pClose(fd).catch(() => undefined);
+    await pClose(fd).catch(() => undefined); // the first failure is the one to report
     throw e;
   }
   const { stream, done } = await decompressed(fd, what, digest);
@@ -310,6 +310,7 @@ export async function copyDirectory(w: ImageWriter, src: RootfsResolver): Promis
     const fmt = st.mode & S_IFMT;
     const xattrs = new Map<string, Buffer>();
     if (fmt === S_IFREG || fmt === S_IFDIR) {
+      // A source file system without extended attributes: none to copy.
       for (const name of await src.listxattr(p).catch(() => [] as string[])) {
         if (keepXattr(name)) xattrs.set(name, await src.getxattr(p, name));
       }
@@ -328,7 +329,7 @@ export async function copyDirectory(w: ImageWriter, src: RootfsResolver): Promis
         if (!(await pFstat(fd)).isFile()) throw new BadRequest(`${JSON.stringify(p)} changed while it was copied`);
         await w.entry(base, readFd(fd));
       } finally {
-        await pClose(fd).catch(() => undefined);
+        await pClose(fd).catch(() => undefined); // a read-only source fd: a failed close loses nothing
       }
     } else if (fmt === S_IFLNK) {
       await w.entry({ ...base, type: 'symlink', linkname: await src.readlink(p) });

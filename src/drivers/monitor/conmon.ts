@@ -21,8 +21,9 @@
 import { spawn } from 'node:child_process';
 import { promises as fs, constants as C, watch } from 'node:fs';
 import path from 'node:path';
-import { SystemFailure, NotFound, BadRequest } from '../../errors.js';
+import { SystemFailure } from '../../errors.js';
 import { SYSTEM_PATH } from '../../util/exec.js';
+import { typedFailure } from '../../util/hostmessages.js';
 import { isErrno, READ_NOFOLLOW, APPEND_NOFOLLOW, CREATE_EXCL, WRITE_NOFOLLOW } from '../../util/files.js';
 import { makeFifo } from '../rootfs/addon.js';
 import { logger } from '../../util/log.js';
@@ -85,24 +86,23 @@ function spawnConmon(args: string[], stdio: number[], cwd: string): Promise<void
     child.once('error', reject);
     child.once('exit', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new SystemFailure(`conmon failed (${code ?? signal})`));
+      // Its stderr is the process's stderr file: startFailure reads it.
+      else reject(new SystemFailure(`conmon failed (${code ?? signal})`, { run: { program: 'conmon', args, exitCode: code ?? undefined, signal: signal ?? undefined, stderr: '' } }));
     });
   });
 }
 
 /** Why a start failed, from what runc wrote on the process's stderr. */
 async function startFailure(p: ProcPaths, argv0: string): Promise<Error> {
+  // Nothing on stderr: the default below says the runtime did not start it.
   const text = (await fs.readFile(p.stderr, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => '')).trim();
   const line = text.split('\n').filter(Boolean).pop() ?? 'the runtime did not start it';
   const detail = line.replace(/^time="[^"]*" level=\w+ msg="?/, '').replace(/"$/, '').replace(/\\"/g, '"');
   // runc names its own config.json, which the user never wrote: say what it means instead.
   const cwd = /chdir to cwd \("(.*)"\) set in config\.json failed: (.*)$/.exec(detail);
-  if (cwd) return new BadRequest(`cannot run ${JSON.stringify(argv0)}: cannot change to the directory ${JSON.stringify(cwd[1])} in the container: ${cwd[2]}`);
-  if (/executable file not found|no such file or directory|not found/i.test(detail)) {
-    return new NotFound(`cannot run ${JSON.stringify(argv0)}: ${detail}`);
-  }
-  if (/chdir|permission denied|not a directory/i.test(detail)) return new BadRequest(`cannot run ${JSON.stringify(argv0)}: ${detail}`);
-  return new SystemFailure(`cannot run ${JSON.stringify(argv0)}: ${detail}`);
+  const said = cwd ? `cannot change to the directory ${JSON.stringify(cwd[1])} in the container: ${cwd[2]}` : detail;
+  // The errno comes from the one table of known answers (util/hostmessages.ts).
+  return typedFailure('runtime', detail, `cannot run ${JSON.stringify(argv0)}: ${said}`);
 }
 
 /**
@@ -115,7 +115,7 @@ async function waitForPid(p: ProcPaths, conmonPid: number | undefined, deadline:
   let watcher: ReturnType<typeof watch> | undefined;
   try {
     watcher = watch(p.dir, { persistent: false }, () => wake());
-    watcher.on('error', () => undefined);
+    watcher.on('error', () => undefined); // the timer below goes on alone
   } catch { /* no inotify: the timer alone */ }
   try {
     for (;;) {
@@ -196,7 +196,7 @@ function killQuietly(pid: number): void {
 
 /** The exit status conmon recorded (code, or 128+signal), if the process has ended. */
 export async function readExit(p: ProcPaths): Promise<number | undefined> {
-  const text = await fs.readFile(p.exit, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => undefined);
+  const text = await fs.readFile(p.exit, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => undefined); // no exit file: not ended
   if (text === undefined || text.trim() === '') return undefined;
   const n = Number(text.trim());
   return Number.isInteger(n) ? n : undefined;
@@ -230,10 +230,10 @@ export async function endMonitor(p: ProcPaths, uuid: string): Promise<void> {
  * `procsDir` (the runtime has killed the processes themselves).
  */
 export async function endAllMonitors(procsDir: string): Promise<void> {
-  const ids = await fs.readdir(procsDir).catch(() => [] as string[]);
+  const ids = await fs.readdir(procsDir).catch(() => [] as string[]); // no procs dir: no monitors
   for (const id of ids) {
     const p = new ProcPaths(path.join(procsDir, id));
-    const meta = await fs.readFile(p.meta, { encoding: 'utf8', flag: READ_NOFOLLOW }).then((t) => JSON.parse(t) as { uuid?: string }, () => undefined);
+    const meta = await fs.readFile(p.meta, { encoding: 'utf8', flag: READ_NOFOLLOW }).then((t) => JSON.parse(t) as { uuid?: string }, () => undefined); // unreadable: matched by pid file alone
     if (meta?.uuid) await endMonitor(p, meta.uuid);
   }
 }

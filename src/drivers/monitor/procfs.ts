@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { READ_NOFOLLOW } from '../../util/files.js';
 
 export async function statusField(pid: number, field: string): Promise<string | undefined> {
-  const text = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
+  const text = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined); // gone: no field
   if (!text) return undefined;
   const m = new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(text);
   return m?.[1]?.trim();
@@ -25,7 +25,7 @@ export interface ProcStat {
 
 /** Fields of /proc/PID/stat (ids as the host's pid namespace sees them); undefined once it is gone. */
 export async function procStat(pid: number): Promise<ProcStat | undefined> {
-  const text = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  const text = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined); // gone
   if (!text) return undefined;
   // The command name is in parentheses and may hold anything: the fields start after the last ')'.
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
@@ -38,7 +38,7 @@ export async function parentOf(pid: number): Promise<number | undefined> {
 }
 
 export async function cmdline(pid: number): Promise<string[]> {
-  const text = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  const text = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''); // gone: no arguments
   return text.split('\0').filter(Boolean);
 }
 
@@ -49,7 +49,7 @@ export async function aliveWith(pid: number, marker: string): Promise<boolean> {
 }
 
 export async function readPid(file: string): Promise<number | undefined> {
-  const text = await fs.readFile(file, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => '');
+  const text = await fs.readFile(file, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => ''); // not written (yet): no pid
   const n = Number(text.trim());
   return Number.isInteger(n) && n > 0 ? n : undefined;
 }

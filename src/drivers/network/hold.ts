@@ -13,6 +13,9 @@ import net from 'node:net';
 import dgram from 'node:dgram';
 import { AddressInUse, AddressNotAvailable } from '../../errors.js';
 import { formatPortForward, type PortForward } from '../../ctl/net-values.js';
+import { logger } from '../../util/log.js';
+
+const log = logger('net');
 
 interface Held { close(): Promise<void> }
 
@@ -42,7 +45,7 @@ async function bind(f: PortForward): Promise<Held> {
           resolve();
         });
       });
-      server.on('error', () => undefined);
+      server.on('error', () => undefined); // a held port only sits there; the bind's own failure is seen above
       server.unref();
       return { close: () => new Promise<void>((r) => server.close(() => r())) };
     }
@@ -54,8 +57,8 @@ async function bind(f: PortForward): Promise<Held> {
         resolve();
       });
     });
-    sock.on('error', () => undefined);
-    sock.on('message', () => undefined);
+    sock.on('error', () => undefined); // likewise
+    sock.on('message', () => undefined); // datagrams to a held port are dropped
     sock.unref();
     return { close: () => new Promise<void>((r) => sock.close(() => r())) };
   } catch (e) {
@@ -84,7 +87,10 @@ export class PortHolder {
       for (const h of added) await h.close();
       for (const [k, d] of dropped) {
         // Best effort: the port was free a moment ago, and the forward still has it.
-        const again = await bind(d.forward).catch(() => undefined);
+        const again = await bind(d.forward).catch((e: unknown) => {
+          log('%s: the port of %s could not be held again: %s', owner, formatPortForward(d.forward), e);
+          return undefined;
+        });
         if (again) after.set(k, { forward: d.forward, held: again });
       }
       for (const k of [...after.keys()]) if (!before.has(k)) after.delete(k);

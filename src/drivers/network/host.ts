@@ -13,10 +13,14 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { run } from '../../util/exec.js';
 import { isErrno } from '../../util/files.js';
-import { AddressInUse, q } from '../../errors.js';
+import { AddressInUse, Exists, q } from '../../errors.js';
+import { classify, failureText, isAbsent, type HostProgram } from '../../util/hostmessages.js';
+import { logger } from '../../util/log.js';
 import { numberToIp, type Subnet } from './ipam.js';
 import type { PortForward } from '../../ctl/net-values.js';
 import { NETNS_SYSCTLS } from '../runtime/spec.js';
+
+const log = logger('net');
 
 export interface NetNames { bridge: string; table: string }
 
@@ -45,7 +49,16 @@ async function nft(script: string): Promise<void> {
 }
 
 async function exists(p: string): Promise<boolean> {
-  return fs.access(p).then(() => true, () => false);
+  return fs.access(p).then(() => true, () => false); // any failure: not there for us
+}
+
+/**
+ * A removal that failed: gone meanwhile (no such link, namespace or table) is the goal
+ * reached; anything else is logged and the removal goes on, as it always has (the next
+ * reset or sweep tries again).
+ */
+function ignoreAbsent(program: HostProgram, what: string, e: unknown): void {
+  if (!isAbsent(program, e)) log('removing %s failed: %s', what, failureText(e));
 }
 
 /** The bridge and the nft table of this instance (idempotent). */
@@ -92,8 +105,8 @@ export async function ensureHost(n: NetNames, subnet: Subnet): Promise<void> {
 
 /** Remove the instance's table and bridge (reset). */
 export async function removeHost(n: NetNames): Promise<void> {
-  await run('nft', ['delete', 'table', 'ip', n.table]).catch(() => undefined);
-  if (await exists(`/sys/class/net/${n.bridge}`)) await ip(['link', 'del', n.bridge]).catch(() => undefined);
+  await run('nft', ['delete', 'table', 'ip', n.table]).catch((e: unknown) => ignoreAbsent('nft', 'the table', e));
+  if (await exists(`/sys/class/net/${n.bridge}`)) await ip(['link', 'del', n.bridge]).catch((e: unknown) => ignoreAbsent('ip', 'the bridge', e));
 }
 
 export interface LinkSpec {
@@ -122,8 +135,8 @@ export async function addContainerLink(l: LinkSpec): Promise<void> {
 
 /** Delete the veth pair, then the namespace (in this order the removal is synchronous and exact). Idempotent. */
 export async function removeContainerLink(ns: string, veth: string): Promise<void> {
-  if (await exists(`/sys/class/net/${veth}`)) await ip(['link', 'del', veth]).catch(() => undefined);
-  if (await exists(netnsPath(ns))) await ip(['netns', 'del', ns]).catch(() => undefined);
+  if (await exists(`/sys/class/net/${veth}`)) await ip(['link', 'del', veth]).catch((e: unknown) => ignoreAbsent('ip', `link ${veth}`, e));
+  if (await exists(netnsPath(ns))) await ip(['netns', 'del', ns]).catch((e: unknown) => ignoreAbsent('ip', `namespace ${ns}`, e));
 }
 
 export async function linkExists(ns: string): Promise<boolean> {
@@ -142,14 +155,19 @@ function mapEntry(f: PortForward): string {
   return f.hostIp ? `fwd_${f.proto}_ip { ${f.hostIp} . ${f.hostPort} }` : `fwd_${f.proto} { ${f.hostPort} }`;
 }
 
-/** The entries of the forward maps that lead to this container's chain (exact removal). */
+/**
+ * The entries of the forward maps that lead to this container's chain (exact removal).
+ * Only nft's "no such table" means none; any other failure is thrown, since taking it
+ * for "no forwards" would leave the container's rules behind.
+ */
 async function mappedEntries(table: string, chain: string): Promise<string[]> {
   type Doc = { nftables: Array<{ map?: { name: string; elem?: Array<[MapKey, { goto?: { target: string }; jump?: { target: string } }]> } }> };
   let doc: Doc;
   try {
     doc = JSON.parse((await run('nft', ['-j', 'list', 'table', 'ip', table])).stdout) as Doc;
-  } catch {
-    return [];
+  } catch (e) {
+    if (isAbsent('nft', e)) return [];
+    throw e;
   }
   const entries: string[] = [];
   for (const { map } of doc.nftables) {
@@ -178,7 +196,8 @@ export async function setForwards(table: string, name: string, address: string, 
   try {
     await nft(lines.join('\n') + '\n');
   } catch (e) {
-    if (/File exists|exists/i.test((e as Error).message)) throw new AddressInUse(`a host port asked for by ${q(name)} is already forwarded`);
+    // A map element of that key exists: another chain has the port.
+    if (classify('nft', e) === Exists) throw new AddressInUse(`a host port asked for by ${q(name)} is already forwarded`, { cause: e });
     throw e;
   }
 }
@@ -193,11 +212,20 @@ export async function removeForwards(table: string, name: string, known?: PortFo
   if (known) {
     const quick = known.map((f) => `delete element ip ${table} ${mapEntry(f)}`);
     quick.push(`delete chain ip ${table} ${chain}`);
-    if (await nft(quick.join('\n') + '\n').then(() => true, () => false)) return;
+    // A failure here is expected (the record lagged behind the table, or there is no such
+    // chain): the entries are then looked up below, which tells the real state.
+    const done = await nft(quick.join('\n') + '\n').then(() => true, (e: unknown) => {
+      log('forwards of %s: the recorded removal failed, looking them up: %s', name, failureText(e));
+      return false;
+    });
+    if (done) return;
   }
   const lines = (await mappedEntries(table, chain)).map((e) => `delete element ip ${table} ${e}`);
   lines.push(`delete chain ip ${table} ${chain}`);
-  await nft(lines.join('\n') + '\n').catch(() => undefined);
+  // No such chain or table: nothing was left (idempotent). Anything else leaves rules behind: thrown.
+  await nft(lines.join('\n') + '\n').catch((e: unknown) => {
+    if (!isAbsent('nft', e)) throw e;
+  });
 }
 
 /** rx/tx as the container sees them: the host end's counters, swapped. */

@@ -8,6 +8,9 @@
  */
 import { run } from '../../util/exec.js';
 import type { EgressRule, Rate } from '../../ctl/net-values.js';
+import { logger } from '../../util/log.js';
+
+const log = logger('net');
 
 function ruleText(r: EgressRule): string {
   const dest = `ip daddr ${r.dest}/${r.prefix}`;
@@ -46,7 +49,8 @@ export async function setEgress(ns: string, rules: EgressRule[]): Promise<void> 
 
 export async function setRate(ns: string, rate: Rate | 'max'): Promise<void> {
   if (rate === 'max') {
-    await run('tc', ['-n', ns, 'qdisc', 'del', 'dev', 'eth0', 'root']).catch(() => undefined);
+    // No rate set: tc has no qdisc to delete, which is the state wanted.
+    await run('tc', ['-n', ns, 'qdisc', 'del', 'dev', 'eth0', 'root']).catch((e: unknown) => log('no rate to lift in %s: %s', ns, e));
     return;
   }
   await run('tc', ['-n', ns, 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', rate.rate, 'burst', rate.burst, 'latency', '50ms']);

@@ -3,6 +3,8 @@
  * containers' records and creates under way); an address is never handed out twice
  * while held, and is free again once its container is destroyed.
  */
+import { BadRequest } from '../../errors.js';
+
 export interface Subnet {
   /** Network address as a 32-bit number. */
   network: number;
@@ -14,11 +16,9 @@ export interface Subnet {
   last: number;
 }
 
-export class SubnetError extends Error {}
-
 export function ipToNumber(ip: string): number {
   const parts = ip.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) throw new SubnetError(`bad address ${JSON.stringify(ip)}`);
+  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) throw new BadRequest(`bad address ${JSON.stringify(ip)}`);
   return parts.reduce((n, p) => n * 256 + Number(p), 0);
 }
 
@@ -28,9 +28,9 @@ export function numberToIp(n: number): string {
 
 export function parseSubnet(cidr: string): Subnet {
   const m = /^([\d.]+)\/(\d{1,2})$/.exec(cidr.trim());
-  if (!m) throw new SubnetError(`bad subnet ${JSON.stringify(cidr)}: want a CIDR like 10.88.0.0/16`);
+  if (!m) throw new BadRequest(`bad subnet ${JSON.stringify(cidr)}: want a CIDR like 10.88.0.0/16`);
   const prefix = Number(m[2]);
-  if (prefix < 8 || prefix > 29) throw new SubnetError(`bad subnet ${JSON.stringify(cidr)}: the prefix must be 8 to 29`);
+  if (prefix < 8 || prefix > 29) throw new BadRequest(`bad subnet ${JSON.stringify(cidr)}: the prefix must be 8 to 29`);
   const size = 2 ** (32 - prefix);
   const network = Math.floor(ipToNumber(m[1]!) / size) * size;
   return { network, prefix, gateway: network + 1, first: network + 2, last: network + size - 2 };

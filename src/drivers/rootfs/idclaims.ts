@@ -32,6 +32,7 @@ export class IdClaims {
         if (!isErrno(e, 'EEXIST')) throw e;
       }
       const [holder, st] = await Promise.all([
+        // Released meanwhile: no holder (the claim is made with O_EXCL, which decides).
         fs.readFile(this.file(base), 'utf8').catch(() => undefined),
         fs.stat(this.file(base)).catch(() => undefined),
       ]);
@@ -46,9 +47,10 @@ export class IdClaims {
 
   /** Release `base` if `owner` holds it (with no base: every claim of `owner`). */
   async release(owner: string, base?: number): Promise<void> {
-    const names = base !== undefined ? [String(base)] : await fs.readdir(this.dir).catch(() => [] as string[]);
+    const names = base !== undefined ? [String(base)] : await fs.readdir(this.dir).catch(() => [] as string[]); // no claims dir: no claims
     for (const name of names) {
       const f = path.join(this.dir, name);
+      // Gone meanwhile: not ours to remove.
       if ((await fs.readFile(f, 'utf8').catch(() => undefined)) === owner) await fs.rm(f, { force: true });
     }
   }

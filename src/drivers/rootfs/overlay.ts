@@ -9,6 +9,9 @@ import { BadRequest, q } from '../../errors.js';
 import { isErrno } from '../../util/files.js';
 import { mountOverlayFs, umount, idmapMount } from './addon.js';
 import type { IdRange } from './idrange.js';
+import { logger } from '../../util/log.js';
+
+const log = logger('rootfs');
 
 export interface OverlayLayout {
   lower: string;
@@ -60,7 +63,7 @@ export async function mountOverlay(l: OverlayLayout): Promise<void> {
     await mountOverlayFs(l.merged, `lowerdir=${lower},upperdir=${l.upper},workdir=${l.work}`);
   } finally {
     // overlayfs keeps its own private clone of each layer: the idmapped mount is not needed after.
-    if (lower !== l.lower) await umount(lower, true).catch(() => undefined);
+    if (lower !== l.lower) await umount(lower, true).catch((e: unknown) => log('unmounting the idmapped layer %s failed: %s', lower, e));
   }
 }
 

@@ -45,6 +45,6 @@ export async function readSmallFile(root: RootfsResolver, rel: string, max: numb
     return buf.subarray(0, n);
   } finally {
     await fh?.close();
-    await promisify(close)(pathFd).catch(() => undefined);
+    await promisify(close)(pathFd).catch(() => undefined); // an O_PATH fd: a failed close loses nothing
   }
 }

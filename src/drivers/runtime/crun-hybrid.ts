@@ -14,7 +14,7 @@ export async function hybridWithV2Controllers(): Promise<string | undefined> {
   const v1 = mounts.some((m) => m.fsType === 'cgroup');
   const v2 = mounts.find((m) => m.fsType === 'cgroup2');
   if (!v1 || !v2) return undefined;
-  const controllers = await fs.readFile(path.join(v2.mountPoint, 'cgroup.controllers'), 'utf8').catch(() => '');
+  const controllers = await fs.readFile(path.join(v2.mountPoint, 'cgroup.controllers'), 'utf8').catch(() => ''); // unreadable: no controllers there
   return controllers.trim() ? v2.mountPoint : undefined;
 }
 

@@ -40,8 +40,13 @@ export class OciRuntime {
     try {
       await runWithStderrTo(this.binary, this.args('run', '--detach', '--bundle', bundle, '--pid-file', pidFile, id), fh.fd);
     } catch (e) {
+      // No log: the exit status below says what there is to say.
       const detail = (await fs.readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-2).join('; ');
-      throw new SystemFailure(`${this.name} could not start container ${q(id)}: ${detail || (e as Error).message}`);
+      const failed = e instanceof SystemFailure ? e.run : undefined;
+      throw new SystemFailure(`${this.name} could not start container ${q(id)}: ${detail || (e as Error).message}`, {
+        cause: e,
+        ...(failed ? { run: { ...failed, stderr: detail } } : {}),
+      });
     } finally {
       await fh.close();
     }

@@ -78,7 +78,7 @@ class CtlHandle implements Handle {
 
   private serial<T>(op: () => Promise<T>): Promise<T> {
     const next = this.queue.then(op, op);
-    this.queue = next.catch(() => undefined);
+    this.queue = next.catch(() => undefined); // the caller gets the failure through `next`; the queue goes on
     return next;
   }
 
@@ -101,6 +101,7 @@ class CtlHandle implements Handle {
   read(buf: Buffer, len: number, pos: number): Promise<number> {
     return this.serial(async () => {
       // A reader after a write without a newline wants the reply: the line is complete.
+      // Its failure is in events (the executor logs every one) and in the reply read here.
       if (this.lines.pending) await this.finish().catch(() => undefined);
       const content = this.reply ?? Buffer.from(this.usage);
       const base = this.reply && pos >= this.writeEnd ? this.writeEnd : 0;
@@ -149,7 +150,7 @@ class CtlHandle implements Handle {
    * only (the executor logs every failure there).
    */
   release(): Promise<void> {
-    return this.serial(() => this.finish().catch(() => undefined));
+    return this.serial(() => this.finish().catch(() => undefined)); // in events already (above)
   }
 }
 

@@ -34,7 +34,7 @@ export function logFile(file: string): FileNode {
       const retired: fs.FileHandle[] = [];
       return {
         async read(buf, len, pos) {
-          const now = await fs.stat(file).catch(() => undefined);
+          const now = await fs.stat(file).catch(() => undefined); // not there this instant: read on from the open file
           if (now && now.ino !== ino) {
             const next = await fs.open(file, READ_NOFOLLOW);
             const nextIno = (await next.stat()).ino;
@@ -48,7 +48,7 @@ export function logFile(file: string): FileNode {
           throw new NotPermitted('read-only file');
         },
         async release() {
-          await Promise.all([fh, ...retired].map((h) => h.close().catch(() => undefined)));
+          await Promise.all([fh, ...retired].map((h) => h.close().catch(() => undefined))); // a failed close of a read-only fd loses nothing
         },
       };
     },
