@@ -20,7 +20,7 @@ import { DEFAULT_IMAGE, type ImageStore } from '../drivers/images/store.js';
 import { Container, recordFrom, type ContainerRecord } from './container.js';
 import { EventLog } from './events.js';
 import { parsePorts, parseRules, parseRateValue, type Network } from './network.js';
-import { formatPortForward, formatEgressRule } from '../ctl/net-values.js';
+import { formatPortForward, formatEgressRule } from '../model/net.js';
 import { endAllMonitors } from '../drivers/monitor/conmon.js';
 import path from 'node:path';
 import type { Registry } from './registry.js';

@@ -7,7 +7,7 @@
 import { describe } from '../errors.js';
 import { applySetting, type Settings } from '../ctl/messages.js';
 import { writeFileAtomic } from '../util/files.js';
-import type { Limit } from '../drivers/cgroups/files.js';
+import type { Limit } from '../model/limits.js';
 import type { Container } from './container.js';
 
 export type LimitKey = Limit['key'];

@@ -5,10 +5,8 @@
  */
 import { promises as fs } from 'node:fs';
 import { AddressInUse, BadRequest, NoSpace, describe, q } from '../errors.js';
-import {
-  parsePortForward, parseEgressRule, parseRate, formatPortForward, formatEgressRule, forwardsOverlap,
-  type PortForward, type EgressRule, type Rate,
-} from '../ctl/net-values.js';
+import { parsePortForward, parseEgressRule, parseRate } from '../ctl/net-values.js';
+import { formatPortForward, formatEgressRule, forwardsOverlap, type PortForward, type EgressRule, type Rate } from '../model/net.js';
 import { parseSubnet, allocate, numberToIp, type Subnet } from '../drivers/network/ipam.js';
 import {
   netNames, vethName, netnsName, netnsPath, ensureHost, removeHost, addContainerLink,

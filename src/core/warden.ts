@@ -9,13 +9,13 @@ import { EventLog } from './events.js';
 import { Registry } from './registry.js';
 import { Lifecycle } from './lifecycle.js';
 import { Commands } from './commands.js';
+import { PeriodicCheck } from './checks.js';
 import { ImageStore } from '../drivers/images/store.js';
 import { OciRuntime } from '../drivers/runtime/oci.js';
 import { crunForHost } from '../drivers/runtime/crun-hybrid.js';
 import { instanceId, removeInstanceCgroups } from '../drivers/cgroups/hierarchy.js';
 import { checkOverlayPath } from '../drivers/rootfs/overlay.js';
-import { SystemFailure, describe } from '../errors.js';
-import { logger } from '../util/log.js';
+import { SystemFailure } from '../errors.js';
 import { SYSTEM_PATH } from '../util/exec.js';
 import { ReaderBudget } from './budget.js';
 import { Network } from './network.js';
@@ -36,8 +36,6 @@ export interface WardenOptions {
   /** pids.max of containers created without one (default 4096; 'max': no limit). */
   defaultPidsMax?: number | 'max';
 }
-
-const log = logger('warden');
 
 export const DEFAULT_OUTPUT_CAP = 64 * 1024 * 1024;
 export const DEFAULT_MAX_BLOCKED_READERS = 512;
@@ -78,8 +76,7 @@ export class Warden {
   readonly readers: ReaderBudget;
   readonly network: Network;
   private ticker?: NodeJS.Timeout;
-  /** Per container, how many checks in a row have failed (tick). */
-  private readonly failedChecks = new Map<string, number>();
+  private readonly checks = new PeriodicCheck(this.registry);
 
   private constructor(readonly options: WardenOptions, runtimeBinary: string, initBinary: string, readonly cgroupHost: CgroupHost) {
     this.paths = new StatePaths(path.resolve(options.stateDir));
@@ -115,32 +112,9 @@ export class Warden {
     await this.images.ensureDefault(progress);
     await this.lifecycle.adoptAll();
     progress(`${this.registry.names().length} container(s) taken up`);
-    this.ticker = setInterval(() => void this.tick(), 1000);
+    // Once a second: the periodic check of every container (checks.ts).
+    this.ticker = setInterval(() => void this.checks.tick(), 1000);
     this.ticker.unref();
-  }
-
-  /**
-   * Once a second: process ends that inotify missed, waiting readers, output caps. A failed
-   * check is logged each time; one that fails again on the next tick is no race with a
-   * destroy but a lasting fault, and goes once to the container's events (again only after
-   * a check has passed).
-   */
-  private async tick(): Promise<void> {
-    for (const c of this.registry.all()) {
-      if (c.state !== 'active') continue;
-      try {
-        await c.procs.check();
-        this.failedChecks.delete(c.name);
-      } catch (e) {
-        log('check of %s failed: %O', c.name, e);
-        const n = (this.failedChecks.get(c.name) ?? 0) + 1;
-        this.failedChecks.set(c.name, n);
-        if (n === 2 && c.state === 'active' && this.registry.find(c.name) === c) {
-          await c.events.error(`checking the processes failed: ${describe(e)}`).catch((le: unknown) => log('events of %s: %s', c.name, le));
-        }
-      }
-    }
-    for (const name of this.failedChecks.keys()) if (!this.registry.find(name)) this.failedChecks.delete(name);
   }
 
   stop(): void {

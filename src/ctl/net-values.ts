@@ -1,13 +1,13 @@
 /**
  * The lines of net/ports, net/rules and net/rate (SPEC §3.6). Pure: each parser returns
- * a value or throws BadRequest (src/errors.ts).
+ * a typed value of src/model/net.ts or throws BadRequest (src/errors.ts).
  */
 import { BadRequest } from '../errors.js';
+import type { Proto, PortForward, RuleProto, EgressRule, Rate } from '../model/net.js';
 
-export type Proto = 'tcp' | 'udp';
-
-/** A host port forwarded to a container port; `hostIp` limits it to one host address (absent: every address). */
-export interface PortForward { hostPort: number; containerPort: number; proto: Proto; hostIp?: string }
+// The values themselves and their canonical lines are the model's (src/model/net.ts).
+export { formatPortForward, forwardsOverlap, formatEgressRule } from '../model/net.js';
+export type { Proto, PortForward, RuleProto, EgressRule, Rate } from '../model/net.js';
 
 function port(text: string, what: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) throw new BadRequest(`bad ${what} ${JSON.stringify(text)}: want 1 to 65535`);
@@ -31,20 +31,6 @@ export function parsePortForward(line: string): PortForward {
   }
   return f;
 }
-
-/** The canonical line, which parses back to the same forward: `8080:80/tcp`, `127.0.0.1:8080:80/tcp`. */
-export function formatPortForward(f: PortForward): string {
-  return `${f.hostIp ? `${f.hostIp}:` : ''}${f.hostPort}:${f.containerPort}/${f.proto}`;
-}
-
-/** Whether two forwards want the same host port: same protocol and port, and one takes every address or both the same one. */
-export function forwardsOverlap(a: PortForward, b: PortForward): boolean {
-  return a.proto === b.proto && a.hostPort === b.hostPort && (!a.hostIp || !b.hostIp || a.hostIp === b.hostIp);
-}
-
-export type RuleProto = 'tcp' | 'udp' | 'icmp' | 'all';
-
-export interface EgressRule { proto: RuleProto; dest: string; prefix: number; ports?: [number, number] }
 
 function ipv4(text: string): string {
   const parts = text.split('.');
@@ -75,13 +61,6 @@ export function parseEgressRule(line: string): EgressRule {
   }
   return rule;
 }
-
-export function formatEgressRule(r: EgressRule): string {
-  const ports = r.ports ? ` ${r.ports[0] === r.ports[1] ? r.ports[0] : `${r.ports[0]}-${r.ports[1]}`}` : '';
-  return `allow ${r.proto} ${r.dest}/${r.prefix}${ports}`;
-}
-
-export interface Rate { rate: string; burst: string }
 
 const RATE_RE = /^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$/i;
 const SIZE_RE = /^(\d+)([kmg]?b?)$/i;

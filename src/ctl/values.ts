@@ -4,6 +4,10 @@
  */
 import { constants } from 'node:os';
 import { BadRequest } from '../errors.js';
+import type { CpuMax, Max } from '../model/limits.js';
+
+// The limit values are the model's (src/model/limits.ts).
+export type { CpuMax, Max } from '../model/limits.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
@@ -18,8 +22,6 @@ export function parseName(name: string, what = 'name'): string {
   }
   return name;
 }
-
-export type Max = 'max';
 
 const SIZE_RE = /^(\d+)([KMGkmg]?)$/;
 const UNITS: Record<string, bigint> = { '': 1n, K: 1024n, M: 1024n ** 2n, G: 1024n ** 3n };
@@ -52,7 +54,6 @@ export function parseIntIn(text: string, lo: number, hi: number, what: string): 
   return v;
 }
 
-export interface CpuMax { quota: number | Max; period: number }
 export const DEFAULT_CPU_PERIOD = 100000;
 
 /** `QUOTA PERIOD` in microseconds, or `max PERIOD`, or `max`. */

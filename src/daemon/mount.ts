@@ -71,7 +71,11 @@ export async function runMount(opts: MountOptions): Promise<void> {
   // Import sources must keep out of the tree: its real path is known before it is mounted
   // (from its parent's: the mountpoint itself may be missing or a stale mount).
   const parent = path.dirname(mountpoint);
-  const realMountpoint = path.join(await fs.realpath(parent).catch(() => parent), path.basename(mountpoint));
+  const realParent = await fs.realpath(parent).catch((e: unknown) => {
+    log('realpath %s: %s (the guard takes the path as given)', parent, e);
+    return parent;
+  });
+  const realMountpoint = path.join(realParent, path.basename(mountpoint));
   const guard: MountGuard = { paths: [...new Set([mountpoint, realMountpoint])] };
   warden.images.guard = guard;
   // fuse-native makes a missing mountpoint and clears a stale mount (force) itself.
@@ -81,7 +85,10 @@ export async function runMount(opts: MountOptions): Promise<void> {
     await release(warden.paths.pidFile);
     throw new BadRequest(`cannot mount ${mountpoint}: ${(e as Error).message}`);
   }
-  guard.dev = await mountDev(realMountpoint).catch(() => undefined);
+  guard.dev = await mountDev(realMountpoint).catch((e: unknown) => {
+    log('device of %s: %s (the guard compares paths only)', realMountpoint, e);
+    return undefined;
+  });
 
   let stopping = false;
   const stop = async (why: string): Promise<void> => {
@@ -100,7 +107,7 @@ export async function runMount(opts: MountOptions): Promise<void> {
   const watch = setInterval(() => {
     isMountPoint(mountpoint).then((mounted) => {
       if (!mounted) void stop('unmounted');
-    }, () => undefined);
+    }, (e: unknown) => log('mount check of %s: %s (tried again in a second)', mountpoint, e));
   }, 1000);
 
   say(`ready ${mountpoint}\n`, process.stdout);

@@ -21,7 +21,7 @@ import { linkNode } from './nodes/link.js';
 import { IdShift } from './nodes/idshift.js';
 import type { DirNode } from './nodes/types.js';
 import { statusText } from '../core/status.js';
-import { CGROUP_KEYS, WRITABLE_KEYS } from '../drivers/cgroups/files.js';
+import { CGROUP_KEYS, WRITABLE_KEYS } from '../model/limits.js';
 import { setLimit, type LimitKey } from '../core/limits.js';
 import { valueFile } from './nodes/value.js';
 import { tableFile } from './nodes/table.js';

@@ -11,27 +11,10 @@ import path from 'node:path';
 import { BadRequest, Busy, NotFound, SystemFailure, q } from '../../errors.js';
 import { isErrno } from '../../util/files.js';
 import { sharesToWeight, weightToShares } from '../runtime/spec.js';
-import type { CpuMax, Max } from '../../ctl/values.js';
+import type { CgroupKey, Limit } from '../../model/limits.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('cgroups');
-
-export type CgroupKey =
-  | 'memory.max' | 'memory.current' | 'memory.peak' | 'memory.events' | 'memory.stat'
-  | 'cpu.max' | 'cpu.weight' | 'cpu.stat' | 'pids.max' | 'pids.current';
-
-export const CGROUP_KEYS: readonly CgroupKey[] = [
-  'memory.max', 'memory.current', 'memory.peak', 'memory.events', 'memory.stat',
-  'cpu.max', 'cpu.weight', 'cpu.stat', 'pids.max', 'pids.current',
-];
-export const WRITABLE_KEYS: readonly CgroupKey[] = ['memory.max', 'cpu.max', 'cpu.weight', 'pids.max'];
-
-/** A limit, already parsed (ctl/values.ts). */
-export type Limit =
-  | { key: 'memory.max'; value: number | Max }
-  | { key: 'cpu.max'; value: CpuMax }
-  | { key: 'cpu.weight'; value: number }
-  | { key: 'pids.max'; value: number | Max };
 
 export interface Cgroup {
   read(key: CgroupKey): Promise<string>;

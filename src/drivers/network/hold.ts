@@ -12,7 +12,7 @@
 import net from 'node:net';
 import dgram from 'node:dgram';
 import { AddressInUse, AddressNotAvailable } from '../../errors.js';
-import { formatPortForward, type PortForward } from '../../ctl/net-values.js';
+import { formatPortForward, type PortForward } from '../../model/net.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('net');

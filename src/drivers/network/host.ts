@@ -17,7 +17,7 @@ import { AddressInUse, Exists, q } from '../../errors.js';
 import { classify, failureText, isAbsent, type HostProgram } from '../../util/hostmessages.js';
 import { logger } from '../../util/log.js';
 import { numberToIp, type Subnet } from './ipam.js';
-import type { PortForward } from '../../ctl/net-values.js';
+import type { PortForward } from '../../model/net.js';
 import { NETNS_SYSCTLS } from '../runtime/spec.js';
 
 const log = logger('net');

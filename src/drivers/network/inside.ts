@@ -7,7 +7,7 @@
  * and the egress bandwidth (a tbf qdisc on eth0).
  */
 import { run } from '../../util/exec.js';
-import type { EgressRule, Rate } from '../../ctl/net-values.js';
+import type { EgressRule, Rate } from '../../model/net.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('net');

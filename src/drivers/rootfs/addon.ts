@@ -6,47 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { RootStatFs } from './resolver.js';
-
-export interface RawStat {
-  dev: number; ino: number; inoBig: bigint; mode: number; nlink: number; uid: number; gid: number;
-  rdev: number; size: number; blksize: number; blocks: number;
-  atimeSec: number; atimeNsec: number; mtimeSec: number; mtimeNsec: number;
-  ctimeSec: number; ctimeNsec: number;
-}
-
-/** The addon's exports (rootfs.c, init()). Paths are relative to rootFd where there is one. */
-export interface Native {
-  openRoot(hostPath: string): Promise<number>;
-  close(fd: number): Promise<void>;
-  open(rootFd: number, rel: string, flags: number, mode: number, follow: boolean): Promise<number>;
-  lstat(rootFd: number, rel: string): Promise<RawStat>;
-  readdir(rootFd: number, rel: string): Promise<string[]>;
-  mkdir(rootFd: number, rel: string, mode: number): Promise<void>;
-  rmdir(rootFd: number, rel: string): Promise<void>;
-  unlink(rootFd: number, rel: string): Promise<void>;
-  rename(rootFd: number, from: string, to: string, flags: number): Promise<void>;
-  link(rootFd: number, from: string, to: string): Promise<void>;
-  symlink(rootFd: number, target: string, rel: string): Promise<void>;
-  readlink(rootFd: number, rel: string): Promise<string>;
-  chmod(rootFd: number, rel: string, mode: number): Promise<void>;
-  chown(rootFd: number, rel: string, uid: number, gid: number): Promise<void>;
-  utimens(rootFd: number, rel: string, aSec: number, aNsec: number, mSec: number, mNsec: number): Promise<void>;
-  truncate(rootFd: number, rel: string, size: number): Promise<void>;
-  statfs(rootFd: number, rel: string): Promise<RootStatFs>;
-  mknod(rootFd: number, rel: string, mode: number, dev: number): Promise<void>;
-  getxattr(rootFd: number, rel: string, name: string): Promise<Buffer>;
-  listxattr(rootFd: number, rel: string): Promise<string[]>;
-  setxattr(rootFd: number, rel: string, name: string, value: Buffer, flags: number): Promise<void>;
-  removexattr(rootFd: number, rel: string, name: string): Promise<void>;
-  resolve(rootFd: number, rel: string): Promise<{ path: string; consumed: number }>;
-  mkfifo(hostPath: string, mode: number): Promise<void>;
-  mountOverlay(target: string, options: string): Promise<void>;
-  umount(target: string, detach: boolean): Promise<void>;
-  /** idmap.c: a read-only bind mount of source on target showing id N as base+N (synchronous). */
-  idmapMount(source: string, target: string, base: number, size: number): void;
-  UTIME_NOW: number; UTIME_OMIT: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number; O_PATH: number;
-}
+import type { Native } from './native.js';
 
 // This file runs as dist/src/drivers/rootfs/addon.js; the addon is built in place by
 // scripts/build-native.sh, outside dist/.

@@ -11,7 +11,10 @@
  * `.code` ('ENOENT' …), so src/fs/errno.ts maps them as it maps node:fs errors. The fds
  * open() returns are plain fds (node:fs can use them; the FUSE binding takes them over).
  */
-import { addon, type Native, type RawStat } from './addon.js';
+import { addon } from './addon.js';
+import type { Native, RawStat, RootStatFs } from './native.js';
+
+export type { RootStatFs } from './native.js';
 
 /** What lstat() returns: numbers as node:fs gives them, times exact in nanoseconds too. */
 export interface RootStat {
@@ -21,11 +24,6 @@ export interface RootStat {
   atimeNs: bigint; mtimeNs: bigint; ctimeNs: bigint;
   atimeMs: number; mtimeMs: number; ctimeMs: number;
   atime: Date; mtime: Date; ctime: Date;
-}
-
-export interface RootStatFs {
-  type: number; bsize: number; frsize: number; blocks: number; bfree: number; bavail: number;
-  files: number; ffree: number; namemax: number; flags: number;
 }
 
 /** A time for utimens: nanoseconds (bigint, exact), milliseconds (number), a Date, or the

@@ -6,7 +6,7 @@
  * so that nothing is written into the container's own layer. Processes are added later
  * with the runtime's exec, so they join exactly these namespaces and this cgroup.
  */
-import type { Settings } from '../../ctl/messages.js';
+import type { Limits } from '../../model/limits.js';
 import { seccompSpec } from './seccomp.js';
 import type { IdRange } from '../rootfs/idrange.js';
 
@@ -35,7 +35,8 @@ export interface SpecInput {
   initBinary: string;
   cgroupsPath: string;
   env: string[];
-  settings: Settings;
+  /** The cgroup limits (a container's Settings carry them). */
+  settings: Limits;
   /**
    * A network namespace made beforehand (network issue); a new one with loopback alone when
    * absent. A container in a user namespace always gets a new one, owned by its user
@@ -62,7 +63,7 @@ export function sharesToWeight(shares: number): number {
   return 1 + Math.floor(((shares - 2) * 9999) / 262142);
 }
 
-export function resourcesOf(s: Settings): Record<string, unknown> {
+export function resourcesOf(s: Limits): Record<string, unknown> {
   const r: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };
   if (s['memory.max'] !== undefined) r.memory = { limit: s['memory.max'] === 'max' ? -1 : s['memory.max'] };
   const cpu: Record<string, number> = {};
