@@ -24,8 +24,8 @@ export interface CheckedContainers {
 }
 
 export class PeriodicCheck {
-  /** Per container, how many checks in a row have failed. */
-  private readonly failed = new Map<string, number>();
+  /** Per container (the object: a new container of the same name starts at 0), how many checks in a row have failed. */
+  private readonly failed = new Map<Checked, number>();
 
   constructor(private readonly containers: CheckedContainers, private readonly log: (format: string, ...args: unknown[]) => void = logger('warden')) {}
 
@@ -35,11 +35,11 @@ export class PeriodicCheck {
       if (c.state !== 'active') continue;
       try {
         await c.procs.check();
-        this.failed.delete(c.name);
+        this.failed.delete(c);
       } catch (e) {
         this.log('check of %s failed: %O', c.name, e);
-        const n = (this.failed.get(c.name) ?? 0) + 1;
-        this.failed.set(c.name, n);
+        const n = (this.failed.get(c) ?? 0) + 1;
+        this.failed.set(c, n);
         // Still the same, live container: a destroy (or a destroy and a create of the
         // same name) meanwhile is a race, not a fault of this one.
         if (n === 2 && c.state === 'active' && this.containers.find(c.name) === c) {
@@ -47,6 +47,6 @@ export class PeriodicCheck {
         }
       }
     }
-    for (const name of this.failed.keys()) if (!this.containers.find(name)) this.failed.delete(name);
+    for (const c of this.failed.keys()) if (this.containers.find(c.name) !== c) this.failed.delete(c);
   }
 }

@@ -120,6 +120,18 @@ test('a destroyed container is forgotten: a new one of the same name starts from
   t.is((await s.errors('web')).length, 1);
 });
 
+test('a container destroyed and made again between two ticks starts from nothing too', async (t) => {
+  const s = await setup('web');
+  s.failing.add('web');
+  await s.check.tick();
+  await s.lifecycle.destroy('web');
+  await s.make('web');
+  await s.check.tick();
+  t.deepEqual(await s.errors('web'), [], 'the old container\'s failure does not count for the new one');
+  await s.check.tick();
+  t.is((await s.errors('web')).length, 1);
+});
+
 test('an events file that cannot be written: logged, the tick still ends', async (t) => {
   const s = await setup('web');
   const web = s.made.get('web')!;
