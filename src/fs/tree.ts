@@ -76,8 +76,8 @@ function netDir(w: Warden, c: Container): DirNode {
   const n = w.network;
   return tableDir(() => [
     ['address', textFile(() => n.addressOf(c.record) + '\n')],
-    ['ports', tableFile({ key: `${c.name}/ports`, lines: () => c.record.settings.ports ?? [], set: (lines) => setPorts(n, c, lines) })],
-    ['rules', tableFile({ key: `${c.name}/rules`, lines: () => c.record.settings.rules ?? [], set: (lines) => setRules(n, c, lines) })],
+    ['ports', tableFile({ key: `${c.name}/ports`, lines: () => c.record.settings.ports ?? [], set: (lines) => setPorts(n, c, lines), refuse: (m) => c.events.error(m) })],
+    ['rules', tableFile({ key: `${c.name}/rules`, lines: () => c.record.settings.rules ?? [], set: (lines) => setRules(n, c, lines), refuse: (m) => c.events.error(m) })],
     ['rate', valueFile(async () => `${c.record.settings.rate ?? 'max'}\n`, (text) => setRate(n, c, text))],
     ['stats', textFile(async () => Object.entries(await n.stats(c.record)).map(([k, v]) => `${k} ${v}\n`).join(''))],
   ]);

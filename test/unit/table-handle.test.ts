@@ -125,3 +125,23 @@ test('without owners any FLUSH ends the line', async (t) => {
   t.deepEqual(rows(), ['8080:80', '9090:90']);
   await h.release();
 });
+
+test('a line over 1 MiB is refused whole: EINVAL for each write of it, one refusal logged, the table unchanged', async (t) => {
+  let rows = ['1:1'];
+  const refused: string[] = [];
+  const node = tableFile({
+    key: `t${n++}`,
+    lines: () => rows,
+    async set(lines) { rows = lines; },
+    async refuse(m) { refused.push(m); },
+  });
+  const h = await node.open(C.O_WRONLY | C.O_TRUNC);
+  const piece = '9'.repeat(600 * 1024);
+  await t.throwsAsync(w(h, '8080:' + piece, 1n).then(() => w(h, piece, 1n)), { message: /message too long/ });
+  await t.throwsAsync(w(h, piece + '\n', 1n), { message: /message too long/ });
+  t.is(refused.length, 1);
+  t.deepEqual(rows, ['1:1']);
+  await w(h, '7070:70\n', 1n); // the next line is a line of its own again
+  t.deepEqual(rows, ['7070:70']);
+  await h.release();
+});

@@ -34,6 +34,8 @@ export interface TableOps {
   key: string;
   lines(): string[];
   set(lines: string[]): Promise<void>;
+  /** Logs the refusal of a line that is too long (set() logs every other error). */
+  refuse?(message: string): Promise<void>;
 }
 
 /** The writable open files of each table (for a truncate by path); entries leave at release. */
@@ -96,6 +98,7 @@ export class TableHandle implements Handle {
       this.wrote = true;
       const piece = buf.subarray(0, len);
       const endsLine = piece.includes(0x0a);
+      const wasRefusing = this.lines.refusing;
       const pushed = this.lines.push(piece);
       try {
         if (pushed.lines.length > 0) {
@@ -107,7 +110,11 @@ export class TableHandle implements Handle {
             throw e;
           }
         }
-        if (pushed.refused) throw new BadRequest(pushed.refused.message);
+        if (pushed.refused) {
+          // One events line per refused line, not one per piece of it (as for ctl files).
+          if (!wasRefusing || pushed.lines.length > 0) await this.ops.refuse?.(pushed.refused.message);
+          throw new BadRequest(pushed.refused.message);
+        }
         return len;
       } finally {
         if (!this.lines.open || endsLine) this.forgetWriters(); // the line they wrote ended
