@@ -1,5 +1,5 @@
 /**
- * The command line (SPEC §2):
+ * The command line (docs/interface.md §2):
  *   wardenfs mount MOUNTPOINT [--state-dir DIR] [--runtime runc|crun|PATH] [--subnet CIDR]
  *                             [--output-cap SIZE] [--max-blocked-readers N] [--default-pids-max N|max]
  *   wardenfs unmount MOUNTPOINT

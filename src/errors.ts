@@ -1,5 +1,5 @@
 /**
- * The typed errors of wardenfs. Each class stands for exactly one errno (SPEC §3.2);
+ * The typed errors of wardenfs. Each class stands for exactly one errno (docs/interface.md §6);
  * the FUSE adapter turns them into numbers in one place (`fs/errno.ts`). Messages follow
  * one style, written down in docs/decisions.md: lower case, no trailing period, values
  * in double quotes — `no such container "web"`.

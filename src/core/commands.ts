@@ -8,10 +8,11 @@ import { BadRequest, WardenError, SystemFailure, q } from '../errors.js';
 import { splitMessages } from '../ctl/tokenize.js';
 import {
   parseGlobal, parseContainer, parseProcess,
-  type GlobalCommand, type ContainerCommand,
+  type GlobalCommand, type ContainerCommand, type ProcessCommand,
 } from '../ctl/messages.js';
 import type { EventLog } from './events.js';
 import type { Registry } from './registry.js';
+import type { Container } from './container.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { ImageStore } from '../drivers/images/store.js';
 import { logger } from '../util/log.js';
@@ -63,11 +64,76 @@ export interface CommandTargets {
   readonly images: Pick<ImageStore, 'import' | 'remove'>;
 }
 
+/** One handler per command kind of a table: a missing or misnamed one is a compile error. */
+type Handlers<C extends { verb: string }, Ctx> = {
+  readonly [K in C['verb']]: (command: Extract<C, { verb: K }>, ctx: Ctx) => Promise<string>;
+};
+
+function dispatch<C extends { verb: string }, Ctx>(handlers: Handlers<C, Ctx>, command: C, ctx: Ctx): Promise<string> {
+  const handler = handlers[command.verb as C['verb']] as (command: C, ctx: Ctx) => Promise<string>;
+  return handler(command, ctx);
+}
+
+/** The global ctl's verbs (ctl/messages.ts GLOBAL_CTL). */
+const GLOBAL_HANDLERS: Handlers<GlobalCommand, CommandTargets> = {
+  create: async (c, w) => (await w.lifecycle.create(c.name, c.options)).name,
+  destroy: async (c, w) => {
+    await w.lifecycle.destroy(c.name);
+    return OK;
+  },
+  'image import': async (c, w) => {
+    await w.images.import(c.name, c.path, (line) => void w.events.append(line));
+    await w.events.append(`image imported ${c.name}`);
+    return OK;
+  },
+  'image remove': async (c, w) => {
+    await w.images.remove(c.name);
+    await w.events.append(`image removed ${c.name}`);
+    return OK;
+  },
+};
+
+interface ContainerContext { readonly w: CommandTargets; readonly name: string; readonly container: Container }
+
+/** A container ctl's verbs (ctl/messages.ts CONTAINER_CTL). */
+const CONTAINER_HANDLERS: Handlers<ContainerCommand, ContainerContext> = {
+  run: (c, { container }) => {
+    const { verb: _verb, ...options } = c;
+    return container.procs.run(options);
+  },
+  kill: async (c, { container }) => {
+    await container.procs.kill(c.id, c.signal);
+    return OK;
+  },
+  stop: async (c, { container }) => {
+    await container.procs.stop(c.seconds);
+    return OK;
+  },
+  destroy: async (_c, { w, name }) => {
+    await w.lifecycle.destroy(name);
+    return OK;
+  },
+};
+
+interface ProcessContext { readonly container: Container; readonly id: string }
+
+/** A process ctl's verbs (ctl/messages.ts PROCESS_CTL). Errors go to the container's events. */
+const PROCESS_HANDLERS: Handlers<ProcessCommand, ProcessContext> = {
+  kill: async (c, { container, id }) => {
+    await container.procs.kill(id, c.signal);
+    return OK;
+  },
+  closein: async (_c, { container, id }) => {
+    await container.procs.closeStdin(id);
+    return OK;
+  },
+};
+
 export class Commands {
   constructor(private readonly w: CommandTargets) {}
 
   global(text: string): Promise<string> {
-    return runAll(text, parseGlobal, (c) => this.execGlobal(c), () => this.w.events);
+    return runAll(text, parseGlobal, (c) => dispatch(GLOBAL_HANDLERS, c, this.w), () => this.w.events);
   }
 
   container(name: string, text: string): Promise<string> {
@@ -77,49 +143,13 @@ export class Commands {
 
   /** A process's own ctl: `kill [SIGNAL]`, `closein`. Errors go to the container's events. */
   process(name: string, id: string, text: string): Promise<string> {
-    const c = this.w.registry.get(name);
-    return runAll(text, parseProcess, async (cmd) => {
-      if (cmd.verb === 'kill') await c.procs.kill(id, cmd.signal);
-      else await c.procs.closeStdin(id);
-      return OK;
-    }, () => c.events);
-  }
-
-  private async execGlobal(c: GlobalCommand): Promise<string> {
-    switch (c.verb) {
-      case 'create':
-        return (await this.w.lifecycle.create(c.name, c.options)).name;
-      case 'destroy':
-        await this.w.lifecycle.destroy(c.name);
-        return OK;
-      case 'image import':
-        await this.w.images.import(c.name, c.path, (line) => void this.w.events.append(line));
-        await this.w.events.append(`image imported ${c.name}`);
-        return OK;
-      case 'image remove':
-        await this.w.images.remove(c.name);
-        await this.w.events.append(`image removed ${c.name}`);
-        return OK;
-    }
+    const container = this.w.registry.get(name);
+    return runAll(text, parseProcess, (cmd) => dispatch(PROCESS_HANDLERS, cmd, { container, id }), () => container.events);
   }
 
   private async execContainer(name: string, c: ContainerCommand): Promise<string> {
     const container = this.w.registry.get(name);
     if (container.state !== 'active' && c.verb !== 'destroy') throw new BadRequest(`container ${q(name)} is being destroyed`);
-    switch (c.verb) {
-      case 'destroy':
-        await this.w.lifecycle.destroy(name);
-        return OK;
-      case 'run': {
-        const { verb: _verb, ...options } = c;
-        return container.procs.run(options);
-      }
-      case 'kill':
-        await container.procs.kill(c.id, c.signal);
-        return OK;
-      case 'stop':
-        await container.procs.stop(c.seconds);
-        return OK;
-    }
+    return dispatch(CONTAINER_HANDLERS, c, { w: this.w, name, container });
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Changing a container's limits while it runs (SPEC §3.5): parse the value (ctl/), write
+ * Changing a container's limits while it runs (docs/interface.md §5.6): parse the value (ctl/), write
  * it to the kernel (drivers/cgroups), then record it in container.json so that a
  * container started again after a reboot gets the same limits. A refused value changes
  * nothing and is logged in the container's events.

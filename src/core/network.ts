@@ -1,5 +1,5 @@
 /**
- * The containers' network (SPEC §3.6): addresses from --subnet, the host side (bridge,
+ * The containers' network (docs/interface.md §5.7): addresses from --subnet, the host side (bridge,
  * forwards) and each container's namespace (egress rules, rate). Changes apply to the
  * running container and are recorded in container.json; a refused change changes nothing.
  */

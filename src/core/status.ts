@@ -1,4 +1,4 @@
-/** The text of containers/NAME/status (SPEC §3.3): `key: value` lines. */
+/** The text of containers/NAME/status (docs/interface.md §7): `key: value` lines. */
 import type { Container } from './container.js';
 
 /**

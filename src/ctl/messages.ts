@@ -1,14 +1,15 @@
 /**
- * ctl messages: the verb tables of the global and the container `ctl` files, and the
- * parser that turns one message (one line) into a typed Command. Pure: no I/O, imports
+ * ctl messages: the verb tables of the global, container and process `ctl` files
+ * (./cmdtab.ts: one row per verb), from which one message (one line) is parsed into a
+ * typed Command. Pure: no I/O, imports
  * nothing of the project outside ctl/ but the typed errors (a parse error is BadRequest).
  * Carrying a Command out is core/'s job.
  */
 import { BadRequest } from '../errors.js';
-import { tokenize, quoteAll } from './tokenize.js';
+import { row, parseMessage, usageText, renderGrammar, type Cmdtab, type CommandOf } from './cmdtab.js';
 import {
   parseName, parseSize, parseCount, parseIntIn, parseCpuMax, parseSignal,
-  parseUser, parseEnv, parseSeconds, parseBool, type CpuMax, type Max, type Signal, type User,
+  parseUser, parseEnv, parseSeconds, parseBool, type CpuMax, type Max, type User,
 } from './values.js';
 
 /** Limits and network settings a container takes at create time or through its files. */
@@ -38,12 +39,6 @@ export interface CreateOptions {
   settings: Settings;
 }
 
-export type GlobalCommand =
-  | { verb: 'create'; name?: string; options: CreateOptions }
-  | { verb: 'destroy'; name: string }
-  | { verb: 'image import'; name: string; path: string }
-  | { verb: 'image remove'; name: string };
-
 export interface RunOptions {
   id?: string;
   dir?: string;
@@ -52,40 +47,13 @@ export interface RunOptions {
   argv: string[];
 }
 
-export type ContainerCommand =
-  | ({ verb: 'run' } & RunOptions)
-  | { verb: 'kill'; id: string; signal: Signal }
-  | { verb: 'stop'; seconds: number }
-  | { verb: 'destroy' };
-
-export type ProcessCommand =
-  | { verb: 'kill'; signal: Signal }
-  | { verb: 'closein' };
-
 /** How a message is written, for every usage text: the grammar is Plan 9's tokenize(2). */
 export const QUOTING_USAGE = [
   "one message per line (up to 1 MiB); words are split at blanks; 'single quotes' group, '' inside them is one quote;",
   'double quotes are ordinary characters: run echo "a b" passes "a and b"',
 ].join('\n') + '\n';
 
-export const GLOBAL_USAGE = [
-  'create [NAME] [KEY=VALUE ...]   keys: image net env seccomp privileged memory.max cpu.max cpu.weight pids.max ports rules rate',
-  '    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all',
-  'destroy NAME',
-  'image import NAME PATH',
-  'image remove NAME',
-].join('\n') + '\n' + QUOTING_USAGE;
-
-export const CONTAINER_USAGE = [
-  'run [id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [--] PROGRAM [ARG ...]',
-  'kill ID [SIGNAL]',
-  'stop [SECONDS]',
-  'destroy',
-].join('\n') + '\n' + QUOTING_USAGE;
-
-export const PROCESS_USAGE = 'kill [SIGNAL]\nclosein\n';
-
-/** Setting keys: the writable files under cgroup/ and net/ (SPEC §3.5, §3.6). */
+/** Setting keys: the writable files under cgroup/ and net/ (docs/interface.md, cgroup/ and net/). */
 export const SETTING_KEYS: readonly SettingKey[] = [
   'memory.max', 'cpu.max', 'cpu.weight', 'pids.max', 'ports', 'rules', 'rate',
 ];
@@ -107,30 +75,18 @@ export function applySetting(settings: Settings, key: SettingKey, value: string)
   }
 }
 
-function words(line: string): string[] {
-  try {
-    return tokenize(line);
-  } catch (e) {
-    if (e instanceof BadRequest) throw new BadRequest(`${e.message} in ${JSON.stringify(line)}`, { cause: e });
-    throw e;
-  }
-}
-
-function unknown(tokens: string[]): BadRequest {
-  return new BadRequest(`unknown message ${JSON.stringify(quoteAll(tokens))}`);
-}
-
-function usage(text: string): BadRequest {
-  return new BadRequest(`usage: ${text}`);
-}
-
 function splitKeyValue(token: string): [string, string] | undefined {
   const eq = token.indexOf('=');
   if (eq <= 0) return undefined;
   return [token.slice(0, eq), token.slice(eq + 1)];
 }
 
-function parseCreate(args: string[]): GlobalCommand {
+/** The keys `create` takes besides the settings. */
+const CREATE_KEYS = ['image', 'net', 'env', 'seccomp', 'privileged'] as const;
+
+interface CreateArgs { name?: string; options: CreateOptions }
+
+function parseCreate(args: string[]): CreateArgs {
   const options: CreateOptions = { env: [], settings: {} };
   let name: string | undefined;
   let rest = args;
@@ -154,36 +110,10 @@ function parseCreate(args: string[]): GlobalCommand {
     else if (isSettingKey(key)) applySetting(options.settings, key, val);
     else throw new BadRequest(`unknown option ${JSON.stringify(key)}`);
   }
-  return name === undefined ? { verb: 'create', options } : { verb: 'create', name, options };
+  return name === undefined ? { options } : { name, options };
 }
 
-/** Parse one message of the global ctl. */
-export function parseGlobal(line: string): GlobalCommand {
-  const t = words(line);
-  const [verb, ...args] = t;
-  switch (verb) {
-    case 'create':
-      return parseCreate(args);
-    case 'destroy':
-      if (args.length !== 1) throw usage('destroy NAME');
-      return { verb: 'destroy', name: parseName(args[0]!, 'container name') };
-    case 'image':
-      if (args[0] === 'import') {
-        if (args.length !== 3) throw usage('image import NAME PATH');
-        if (args[2] === '') throw usage('image import NAME PATH');
-        return { verb: 'image import', name: parseName(args[1]!, 'image name'), path: args[2]! };
-      }
-      if (args[0] === 'remove') {
-        if (args.length !== 2) throw usage('image remove NAME');
-        return { verb: 'image remove', name: parseName(args[1]!, 'image name') };
-      }
-      throw unknown(t);
-    default:
-      throw unknown(t);
-  }
-}
-
-function parseRun(args: string[]): ContainerCommand {
+function parseRun(args: string[], usage: () => BadRequest): RunOptions {
   const opts: RunOptions = { env: [], argv: [] };
   let i = 0;
   for (; i < args.length; i++) {
@@ -198,49 +128,134 @@ function parseRun(args: string[]): ContainerCommand {
       opts.dir = val;
     } else if (key === 'user') opts.user = parseUser(val);
     else if (key === 'env') opts.env.push(parseEnv(val));
-    else break; // the first token that is not a known option starts the program (SPEC §3.1)
+    else break; // the first token that is not a known option starts the program (docs/interface.md)
   }
   opts.argv = args.slice(i);
-  if (opts.argv.length === 0 || opts.argv[0] === '') throw usage('run [id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [--] PROGRAM [ARG ...]');
-  return { verb: 'run', ...opts };
+  if (opts.argv.length === 0 || opts.argv[0] === '') throw usage();
+  return opts;
+}
+
+/*
+ * The tables. Adding a verb: one row here (its parser returns a Command whose `verb` is
+ * the row's), then its handler in core/commands.ts (the compiler asks for it), then a test
+ * (CONTRIBUTING.md). The order of the rows is the order of `cat ctl`.
+ */
+
+/** The global `ctl`. */
+export const GLOBAL_CTL = {
+  file: 'ctl',
+  footer: QUOTING_USAGE,
+  rows: [
+    row({
+      verb: 'create', args: '[NAME] [KEY=VALUE ...]', min: 0, max: Infinity,
+      note: `keys: ${[...CREATE_KEYS, ...SETTING_KEYS].join(' ')}`,
+      more: ['    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all'],
+      summary: 'make a container, without NAME a generated one (c-XXXXXX); returns once it can run processes',
+      reply: 'the container name',
+      parse: parseCreate,
+    }),
+    row({
+      verb: 'destroy', args: 'NAME', min: 1, max: 1,
+      summary: 'kill all its processes and release everything it holds',
+      reply: '`ok`',
+      parse: ([name]) => ({ name: parseName(name!, 'container name') }),
+    }),
+    row({
+      verb: 'image import', args: 'NAME PATH', min: 2, max: 2,
+      summary: 'import an image from an absolute PATH: a directory, a tar archive (plain, gzip, bzip2, xz, zstd) or an OCI image layout',
+      reply: '`ok`',
+      parse: ([name, path], usage) => {
+        if (path === '') throw usage();
+        return { name: parseName(name!, 'image name'), path: path! };
+      },
+    }),
+    row({
+      verb: 'image remove', args: 'NAME', min: 1, max: 1,
+      summary: 'remove an image; EBUSY while a container uses it',
+      reply: '`ok`',
+      parse: ([name]) => ({ name: parseName(name!, 'image name') }),
+    }),
+  ],
+} as const satisfies Cmdtab;
+
+/** A container's `ctl` (`containers/NAME/ctl`). */
+export const CONTAINER_CTL = {
+  file: 'containers/NAME/ctl',
+  footer: QUOTING_USAGE,
+  rows: [
+    row({
+      verb: 'run', args: '[id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [--] PROGRAM [ARG ...]', min: 1, max: Infinity,
+      summary: 'start a process; options end at `--` or at the first word that is not a known KEY=VALUE option; without id= the ids are 1, 2, 3 …',
+      reply: 'the process id',
+      parse: parseRun,
+    }),
+    row({
+      verb: 'kill', args: 'ID [SIGNAL]', min: 1, max: 2,
+      summary: 'signal process ID (default TERM), as `kill` on procs/ID/ctl',
+      reply: '`ok`',
+      parse: ([id, signal]) => ({ id: parseName(id!, 'process id'), signal: parseSignal(signal ?? 'TERM') }),
+    }),
+    row({
+      verb: 'stop', args: '[SECONDS]', min: 0, max: 1,
+      summary: 'TERM every process, KILL what is left after SECONDS (default 10); the container stays',
+      reply: '`ok`',
+      parse: ([seconds]) => ({ seconds: seconds === undefined ? 10 : parseSeconds(seconds) }),
+    }),
+    row({
+      verb: 'destroy', args: '', min: 0, max: 0,
+      summary: 'as the global `destroy NAME`',
+      reply: '`ok`',
+      parse: () => ({}),
+    }),
+  ],
+} as const satisfies Cmdtab;
+
+/** A process's `ctl` (`procs/NAME/ID/ctl`). */
+export const PROCESS_CTL = {
+  file: 'procs/NAME/ID/ctl',
+  footer: '',
+  rows: [
+    row({
+      verb: 'kill', args: '[SIGNAL]', min: 0, max: 1,
+      summary: 'signal the process (default TERM)',
+      reply: '`ok`',
+      parse: ([signal]) => ({ signal: parseSignal(signal ?? 'TERM') }),
+    }),
+    row({
+      verb: 'closein', args: '', min: 0, max: 0,
+      summary: "close the process's stdin (it reads EOF)",
+      reply: '`ok`',
+      parse: () => ({}),
+    }),
+  ],
+} as const satisfies Cmdtab;
+
+export const CTL_TABLES: readonly Cmdtab[] = [GLOBAL_CTL, CONTAINER_CTL, PROCESS_CTL];
+
+export type GlobalCommand = CommandOf<typeof GLOBAL_CTL>;
+export type ContainerCommand = CommandOf<typeof CONTAINER_CTL>;
+export type ProcessCommand = CommandOf<typeof PROCESS_CTL>;
+
+export const GLOBAL_USAGE = usageText(GLOBAL_CTL);
+export const CONTAINER_USAGE = usageText(CONTAINER_CTL);
+export const PROCESS_USAGE = usageText(PROCESS_CTL);
+
+/** Parse one message of the global ctl. */
+export function parseGlobal(line: string): GlobalCommand {
+  return parseMessage(GLOBAL_CTL, line);
 }
 
 /** Parse one message of a container's ctl. */
 export function parseContainer(line: string): ContainerCommand {
-  const t = words(line);
-  const [verb, ...args] = t;
-  switch (verb) {
-    case 'run':
-      return parseRun(args);
-    case 'kill': {
-      if (args.length < 1 || args.length > 2) throw usage('kill ID [SIGNAL]');
-      const id = parseName(args[0]!, 'process id');
-      const signal = parseSignal(args[1] ?? 'TERM');
-      return { verb: 'kill', id, signal };
-    }
-    case 'stop':
-      if (args.length > 1) throw usage('stop [SECONDS]');
-      return { verb: 'stop', seconds: args[0] === undefined ? 10 : parseSeconds(args[0]!) };
-    case 'destroy':
-      if (args.length !== 0) throw usage('destroy');
-      return { verb: 'destroy' };
-    default:
-      throw unknown(t);
-  }
+  return parseMessage(CONTAINER_CTL, line);
 }
 
 /** Parse one message of a process's ctl. */
 export function parseProcess(line: string): ProcessCommand {
-  const t = words(line);
-  const [verb, ...args] = t;
-  switch (verb) {
-    case 'kill':
-      if (args.length > 1) throw usage('kill [SIGNAL]');
-      return { verb: 'kill', signal: parseSignal(args[0] ?? 'TERM') };
-    case 'closein':
-      if (args.length !== 0) throw usage('closein');
-      return { verb: 'closein' };
-    default:
-      throw unknown(t);
-  }
+  return parseMessage(PROCESS_CTL, line);
+}
+
+/** The grammar section of docs/interface.md. */
+export function grammar(): string {
+  return renderGrammar(CTL_TABLES);
 }

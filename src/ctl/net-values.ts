@@ -1,5 +1,5 @@
 /**
- * The lines of net/ports, net/rules and net/rate (SPEC §3.6). Pure: each parser returns
+ * The lines of net/ports, net/rules and net/rate (docs/interface.md §5.7). Pure: each parser returns
  * a typed value of src/model/net.ts or throws BadRequest (src/errors.ts).
  */
 import { BadRequest } from '../errors.js';

@@ -11,7 +11,7 @@ export type { CpuMax, Max } from '../model/limits.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
-/** Names of containers, images and processes (SPEC §3.2). */
+/** Names of containers, images and processes (docs/interface.md §3). */
 export function isValidName(name: string): boolean {
   return NAME_RE.test(name);
 }

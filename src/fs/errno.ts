@@ -1,4 +1,4 @@
-/** The one place where errors become errnos for the kernel (SPEC §3.2). */
+/** The one place where errors become errnos for the kernel (docs/interface.md §6). */
 import { constants } from 'node:os';
 import { WardenError } from '../errors.js';
 import { logger } from '../util/log.js';

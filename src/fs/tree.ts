@@ -1,5 +1,5 @@
 /**
- * The tree of SPEC §3, as tables of nodes (Plan 9's Dirtab). Each directory lists its
+ * The tree of docs/interface.md §3, as tables of nodes (Plan 9's Dirtab). Each directory lists its
  * children here; what a file does is its node kind's business, and what it means is the
  * domain's (core/). No container logic lives in this file.
  */

@@ -1,4 +1,4 @@
-/** Logging through `debug` under `wardenfs:*` (SPEC §2): DEBUG=wardenfs:* shows everything. */
+/** Logging through `debug` under `wardenfs:*` (docs/interface.md §2): DEBUG=wardenfs:* shows everything. */
 import createDebug from 'debug';
 
 export function logger(area: string): createDebug.Debugger {

@@ -1,4 +1,4 @@
-/** Limits that change while the container runs (SPEC §1.3, §3.5), checked against the host's own cgroup files. */
+/** Limits that change while the container runs (docs/interface.md §1, §5.6), checked against the host's own cgroup files. */
 import test from 'ava';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';

@@ -1,4 +1,4 @@
-/** Containers through the mounted tree: create, list, inspect, isolate, destroy (SPEC §3, §3.1–3.3). */
+/** Containers through the mounted tree: create, list, inspect, isolate, destroy (docs/interface.md §3, §4, §6, §7). */
 import test from 'ava';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';

@@ -1,4 +1,4 @@
-/** The daemon's life (SPEC §2): ready line, SIGTERM, restart with the same state dir, stale mounts, unmount, reset. */
+/** The daemon's life (docs/interface.md §2): ready line, SIGTERM, restart with the same state dir, stale mounts, unmount, reset. */
 import test from 'ava';
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';

@@ -1,4 +1,4 @@
-/** Images (SPEC §3, §3.1): the default busybox image, import from a directory or a tar(.gz), remove, EBUSY. */
+/** Images (docs/interface.md §3, §4): the default busybox image, import from a directory or a tar(.gz), remove, EBUSY. */
 import test from 'ava';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';

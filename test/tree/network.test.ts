@@ -1,4 +1,4 @@
-/** The container network (SPEC §3.6): addresses, forwards, egress rules, rate, stats, cleanup. Traffic stays between this host and its own containers. */
+/** The container network (docs/interface.md §5.7): addresses, forwards, egress rules, rate, stats, cleanup. Traffic stays between this host and its own containers. */
 import test from 'ava';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';

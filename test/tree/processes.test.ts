@@ -1,4 +1,4 @@
-/** Processes through the mounted tree (SPEC §1.1, §3 procs/, §3.1 run/kill/stop, §3.4 streams). */
+/** Processes through the mounted tree (docs/interface.md §1, §3 procs/, §4 run/kill/stop, §5.3–5.4 streams). */
 import test from 'ava';
 import { promises as fs } from 'node:fs';
 import { spawn } from 'node:child_process';

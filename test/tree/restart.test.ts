@@ -1,4 +1,4 @@
-/** Nothing is lost when the daemon dies (SPEC §2, §3.4): output, exit statuses, stdin, running processes. */
+/** Nothing is lost when the daemon dies (docs/interface.md §2, §5.3): output, exit statuses, stdin, running processes. */
 import test from 'ava';
 import { promises as fs } from 'node:fs';
 import { spawn } from 'node:child_process';

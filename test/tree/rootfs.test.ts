@@ -1,4 +1,4 @@
-/** rootfs/: a faithful and confined view of each container's root (SPEC §1.4–1.5, §3.7). */
+/** rootfs/: a faithful and confined view of each container's root (docs/interface.md §1, §5.8). */
 import test from 'ava';
 import { promises as fs } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';

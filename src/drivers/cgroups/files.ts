@@ -1,5 +1,5 @@
 /**
- * A container's cgroup files in the cgroup v2 vocabulary (SPEC §3.5), whatever the host
+ * A container's cgroup files in the cgroup v2 vocabulary (docs/interface.md §5.6), whatever the host
  * runs. One place knows both layouts: `V2Cgroup` reads and writes the unified
  * hierarchy's own files; `V1Cgroup` maps each name onto the v1 controllers' files
  * (memory.limit_in_bytes, cpu.cfs_quota_us/cfs_period_us, cpu.shares, cpuacct.usage …).
@@ -87,7 +87,7 @@ function keyValues(text: string): Map<string, string> {
 
 const lines = (pairs: Array<[string, string | number | bigint]>): string => pairs.map(([k, v]) => `${k} ${v}`).join('\n') + '\n';
 
-/** cgroup v2: the names are the kernel's own; some files are filtered to what SPEC lists. */
+/** cgroup v2: the names are the kernel's own; some files are filtered to what docs/interface.md §5.6 lists. */
 export class V2Cgroup implements Cgroup {
   constructor(readonly dir: string) {}
 

@@ -71,7 +71,7 @@ export function resourcesOf(s: Limits): Record<string, unknown> {
     cpu.quota = s['cpu.max'].quota === 'max' ? -1 : s['cpu.max'].quota;
     cpu.period = s['cpu.max'].period;
   }
-  // cpu.weight defaults to 100 (SPEC §3.5); v1's default of 1024 shares would read back as 39.
+  // cpu.weight defaults to 100 (docs/interface.md §5.6); v1's default of 1024 shares would read back as 39.
   cpu.shares = weightToShares(s['cpu.weight'] ?? 100);
   if (Object.keys(cpu).length) r.cpu = cpu;
   if (s['pids.max'] !== undefined) r.pids = { limit: s['pids.max'] === 'max' ? -1 : s['pids.max'] };
@@ -123,7 +123,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-      // Read-only: a container process cannot raise its own limits (SPEC §4).
+      // Read-only: a container process cannot raise its own limits (docs/interface.md §9).
       { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
     ],
     linux: {
