@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { BadRequest, Busy, NotFound, q } from '../errors.js';
-import type { CreateOptions } from '../ctl/messages.js';
+import type { CreateOptions } from '../model/settings.js';
 import { isValidName } from '../ctl/values.js';
 import { writeFileAtomic, readJson, randomHex, exists } from '../util/files.js';
 import { logger } from '../util/log.js';

@@ -5,7 +5,8 @@
  * nothing and is logged in the container's events.
  */
 import { describe } from '../errors.js';
-import { applySetting, type Settings } from '../ctl/messages.js';
+import { applySetting } from '../ctl/messages.js';
+import type { Settings } from '../model/settings.js';
 import { writeFileAtomic } from '../util/files.js';
 import type { Limit } from '../model/limits.js';
 import type { Container } from './container.js';

@@ -9,35 +9,12 @@ import { BadRequest } from '../errors.js';
 import { row, parseMessage, usageText, renderGrammar, type Cmdtab, type CommandOf } from './cmdtab.js';
 import {
   parseName, parseSize, parseCount, parseIntIn, parseCpuMax, parseSignal,
-  parseUser, parseEnv, parseSeconds, parseBool, type CpuMax, type Max, type User,
+  parseUser, parseEnv, parseSeconds, parseBool, type User,
 } from './values.js';
+import type { Settings, SettingKey, CreateOptions } from '../model/settings.js';
 
-/** Limits and network settings a container takes at create time or through its files. */
-export interface Settings {
-  'memory.max'?: number | Max;
-  'cpu.max'?: CpuMax;
-  'cpu.weight'?: number;
-  'pids.max'?: number | Max;
-  ports?: string[];
-  rules?: string[];
-  rate?: string;
-}
-export type SettingKey = keyof Settings;
-
-export type NetMode = 'bridge' | 'none';
-
-/** `seccomp=`: the default profile (src/drivers/runtime/seccomp.ts) or none. */
-export type SeccompMode = 'default' | 'unconfined';
-
-export interface CreateOptions {
-  image?: string;
-  net?: NetMode;
-  seccomp?: SeccompMode;
-  /** `privileged=true`: no user namespace, the container's root is the host's root. */
-  privileged?: boolean;
-  env: string[];
-  settings: Settings;
-}
+// What create takes is the model's (src/model/settings.ts).
+export type { Settings, SettingKey, NetMode, SeccompMode, CreateOptions } from '../model/settings.js';
 
 export interface RunOptions {
   id?: string;
