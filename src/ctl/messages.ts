@@ -12,6 +12,7 @@ import {
   parseUser, parseEnv, parseSeconds, parseBool, type User,
 } from './values.js';
 import type { Settings, SettingKey, CreateOptions } from '../model/settings.js';
+import { parsePortForward, parseEgressRule, parseRate } from './net-values.js';
 
 // What create takes is the model's (src/model/settings.ts).
 export type { Settings, SettingKey, NetMode, SeccompMode, CreateOptions } from '../model/settings.js';
@@ -46,9 +47,10 @@ export function applySetting(settings: Settings, key: SettingKey, value: string)
     case 'cpu.max': settings['cpu.max'] = parseCpuMax(value); break;
     case 'cpu.weight': settings['cpu.weight'] = parseIntIn(value, 1, 10000, 'cpu.weight'); break;
     case 'pids.max': settings['pids.max'] = parseCount(value, 'pids.max'); break;
-    case 'ports': (settings.ports ??= []).push(value); break;
-    case 'rules': (settings.rules ??= []).push(value); break;
-    case 'rate': settings.rate = value; break;
+    case 'ports': (settings.ports ??= []).push(parsePortForward(value)); break;
+    case 'rules': (settings.rules ??= []).push(parseEgressRule(value)); break;
+    // An empty `rate=` has always meant none given.
+    case 'rate': if (value !== '') settings.rate = parseRate(value); else delete settings.rate; break;
   }
 }
 

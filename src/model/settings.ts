@@ -4,12 +4,13 @@
  * ctl/messages.ts, taken by core/. Types only: no I/O.
  */
 import type { Limits } from './limits.js';
+import type { PortForward, EgressRule, Rate } from './net.js';
 
-/** Limits and network settings a container takes at create time or through its files. */
+/** Limits and network settings a container takes at create time or through its files, parsed (ctl/). */
 export interface Settings extends Limits {
-  ports?: string[];
-  rules?: string[];
-  rate?: string;
+  ports?: PortForward[];
+  rules?: EgressRule[];
+  rate?: Rate | 'max';
 }
 export type SettingKey = keyof Settings;
 
