@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import { BadRequest, Busy, NotFound, q } from '../errors.js';
 import type { CreateOptions } from '../model/settings.js';
 import { isValidName } from '../ctl/values.js';
-import { writeFileAtomic, readJson, randomHex, exists } from '../util/files.js';
+import { writeFileAtomic, randomHex, exists } from '../util/files.js';
 import { logger } from '../util/log.js';
 import type { OciRuntime } from '../drivers/runtime/oci.js';
 import { buildSpec } from '../drivers/runtime/spec.js';
@@ -20,7 +20,7 @@ import { DEFAULT_IMAGE, type ImageStore } from '../drivers/images/store.js';
 import { Container, recordFrom, type ContainerRecord } from './container.js';
 import { EventLog } from './events.js';
 import type { Network } from './network.js';
-import { encodeRecord, decodeRecord, type RecordFile } from './record.js';
+import { saveRecord, loadRecord, decodeRecord } from './record.js';
 import { endAllMonitors } from '../drivers/monitor/conmon.js';
 import path from 'node:path';
 import type { Registry } from './registry.js';
@@ -151,7 +151,7 @@ export class Lifecycle {
       if (!(await images.has(image))) throw new NotFound(`no such image ${q(image)}`);
       const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name), address, idmap);
       const pid = await this.build(record, cp);
-      await writeFileAtomic(cp.record, encodeRecord(record));
+      await saveRecord(cp, record);
       const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
       registry.add(c);
       await c.events.append(`created image=${image} pid=${pid}`);
@@ -256,7 +256,7 @@ export class Lifecycle {
     await fs.mkdir(this.d.paths.containers, { recursive: true, mode: 0o700 });
     for (const name of await fs.readdir(this.d.paths.containers)) {
       const cp = this.d.paths.container(name);
-      const file = isValidName(name) ? await readJson<RecordFile>(cp.record).catch((e: unknown) => {
+      const file = isValidName(name) ? await loadRecord(cp).catch((e: unknown) => {
         log('no readable record for %s (an interrupted create): %s', name, e); // swept below
         return undefined;
       }) : undefined;

@@ -7,8 +7,7 @@
 import { describe } from '../errors.js';
 import { applySetting } from '../ctl/messages.js';
 import type { Settings } from '../model/settings.js';
-import { writeFileAtomic } from '../util/files.js';
-import { encodeRecord } from './record.js';
+import { saveRecord } from './record.js';
 import type { Limit } from '../model/limits.js';
 import type { Container } from './container.js';
 
@@ -25,7 +24,7 @@ export async function setLimit(c: Container, key: LimitKey, text: string): Promi
     const limit = parseLimit(key, text);
     await c.cgroup.write(limit);
     (c.record.settings as Record<string, unknown>)[key] = limit.value;
-    await writeFileAtomic(c.paths.record, encodeRecord(c.record));
+    await saveRecord(c.paths, c.record);
     await c.events.append(`limit ${key}=${text.trim()}`);
   } catch (e) {
     await c.events.error(describe(e));

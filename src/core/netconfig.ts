@@ -6,13 +6,12 @@
 import { describe } from '../errors.js';
 import { parsePortForward, parseEgressRule, parseRate } from '../ctl/net-values.js';
 import { formatPortForward, formatRate } from '../model/net.js';
-import { writeFileAtomic } from '../util/files.js';
 import type { Container } from './container.js';
 import type { Network } from './network.js';
-import { encodeRecord } from './record.js';
+import { saveRecord } from './record.js';
 
 async function record(c: Container, line: string): Promise<void> {
-  await writeFileAtomic(c.paths.record, encodeRecord(c.record));
+  await saveRecord(c.paths, c.record);
   await c.events.append(line);
 }
 

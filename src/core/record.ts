@@ -2,12 +2,15 @@
  * container.json, the record of a container on disk: the one place where the typed record
  * (core/container.ts) becomes text and back. Ports, rules and the rate are kept as their
  * canonical lines, as every earlier daemon wrote them, so that a restarted daemon adopts the
- * records of any earlier one and an earlier one adopts these.
+ * records of any earlier one and an earlier one adopts these. `saveRecord` is the one writer of
+ * container.json (create, limit and network changes), `loadRecord` its reader (adoption).
  */
 import { parsePortForward, parseEgressRule, parseRate } from '../ctl/net-values.js';
 import { formatPortForward, formatEgressRule, formatRate } from '../model/net.js';
 import type { Settings } from '../model/settings.js';
+import { writeFileAtomic, readJson } from '../util/files.js';
 import type { ContainerRecord } from './container.js';
+import type { ContainerPaths } from './paths.js';
 
 /** The settings as container.json holds them. */
 export type SettingsFile = Omit<Settings, 'ports' | 'rules' | 'rate'> & { ports?: string[]; rules?: string[]; rate?: string };
@@ -35,4 +38,14 @@ export function decodeRecord(f: RecordFile): ContainerRecord {
   if (rules) settings.rules = rules.map((l) => parseEgressRule(l));
   if (rate) settings.rate = parseRate(rate); // an empty one (an early `rate=`) is none
   return { ...f, settings };
+}
+
+/** Write a container's record (atomically: a reader sees the old one or the new one). */
+export async function saveRecord(cp: Pick<ContainerPaths, 'record'>, r: ContainerRecord): Promise<void> {
+  await writeFileAtomic(cp.record, encodeRecord(r));
+}
+
+/** container.json as it is on disk, not yet decoded (undefined: none); throws when it cannot be read as JSON. */
+export function loadRecord(cp: Pick<ContainerPaths, 'record'>): Promise<RecordFile | undefined> {
+  return readJson<RecordFile>(cp.record);
 }
