@@ -8,10 +8,11 @@
 import { BadRequest } from '../errors.js';
 import { row, parseMessage, usageText, renderGrammar, type Cmdtab, type CommandOf } from './cmdtab.js';
 import {
-  parseName, parseSize, parseCount, parseIntIn, parseCpuMax, parseSignal,
+  parseName, parseLimit, parseSignal,
   parseUser, parseEnv, parseSeconds, parseBool, type User,
 } from './values.js';
 import type { Settings, SettingKey, CreateOptions } from '../model/settings.js';
+import { putLimit } from '../model/limits.js';
 import { parsePortForward, parseEgressRule, parseRate } from './net-values.js';
 
 // What create takes is the model's (src/model/settings.ts).
@@ -43,10 +44,7 @@ function isSettingKey(k: string): k is SettingKey {
 /** Parse one setting value into `settings` (pure; throws BadRequest). */
 export function applySetting(settings: Settings, key: SettingKey, value: string): void {
   switch (key) {
-    case 'memory.max': settings['memory.max'] = parseSize(value); break;
-    case 'cpu.max': settings['cpu.max'] = parseCpuMax(value); break;
-    case 'cpu.weight': settings['cpu.weight'] = parseIntIn(value, 1, 10000, 'cpu.weight'); break;
-    case 'pids.max': settings['pids.max'] = parseCount(value, 'pids.max'); break;
+    case 'memory.max': case 'cpu.max': case 'cpu.weight': case 'pids.max': putLimit(settings, parseLimit(key, value)); break;
     case 'ports': (settings.ports ??= []).push(parsePortForward(value)); break;
     case 'rules': (settings.rules ??= []).push(parseEgressRule(value)); break;
     // An empty `rate=` has always meant none given.

@@ -22,8 +22,8 @@ import { linkNode } from './nodes/link.js';
 import { IdShift } from './nodes/idshift.js';
 import type { DirNode } from './nodes/types.js';
 import { statusText } from '../core/status.js';
-import { CGROUP_KEYS, WRITABLE_KEYS } from '../model/limits.js';
-import { setLimit, type LimitKey } from '../core/limits.js';
+import { CGROUP_KEYS, isLimitKey } from '../model/limits.js';
+import { setLimit } from '../core/limits.js';
 import { valueFile } from './nodes/value.js';
 import { tableFile } from './nodes/table.js';
 import { setPorts, setRules, setRate } from '../core/netconfig.js';
@@ -67,10 +67,7 @@ function procsDir(w: Warden, c: Container): DirNode {
 }
 
 function cgroupDir(c: Container): DirNode {
-  return tableDir(() => CGROUP_KEYS.map((key) => {
-    const writable = (WRITABLE_KEYS as readonly string[]).includes(key);
-    return [key, valueFile(() => c.cgroup.read(key), writable ? (text) => setLimit(c, key as LimitKey, text) : undefined)];
-  }));
+  return tableDir(() => CGROUP_KEYS.map((key) => [key, valueFile(() => c.cgroup.read(key), isLimitKey(key) ? (text) => setLimit(c, key, text) : undefined)]));
 }
 
 function netDir(w: Warden, c: Container): DirNode {
