@@ -1,5 +1,5 @@
 /** A container as the daemon holds it: its persisted record plus what is true right now. */
-import type { CreateOptions, NetMode, SeccompMode, Settings } from '../ctl/messages.js';
+import type { CreateOptions, NetMode, SeccompMode, Settings } from '../model/settings.js';
 import type { IdRange } from '../drivers/runtime/spec.js';
 import type { ContainerPaths } from './paths.js';
 import { EventLog } from './events.js';

@@ -5,9 +5,9 @@
  */
 import { promises as fs } from 'node:fs';
 import { BadRequest, Busy, NotFound, q } from '../errors.js';
-import type { CreateOptions } from '../ctl/messages.js';
+import type { CreateOptions } from '../model/settings.js';
 import { isValidName } from '../ctl/values.js';
-import { writeFileAtomic, readJson, randomHex, exists } from '../util/files.js';
+import { writeFileAtomic, randomHex, exists } from '../util/files.js';
 import { logger } from '../util/log.js';
 import type { OciRuntime } from '../drivers/runtime/oci.js';
 import { buildSpec } from '../drivers/runtime/spec.js';
@@ -19,8 +19,8 @@ import { cgroupOf, type CgroupHost } from '../drivers/cgroups/host.js';
 import { DEFAULT_IMAGE, type ImageStore } from '../drivers/images/store.js';
 import { Container, recordFrom, type ContainerRecord } from './container.js';
 import { EventLog } from './events.js';
-import { parsePorts, parseRules, parseRateValue, type Network } from './network.js';
-import { formatPortForward, formatEgressRule } from '../model/net.js';
+import type { Network } from './network.js';
+import { saveRecord, loadRecord, decodeRecord } from './record.js';
 import { endAllMonitors } from '../drivers/monitor/conmon.js';
 import path from 'node:path';
 import type { Registry } from './registry.js';
@@ -138,12 +138,8 @@ export class Lifecycle {
     const net = options.net ?? 'bridge';
     const s = options.settings;
     if (net === 'none' && (s.ports || s.rules || s.rate)) throw new BadRequest('ports, rules and rate need net=bridge');
-    // Values are checked before anything is made (a bad one changes nothing).
-    const forwards = s.ports && parsePorts(s.ports);
-    s.ports = forwards?.map(formatPortForward);
-    s.rules = s.rules && parseRules(s.rules).map(formatEgressRule);
-    if (s.rate) parseRateValue(s.rate);
-    if (forwards) this.d.network.checkPorts(name, forwards);
+    // Values were parsed by ctl/; the ports are checked before anything is made (a refused one changes nothing).
+    if (s.ports) this.d.network.checkPorts(name, s.ports);
     if (s['pids.max'] === undefined && this.d.defaultPidsMax !== 'max') s['pids.max'] = this.d.defaultPidsMax;
     registry.reserve(name, image); // synchronous: a second create of this name fails with EEXIST
     const cp = paths.container(name);
@@ -155,7 +151,7 @@ export class Lifecycle {
       if (!(await images.has(image))) throw new NotFound(`no such image ${q(image)}`);
       const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name), address, idmap);
       const pid = await this.build(record, cp);
-      await writeFileAtomic(cp.record, JSON.stringify(record, null, 2) + '\n');
+      await saveRecord(cp, record);
       const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
       registry.add(c);
       await c.events.append(`created image=${image} pid=${pid}`);
@@ -260,16 +256,17 @@ export class Lifecycle {
     await fs.mkdir(this.d.paths.containers, { recursive: true, mode: 0o700 });
     for (const name of await fs.readdir(this.d.paths.containers)) {
       const cp = this.d.paths.container(name);
-      const record = isValidName(name) ? await readJson<ContainerRecord>(cp.record).catch((e: unknown) => {
+      const file = isValidName(name) ? await loadRecord(cp).catch((e: unknown) => {
         log('no readable record for %s (an interrupted create): %s', name, e); // swept below
         return undefined;
       }) : undefined;
-      if (!record || record.name !== name) {
+      if (!file || file.name !== name) {
         log('sweeping half-made container %s', name);
         await this.teardown(name, cp).catch((e: unknown) => log('sweep %s: %s', name, e));
         continue;
       }
       try {
+        const record = decodeRecord(file); // a value it cannot take: kept on disk, not adopted (below)
         const pid = await this.revive(record, cp);
         const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
         await c.procs.adopt();

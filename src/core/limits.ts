@@ -5,25 +5,19 @@
  * nothing and is logged in the container's events.
  */
 import { describe } from '../errors.js';
-import { applySetting, type Settings } from '../ctl/messages.js';
-import { writeFileAtomic } from '../util/files.js';
-import type { Limit } from '../model/limits.js';
+import { parseLimit } from '../ctl/values.js';
+import { putLimit, type LimitKey } from '../model/limits.js';
+import { saveRecord } from './record.js';
 import type { Container } from './container.js';
 
-export type LimitKey = Limit['key'];
-
-export function parseLimit(key: LimitKey, text: string): Limit {
-  const s: Settings = {};
-  applySetting(s, key, text.trim());
-  return { key, value: s[key] } as Limit;
-}
+export type { LimitKey } from '../model/limits.js';
 
 export async function setLimit(c: Container, key: LimitKey, text: string): Promise<void> {
   try {
-    const limit = parseLimit(key, text);
+    const limit = parseLimit(key, text.trim());
     await c.cgroup.write(limit);
-    (c.record.settings as Record<string, unknown>)[key] = limit.value;
-    await writeFileAtomic(c.paths.record, JSON.stringify(c.record, null, 2) + '\n');
+    putLimit(c.record.settings, limit);
+    await saveRecord(c.paths, c.record);
     await c.events.append(`limit ${key}=${text.trim()}`);
   } catch (e) {
     await c.events.error(describe(e));

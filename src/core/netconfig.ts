@@ -1,15 +1,17 @@
 /**
- * Changing a container's network settings through its net/ files: apply to the running
- * container (core/network.ts), then record in container.json and log in its events. A
- * refused change is logged as an error and changes nothing.
+ * Changing a container's network settings through its net/ files: parse the lines (ctl/,
+ * once), apply to the running container (core/network.ts), then record in container.json
+ * and log in its events. A refused change is logged as an error and changes nothing.
  */
 import { describe } from '../errors.js';
-import { writeFileAtomic } from '../util/files.js';
+import { parsePortForward, parseEgressRule, parseRate } from '../ctl/net-values.js';
+import { formatPortForward, formatRate } from '../model/net.js';
 import type { Container } from './container.js';
 import type { Network } from './network.js';
+import { saveRecord } from './record.js';
 
 async function record(c: Container, line: string): Promise<void> {
-  await writeFileAtomic(c.paths.record, JSON.stringify(c.record, null, 2) + '\n');
+  await saveRecord(c.paths, c.record);
   await c.events.append(line);
 }
 
@@ -24,21 +26,27 @@ async function logged<T>(c: Container, fn: () => Promise<T>): Promise<T> {
 
 export function setPorts(net: Network, c: Container, lines: string[]): Promise<void> {
   return logged(c, async () => {
-    c.record.settings.ports = await net.applyPorts(c.record, lines);
-    await record(c, `ports ${c.record.settings.ports.join(' ') || '(none)'}`);
+    const forwards = lines.map((l) => parsePortForward(l));
+    await net.applyPorts(c.record, forwards);
+    c.record.settings.ports = forwards;
+    await record(c, `ports ${forwards.map(formatPortForward).join(' ') || '(none)'}`);
   });
 }
 
 export function setRules(net: Network, c: Container, lines: string[]): Promise<void> {
   return logged(c, async () => {
-    c.record.settings.rules = await net.applyRules(c.record, lines);
-    await record(c, `rules ${c.record.settings.rules.length}`);
+    const rules = lines.map((l) => parseEgressRule(l));
+    await net.applyRules(c.record, rules);
+    c.record.settings.rules = rules;
+    await record(c, `rules ${rules.length}`);
   });
 }
 
 export function setRate(net: Network, c: Container, text: string): Promise<void> {
   return logged(c, async () => {
-    c.record.settings.rate = await net.applyRate(c.record, text);
-    await record(c, `rate ${c.record.settings.rate}`);
+    const rate = parseRate(text);
+    await net.applyRate(c.record, rate);
+    c.record.settings.rate = rate;
+    await record(c, `rate ${formatRate(rate)}`);
   });
 }

@@ -5,8 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { AddressInUse, BadRequest, NoSpace, describe, q } from '../errors.js';
-import { parsePortForward, parseEgressRule, parseRate } from '../ctl/net-values.js';
-import { formatPortForward, formatEgressRule, forwardsOverlap, type PortForward, type EgressRule, type Rate } from '../model/net.js';
+import { formatPortForward, forwardsOverlap, type PortForward, type EgressRule, type Rate } from '../model/net.js';
 import { parseSubnet, allocate, numberToIp, type Subnet } from '../drivers/network/ipam.js';
 import {
   netNames, vethName, netnsName, netnsPath, ensureHost, removeHost, addContainerLink,
@@ -19,10 +18,6 @@ import type { ContainerRecord } from './container.js';
 
 /** Ports a Linux bridge can have (net/bridge/br_private.h: BR_MAX_PORTS = 1 << 10, port 0 unused). */
 export const BRIDGE_MAX_PORTS = 1023;
-
-export const parsePorts = (lines: string[]): PortForward[] => lines.map((l) => parsePortForward(l));
-export const parseRules = (lines: string[]): EgressRule[] => lines.map((l) => parseEgressRule(l));
-export const parseRateValue = (text: string): Rate | 'max' => parseRate(text);
 
 export class Network {
   readonly subnet: Subnet;
@@ -81,7 +76,7 @@ export class Network {
     });
     for (const c of this.registry.all()) {
       if (c.name === name) continue;
-      for (const g of parsePorts(c.record.settings.ports ?? [])) {
+      for (const g of c.record.settings.ports ?? []) {
         const f = forwards.find((x) => forwardsOverlap(x, g));
         if (f) throw new AddressInUse(`host port of "${formatPortForward(f)}" is forwarded to container ${q(c.name)} ("${formatPortForward(g)}")`);
       }
@@ -119,7 +114,7 @@ export class Network {
    */
   async adopt(r: ContainerRecord): Promise<string[]> {
     if (r.net !== 'bridge' || !r.settings.ports?.length) return [];
-    const forwards = parsePorts(r.settings.ports);
+    const forwards = r.settings.ports;
     const errors = await this.serial(r.name, () => this.holder.adopt(r.name, forwards));
     return errors.map((e) => `${describe(e)}: the forward stays but the port is not held`);
   }
@@ -144,14 +139,14 @@ export class Network {
         ...(initPid !== undefined ? { attachPid: initPid } : {}),
       });
     }
-    await setEgress(this.ns(r.name), parseRules(r.settings.rules ?? []));
+    await setEgress(this.ns(r.name), r.settings.rules ?? []);
     // A container without forwards needs no nft transaction (its chain is made on first use).
     // When adopting (the init started again after a reboot), ports are held by adopt() instead.
     if (r.settings.ports?.length) {
-      if (adopting) await setForwards(this.names.table, r.name, r.address, parsePorts(r.settings.ports));
-      else await this.forward(r, parsePorts(r.settings.ports));
+      if (adopting) await setForwards(this.names.table, r.name, r.address, r.settings.ports);
+      else await this.forward(r, r.settings.ports);
     }
-    if (r.settings.rate) await setRate(this.ns(r.name), parseRateValue(r.settings.rate));
+    if (r.settings.rate) await setRate(this.ns(r.name), r.settings.rate);
   }
 
   /**
@@ -161,7 +156,7 @@ export class Network {
    */
   async teardown(name: string, record?: ContainerRecord): Promise<void> {
     if (record?.net === 'none') return;
-    await removeForwards(this.names.table, name, record && parsePorts(record.settings.ports ?? []));
+    await removeForwards(this.names.table, name, record && (record.settings.ports ?? []));
     await this.serial(name, () => this.holder.release(name));
     await removeContainerLink(this.ns(name), this.veth(name));
   }
@@ -170,26 +165,20 @@ export class Network {
     await removeHost(this.names);
   }
 
-  async applyPorts(r: ContainerRecord, lines: string[]): Promise<string[]> {
-    const forwards = parsePorts(lines);
+  async applyPorts(r: ContainerRecord, forwards: PortForward[]): Promise<void> {
     this.requireBridge(r);
     this.checkPorts(r.name, forwards);
     await this.forward(r, forwards);
-    return forwards.map(formatPortForward);
   }
 
-  async applyRules(r: ContainerRecord, lines: string[]): Promise<string[]> {
-    const rules = parseRules(lines);
+  async applyRules(r: ContainerRecord, rules: EgressRule[]): Promise<void> {
     this.requireBridge(r);
     await setEgress(this.ns(r.name), rules);
-    return rules.map(formatEgressRule);
   }
 
-  async applyRate(r: ContainerRecord, text: string): Promise<string> {
-    const rate = parseRateValue(text);
+  async applyRate(r: ContainerRecord, rate: Rate | 'max'): Promise<void> {
     this.requireBridge(r);
     await setRate(this.ns(r.name), rate);
-    return rate === 'max' ? 'max' : `${rate.rate} ${rate.burst}`;
   }
 
   private requireBridge(r: ContainerRecord): void {

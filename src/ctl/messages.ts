@@ -8,36 +8,15 @@
 import { BadRequest } from '../errors.js';
 import { row, parseMessage, usageText, renderGrammar, type Cmdtab, type CommandOf } from './cmdtab.js';
 import {
-  parseName, parseSize, parseCount, parseIntIn, parseCpuMax, parseSignal,
-  parseUser, parseEnv, parseSeconds, parseBool, type CpuMax, type Max, type User,
+  parseName, parseLimit, parseSignal,
+  parseUser, parseEnv, parseSeconds, parseBool, type User,
 } from './values.js';
+import type { Settings, SettingKey, CreateOptions } from '../model/settings.js';
+import { putLimit } from '../model/limits.js';
+import { parsePortForward, parseEgressRule, parseRate } from './net-values.js';
 
-/** Limits and network settings a container takes at create time or through its files. */
-export interface Settings {
-  'memory.max'?: number | Max;
-  'cpu.max'?: CpuMax;
-  'cpu.weight'?: number;
-  'pids.max'?: number | Max;
-  ports?: string[];
-  rules?: string[];
-  rate?: string;
-}
-export type SettingKey = keyof Settings;
-
-export type NetMode = 'bridge' | 'none';
-
-/** `seccomp=`: the default profile (src/drivers/runtime/seccomp.ts) or none. */
-export type SeccompMode = 'default' | 'unconfined';
-
-export interface CreateOptions {
-  image?: string;
-  net?: NetMode;
-  seccomp?: SeccompMode;
-  /** `privileged=true`: no user namespace, the container's root is the host's root. */
-  privileged?: boolean;
-  env: string[];
-  settings: Settings;
-}
+// What create takes is the model's (src/model/settings.ts).
+export type { Settings, SettingKey, NetMode, SeccompMode, CreateOptions } from '../model/settings.js';
 
 export interface RunOptions {
   id?: string;
@@ -65,13 +44,11 @@ function isSettingKey(k: string): k is SettingKey {
 /** Parse one setting value into `settings` (pure; throws BadRequest). */
 export function applySetting(settings: Settings, key: SettingKey, value: string): void {
   switch (key) {
-    case 'memory.max': settings['memory.max'] = parseSize(value); break;
-    case 'cpu.max': settings['cpu.max'] = parseCpuMax(value); break;
-    case 'cpu.weight': settings['cpu.weight'] = parseIntIn(value, 1, 10000, 'cpu.weight'); break;
-    case 'pids.max': settings['pids.max'] = parseCount(value, 'pids.max'); break;
-    case 'ports': (settings.ports ??= []).push(value); break;
-    case 'rules': (settings.rules ??= []).push(value); break;
-    case 'rate': settings.rate = value; break;
+    case 'memory.max': case 'cpu.max': case 'cpu.weight': case 'pids.max': putLimit(settings, parseLimit(key, value)); break;
+    case 'ports': (settings.ports ??= []).push(parsePortForward(value)); break;
+    case 'rules': (settings.rules ??= []).push(parseEgressRule(value)); break;
+    // An empty `rate=` has always meant none given.
+    case 'rate': if (value !== '') settings.rate = parseRate(value); else delete settings.rate; break;
   }
 }
 

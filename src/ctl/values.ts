@@ -4,7 +4,7 @@
  */
 import { constants } from 'node:os';
 import { BadRequest } from '../errors.js';
-import type { CpuMax, Max } from '../model/limits.js';
+import type { CpuMax, Max, Limit, LimitKey } from '../model/limits.js';
 
 // The limit values are the model's (src/model/limits.ts).
 export type { CpuMax, Max } from '../model/limits.js';
@@ -145,4 +145,14 @@ export function parseEnv(text: string): string {
 export function parseSeconds(text: string): number {
   if (!/^\d{1,6}(\.\d{1,3})?$/.test(text.trim())) throw new BadRequest(`bad seconds ${JSON.stringify(text)}`);
   return Number(text);
+}
+
+/** One limit's value as written to its cgroup/ file or given at create (`memory.max=64M`). */
+export function parseLimit(key: LimitKey, text: string): Limit {
+  switch (key) {
+    case 'memory.max': return { key, value: parseSize(text) };
+    case 'cpu.max': return { key, value: parseCpuMax(text) };
+    case 'cpu.weight': return { key, value: parseIntIn(text, 1, 10000, 'cpu.weight') };
+    case 'pids.max': return { key, value: parseCount(text, 'pids.max') };
+  }
 }

@@ -11,6 +11,7 @@ import { statusLine, type Proc } from '../core/process.js';
 import { streamFile, streamNowFile } from './nodes/stream.js';
 import { waitFile, stdinFile } from './nodes/process.js';
 import { parseName } from '../ctl/values.js';
+import { formatPortForward, formatEgressRule, formatRate } from '../model/net.js';
 import { NotPermitted, Busy, q, describe } from '../errors.js';
 import { tableDir, dynamicDir } from './nodes/dir.js';
 import { textFile } from './nodes/text.js';
@@ -21,8 +22,8 @@ import { linkNode } from './nodes/link.js';
 import { IdShift } from './nodes/idshift.js';
 import type { DirNode } from './nodes/types.js';
 import { statusText } from '../core/status.js';
-import { CGROUP_KEYS, WRITABLE_KEYS } from '../model/limits.js';
-import { setLimit, type LimitKey } from '../core/limits.js';
+import { CGROUP_KEYS, isLimitKey } from '../model/limits.js';
+import { setLimit } from '../core/limits.js';
 import { valueFile } from './nodes/value.js';
 import { tableFile } from './nodes/table.js';
 import { setPorts, setRules, setRate } from '../core/netconfig.js';
@@ -66,19 +67,16 @@ function procsDir(w: Warden, c: Container): DirNode {
 }
 
 function cgroupDir(c: Container): DirNode {
-  return tableDir(() => CGROUP_KEYS.map((key) => {
-    const writable = (WRITABLE_KEYS as readonly string[]).includes(key);
-    return [key, valueFile(() => c.cgroup.read(key), writable ? (text) => setLimit(c, key as LimitKey, text) : undefined)];
-  }));
+  return tableDir(() => CGROUP_KEYS.map((key) => [key, valueFile(() => c.cgroup.read(key), isLimitKey(key) ? (text) => setLimit(c, key, text) : undefined)]));
 }
 
 function netDir(w: Warden, c: Container): DirNode {
   const n = w.network;
   return tableDir(() => [
     ['address', textFile(() => n.addressOf(c.record) + '\n')],
-    ['ports', tableFile({ key: `${c.name}/ports`, lines: () => c.record.settings.ports ?? [], set: (lines) => setPorts(n, c, lines), refuse: (m) => c.events.error(m) })],
-    ['rules', tableFile({ key: `${c.name}/rules`, lines: () => c.record.settings.rules ?? [], set: (lines) => setRules(n, c, lines), refuse: (m) => c.events.error(m) })],
-    ['rate', valueFile(async () => `${c.record.settings.rate ?? 'max'}\n`, (text) => setRate(n, c, text))],
+    ['ports', tableFile({ key: `${c.name}/ports`, lines: () => (c.record.settings.ports ?? []).map(formatPortForward), set: (lines) => setPorts(n, c, lines), refuse: (m) => c.events.error(m) })],
+    ['rules', tableFile({ key: `${c.name}/rules`, lines: () => (c.record.settings.rules ?? []).map(formatEgressRule), set: (lines) => setRules(n, c, lines), refuse: (m) => c.events.error(m) })],
+    ['rate', valueFile(async () => `${formatRate(c.record.settings.rate ?? 'max')}\n`, (text) => setRate(n, c, text))],
     ['stats', textFile(async () => Object.entries(await n.stats(c.record)).map(([k, v]) => `${k} ${v}\n`).join(''))],
   ]);
 }

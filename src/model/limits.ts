@@ -30,3 +30,21 @@ export type Limit =
 
 /** A container's limits by key (absent: the default); what the bundle's resources are made of. */
 export type Limits = { [L in Limit as L['key']]?: L['value'] };
+
+/** The key of a limit: a writable file of cgroup/. */
+export type LimitKey = Limit['key'];
+
+/** Whether a cgroup/ file is a limit (writable). */
+export function isLimitKey(k: CgroupKey): k is LimitKey {
+  return WRITABLE_KEYS.includes(k);
+}
+
+/** Put one limit into a container's limits. */
+export function putLimit(limits: Limits, l: Limit): void {
+  switch (l.key) {
+    case 'memory.max': limits['memory.max'] = l.value; break;
+    case 'cpu.max': limits['cpu.max'] = l.value; break;
+    case 'cpu.weight': limits['cpu.weight'] = l.value; break;
+    case 'pids.max': limits['pids.max'] = l.value; break;
+  }
+}

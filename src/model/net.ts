@@ -31,3 +31,8 @@ export function formatEgressRule(r: EgressRule): string {
 
 /** An egress rate (tc units: `1mbit`, `64k`). */
 export interface Rate { rate: string; burst: string }
+
+/** The canonical text of a rate: `1mbit 64k`, or `max`. */
+export function formatRate(r: Rate | 'max'): string {
+  return r === 'max' ? 'max' : `${r.rate} ${r.burst}`;
+}

@@ -8,7 +8,7 @@ import test from 'ava';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { core, tempStateDir, Injected, World, INSTANCE, type Step } from '../helpers/fakes.js';
-import type { CreateOptions } from '../../src/ctl/messages.js';
+import type { CreateOptions } from '../../src/model/settings.js';
 import { allocateRange } from '../../src/drivers/rootfs/idrange.js';
 
 const exists = (p: string) => fs.access(p).then(() => true, () => false);

@@ -14,6 +14,21 @@ test('create with and without a name, with options', (t) => {
   });
 });
 
+test('create parses ports, rules and rate once, into typed values', (t) => {
+  t.deepEqual(parseGlobal("create web ports=8080:80 ports=127.0.0.1:53:53/udp 'rules=allow tcp 10.0.0.3 80' 'rate=1MBIT 64k'"), {
+    verb: 'create', name: 'web',
+    options: {
+      env: [], settings: {
+        ports: [{ hostPort: 8080, containerPort: 80, proto: 'tcp' }, { hostPort: 53, containerPort: 53, proto: 'udp', hostIp: '127.0.0.1' }],
+        rules: [{ proto: 'tcp', dest: '10.0.0.3', prefix: 32, ports: [80, 80] }],
+        rate: { rate: '1mbit', burst: '64k' },
+      },
+    },
+  });
+  t.throws(() => parseGlobal('create web ports=80'), { instanceOf: BadRequest, message: /^bad port forward "80"/ });
+  t.throws(() => parseGlobal("create web 'rate=fast'"), { instanceOf: BadRequest, message: /^bad rate "fast"/ });
+});
+
 test('create refuses bad names, keys and values with clear messages', (t) => {
   t.throws(() => parseGlobal('create a/b'), { instanceOf: BadRequest, message: /^bad container name "a\/b"/ });
   t.throws(() => parseGlobal('create web color=red'), { instanceOf: BadRequest, message: 'unknown option "color"' });

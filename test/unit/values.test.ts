@@ -1,8 +1,9 @@
 import test from 'ava';
 import {
   parseSize, parseCount, parseCpuMax, parseSignal, parseUser, parseName, parseIntIn, parseEnv,
-  parseSeconds, signalName,
+  parseSeconds, signalName, parseLimit,
 } from '../../src/ctl/values.js';
+import { putLimit } from '../../src/model/limits.js';
 import { BadRequest } from '../../src/errors.js';
 
 test('sizes: bytes, K/M/G in powers of 1024, max', (t) => {
@@ -83,4 +84,16 @@ test('env and seconds', (t) => {
   t.is(parseSeconds('0.5'), 0.5);
   t.throws(() => parseSeconds('-1'), { instanceOf: BadRequest });
   t.throws(() => parseSeconds('soon'), { instanceOf: BadRequest });
+});
+
+test('parseLimit: one typed limit per writable cgroup/ file, errors as the create option gives them', (t) => {
+  t.deepEqual(parseLimit('memory.max', '64M'), { key: 'memory.max', value: 64 * 1024 * 1024 });
+  t.deepEqual(parseLimit('memory.max', 'max'), { key: 'memory.max', value: 'max' });
+  t.deepEqual(parseLimit('cpu.max', '20000 100000'), { key: 'cpu.max', value: { quota: 20000, period: 100000 } });
+  t.deepEqual(parseLimit('cpu.weight', '50'), { key: 'cpu.weight', value: 50 });
+  t.deepEqual(parseLimit('pids.max', '100'), { key: 'pids.max', value: 100 });
+  t.throws(() => parseLimit('cpu.weight', '0'), { instanceOf: BadRequest });
+  const limits = {};
+  putLimit(limits, parseLimit('pids.max', '7'));
+  t.deepEqual(limits, { 'pids.max': 7 });
 });

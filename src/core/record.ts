@@ -1,0 +1,51 @@
+/**
+ * container.json, the record of a container on disk: the one place where the typed record
+ * (core/container.ts) becomes text and back. Ports, rules and the rate are kept as their
+ * canonical lines, as every earlier daemon wrote them, so that a restarted daemon adopts the
+ * records of any earlier one and an earlier one adopts these. `saveRecord` is the one writer of
+ * container.json (create, limit and network changes), `loadRecord` its reader (adoption).
+ */
+import { parsePortForward, parseEgressRule, parseRate } from '../ctl/net-values.js';
+import { formatPortForward, formatEgressRule, formatRate } from '../model/net.js';
+import type { Settings } from '../model/settings.js';
+import { writeFileAtomic, readJson } from '../util/files.js';
+import type { ContainerRecord } from './container.js';
+import type { ContainerPaths } from './paths.js';
+
+/** The settings as container.json holds them. */
+export type SettingsFile = Omit<Settings, 'ports' | 'rules' | 'rate'> & { ports?: string[]; rules?: string[]; rate?: string };
+
+/** A record as container.json holds it. */
+export type RecordFile = Omit<ContainerRecord, 'settings'> & { settings: SettingsFile };
+
+/** The text of container.json for a record (the keys in the record's order). */
+export function encodeRecord(r: ContainerRecord): string {
+  const settings: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(r.settings)) {
+    if (k === 'ports') settings[k] = r.settings.ports!.map(formatPortForward);
+    else if (k === 'rules') settings[k] = r.settings.rules!.map(formatEgressRule);
+    else if (k === 'rate') settings[k] = formatRate(r.settings.rate!);
+    else settings[k] = v;
+  }
+  return JSON.stringify({ ...r, settings }, null, 2) + '\n';
+}
+
+/** The typed record of a container.json's contents; throws BadRequest on a value it cannot parse. */
+export function decodeRecord(f: RecordFile): ContainerRecord {
+  const { ports, rules, rate, ...limits } = f.settings;
+  const settings: Settings = { ...limits };
+  if (ports) settings.ports = ports.map((l) => parsePortForward(l));
+  if (rules) settings.rules = rules.map((l) => parseEgressRule(l));
+  if (rate) settings.rate = parseRate(rate); // an empty one (an early `rate=`) is none
+  return { ...f, settings };
+}
+
+/** Write a container's record (atomically: a reader sees the old one or the new one). */
+export async function saveRecord(cp: Pick<ContainerPaths, 'record'>, r: ContainerRecord): Promise<void> {
+  await writeFileAtomic(cp.record, encodeRecord(r));
+}
+
+/** container.json as it is on disk, not yet decoded (undefined: none); throws when it cannot be read as JSON. */
+export function loadRecord(cp: Pick<ContainerPaths, 'record'>): Promise<RecordFile | undefined> {
+  return readJson<RecordFile>(cp.record);
+}

@@ -1,0 +1,30 @@
+/**
+ * What a container is created with (docs/interface.md §4, `create`): its limits
+ * (./limits.ts) plus its network settings, the network mode and the seccomp mode. Parsed by
+ * ctl/messages.ts, taken by core/. Types only: no I/O.
+ */
+import type { Limits } from './limits.js';
+import type { PortForward, EgressRule, Rate } from './net.js';
+
+/** Limits and network settings a container takes at create time or through its files, parsed (ctl/). */
+export interface Settings extends Limits {
+  ports?: PortForward[];
+  rules?: EgressRule[];
+  rate?: Rate | 'max';
+}
+export type SettingKey = keyof Settings;
+
+export type NetMode = 'bridge' | 'none';
+
+/** `seccomp=`: the default profile (src/drivers/runtime/seccomp.ts) or none. */
+export type SeccompMode = 'default' | 'unconfined';
+
+export interface CreateOptions {
+  image?: string;
+  net?: NetMode;
+  seccomp?: SeccompMode;
+  /** `privileged=true`: no user namespace, the container's root is the host's root. */
+  privileged?: boolean;
+  env: string[];
+  settings: Settings;
+}
