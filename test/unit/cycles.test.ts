@@ -25,7 +25,8 @@ function importsOf(dir: string): string[] {
   });
 }
 
-test('drivers/ import nothing of ctl/; model/ imports nothing of the project outside model/', (t) => {
+test('drivers/ import nothing of ctl/; fs/ nothing of drivers/; model/ imports nothing of the project outside model/', (t) => {
   t.deepEqual(importsOf('drivers').filter((i) => / -> ctl\//.test(i)), []);
+  t.deepEqual(importsOf('fs').filter((i) => / -> drivers\//.test(i)), []);
   t.deepEqual(importsOf('model').filter((i) => !/ -> model\//.test(i)), []);
 });

@@ -2,11 +2,7 @@
  * The native addon's interface (native/rootfs/rootfs.c, init()) as types only: what
  * addon.ts loads and resolver.ts calls, in a module of its own that both import.
  */
-/** What statfs() returns (RootfsResolver.statfs gives it as is). */
-export interface RootStatFs {
-  type: number; bsize: number; frsize: number; blocks: number; bfree: number; bavail: number;
-  files: number; ffree: number; namemax: number; flags: number;
-}
+import type { RootStatFs } from '../../model/rootfs.js';
 
 /** What lstat() returns; RootfsResolver.lstat makes a RootStat of it. */
 export interface RawStat {

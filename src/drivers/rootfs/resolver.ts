@@ -12,23 +12,13 @@
  * open() returns are plain fds (node:fs can use them; the FUSE binding takes them over).
  */
 import { addon } from './addon.js';
-import type { Native, RawStat, RootStatFs } from './native.js';
+import type { Native, RawStat } from './native.js';
+import type { ConfinedRoot, RootStat, RootStatFs, TimeSpec } from '../../model/rootfs.js';
 
-export type { RootStatFs } from './native.js';
+export type { RootStatFs } from '../../model/rootfs.js';
 
-/** What lstat() returns: numbers as node:fs gives them, times exact in nanoseconds too. */
-export interface RootStat {
-  /** `ino` as a number is exact below 2^53 only; `inoBig` always is. */
-  dev: number; ino: number; inoBig: bigint; mode: number; nlink: number; uid: number; gid: number;
-  rdev: number; size: number; blksize: number; blocks: number;
-  atimeNs: bigint; mtimeNs: bigint; ctimeNs: bigint;
-  atimeMs: number; mtimeMs: number; ctimeMs: number;
-  atime: Date; mtime: Date; ctime: Date;
-}
-
-/** A time for utimens: nanoseconds (bigint, exact), milliseconds (number), a Date, or the
- *  current time / leave unchanged (UTIME_NOW / UTIME_OMIT). */
-export type TimeSpec = bigint | number | Date | 'now' | 'omit';
+// The types a confined root deals in belong to the model (fs/ uses them without this driver).
+export type { RootStat, TimeSpec } from '../../model/rootfs.js';
 
 /** The flags RootfsResolver.rename takes (renameat2(2)). */
 export const renameFlags = {
@@ -81,7 +71,7 @@ function ebadf(): Error {
   return Object.assign(new Error('EBADF: the rootfs resolver is closed'), { code: 'EBADF', errno: -9 });
 }
 
-export class RootfsResolver {
+export class RootfsResolver implements ConfinedRoot {
   #fd: number;
   #inflight = 0;
   #closing: Promise<void> | undefined;

@@ -2,8 +2,8 @@
  * A host directory served as a subtree: a container's rootfs/ (read-write) or an
  * image's rootfs/ (read-only). Paths are relative to the directory.
  *
- * Confinement: every operation goes through the root's RootfsResolver
- * (src/drivers/rootfs/resolver.ts), which resolves paths with openat2(RESOLVE_IN_ROOT)
+ * Confinement: every operation goes through the root's ConfinedRoot (src/model/rootfs.ts),
+ * which the driver src/drivers/rootfs/resolver.ts does: it resolves paths with openat2(RESOLVE_IN_ROOT)
  * relative to an fd of the root: a symlink anywhere in a path — absolute, climbing, or
  * swapped in during an operation — stays inside the container's root, and a final
  * symlink is never followed. Symlinks are shown to the kernel rewritten so that the
@@ -14,7 +14,7 @@
 import { constants as C, fstat, fchown } from 'node:fs';
 import { promisify } from 'node:util';
 import { ReadOnly, CrossDevice } from '../../errors.js';
-import type { RootfsResolver, RootStat, TimeSpec } from '../../drivers/rootfs/resolver.js';
+import type { ConfinedRoot, RootStat, TimeSpec } from '../../model/rootfs.js';
 import { wantsWrite, type NativeRoot, type Stat, type StatFs, type Subtree } from './types.js';
 import { containedLinkTarget } from './confine.js';
 import type { IdShift } from './idshift.js';
@@ -49,7 +49,7 @@ export class HostDir implements Subtree {
    * `resolver` gives the (cached) resolver of the root; `key` names the tree for same-tree
    * checks; `ids`: the container's user namespace, whose view of owners is shown (idshift.ts).
    */
-  constructor(private readonly resolver: () => Promise<RootfsResolver>, readonly key: string, readonly readOnly: boolean, readonly ids?: IdShift) {}
+  constructor(private readonly resolver: () => Promise<ConfinedRoot>, readonly key: string, readonly readOnly: boolean, readonly ids?: IdShift) {}
 
   /** What the host made through the tree belongs to the container's root. */
   private async own(rel: string): Promise<void> {
