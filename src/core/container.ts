@@ -1,6 +1,6 @@
 /** A container as the daemon holds it: its persisted record plus what is true right now. */
-import type { CreateOptions, NetMode, SeccompMode, Settings } from '../model/settings.js';
-import type { IdRange } from '../drivers/runtime/spec.js';
+import type { CreateOptions } from '../model/settings.js';
+import type { ContainerRecord, IdRange } from '../model/records.js';
 import type { ContainerPaths } from './paths.js';
 import { EventLog } from './events.js';
 import { ProcessTable, type ProcessDeps } from './processes.js';
@@ -9,21 +9,7 @@ import { RootfsResolver } from '../drivers/rootfs/resolver.js';
 import { NotFound } from '../errors.js';
 
 /** What container.json holds: enough to rebuild the container's bundle and to adopt it after a restart. */
-export interface ContainerRecord {
-  name: string;
-  image: string;
-  net: NetMode;
-  env: string[];
-  settings: Settings;
-  created: string;
-  cgroupsPath: string;
-  /** The container's address on the bridge (net=bridge). */
-  address?: string;
-  /** The seccomp profile; a record without one (older) gets the default. */
-  seccomp?: SeccompMode;
-  /** The host ids of its user namespace; absent: privileged (its root is the host's root). */
-  idmap?: IdRange;
-}
+export type { ContainerRecord };
 
 export type ContainerState = 'active' | 'destroying';
 

@@ -6,17 +6,13 @@
  */
 import { promises as fs, watch, type FSWatcher } from 'node:fs';
 import { signalName } from '../ctl/values.js';
+import type { ProcMeta } from '../model/records.js';
 import type { ProcPaths } from '../drivers/monitor/paths.js';
 import { logger } from '../util/log.js';
 
 const log = logger('procs');
 
-export interface ProcMeta {
-  id: string;
-  argv: string[];
-  uuid: string;
-  started: string;
-}
+export type { ProcMeta };
 
 export type ProcStatus =
   | { state: 'running' }

@@ -6,7 +6,7 @@
 import { promises as fs, watch, closeSync, constants as C, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { BadRequest, Busy, Exists, NotFound, q, SystemFailure, BrokenPipe, interruptible } from '../errors.js';
-import type { RunOptions } from '../ctl/messages.js';
+import type { RunOptions } from '../model/records.js';
 import { isValidName, type Signal } from '../ctl/values.js';
 import { buildProcessSpec } from '../drivers/runtime/spec.js';
 import { ProcPaths } from '../drivers/monitor/paths.js';

@@ -5,7 +5,7 @@
  * Docker/runc (docs/processes.md, "Users"); `resolveUser` is pure, for the unit tests.
  */
 import { BadRequest, q } from '../errors.js';
-import type { User } from '../ctl/values.js';
+import type { User } from '../model/records.js';
 import type { RootfsResolver } from '../drivers/rootfs/resolver.js';
 import { readSmallFile, NotRegular, TooLarge } from '../drivers/rootfs/smallfile.js';
 

@@ -9,22 +9,17 @@ import { BadRequest } from '../errors.js';
 import { row, parseMessage, usageText, renderGrammar, type Cmdtab, type CommandOf } from './cmdtab.js';
 import {
   parseName, parseLimit, parseSignal,
-  parseUser, parseEnv, parseSeconds, parseBool, type User,
+  parseUser, parseEnv, parseSeconds, parseBool,
 } from './values.js';
 import type { Settings, SettingKey, CreateOptions } from '../model/settings.js';
+import type { RunOptions } from '../model/records.js';
 import { putLimit } from '../model/limits.js';
 import { parsePortForward, parseEgressRule, parseRate } from './net-values.js';
 
 // What create takes is the model's (src/model/settings.ts).
 export type { Settings, SettingKey, NetMode, SeccompMode, CreateOptions } from '../model/settings.js';
 
-export interface RunOptions {
-  id?: string;
-  dir?: string;
-  user?: User;
-  env: string[];
-  argv: string[];
-}
+export type { RunOptions };
 
 /** How a message is written, for every usage text: the grammar is Plan 9's tokenize(2). */
 export const QUOTING_USAGE = [

@@ -5,6 +5,7 @@
 import { constants } from 'node:os';
 import { BadRequest } from '../errors.js';
 import type { CpuMax, Max, Limit, LimitKey } from '../model/limits.js';
+import type { User } from '../model/records.js';
 
 // The limit values are the model's (src/model/limits.ts).
 export type { CpuMax, Max } from '../model/limits.js';
@@ -105,7 +106,7 @@ export function signalName(n: number): string {
  * `user=` as written: each part a number or a name, looked up later in the container's
  * own /etc/passwd and /etc/group (core/users.ts). No group: the user's own from passwd.
  */
-export interface User { user: number | string; group?: number | string }
+export type { User };
 
 /** A passwd/group name as useradd takes them (and Samba's trailing '$'). */
 const ACCOUNT_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/;

@@ -14,7 +14,8 @@ export const RANGE_SIZE = 65536;
 export const FIRST_ID = 2 ** 30;
 export const SLOTS = (2 ** 31 - FIRST_ID) / RANGE_SIZE;
 
-export interface IdRange { base: number; size: number }
+import type { IdRange } from '../../model/records.js';
+export type { IdRange };
 
 /** The lowest free range of this tree (`taken`: bases of its containers), starting from the tree's own slot. */
 export function allocateRange(instance: string, taken: ReadonlySet<number>): IdRange {

@@ -1,0 +1,45 @@
+/**
+ * The records the domain keeps: a container's (container.json), a process's (meta.json),
+ * what a `run` asks for, and the host id range of a user namespace. Types only; how they
+ * go to and from disk is core's (core/record.ts, core/processes.ts).
+ */
+import type { NetMode, SeccompMode, Settings } from './settings.js';
+
+/** A container's user namespace: its ids 0…size-1 are the host's base…base+size-1. */
+export interface IdRange { base: number; size: number }
+
+export interface ContainerRecord {
+  name: string;
+  image: string;
+  net: NetMode;
+  env: string[];
+  settings: Settings;
+  created: string;
+  cgroupsPath: string;
+  /** The container's address on the bridge (net=bridge). */
+  address?: string;
+  /** The seccomp profile; a record without one (older) gets the default. */
+  seccomp?: SeccompMode;
+  /** The host ids of its user namespace; absent: privileged (its root is the host's root). */
+  idmap?: IdRange;
+}
+
+/** What a process was started as (procs/ID/meta.json). */
+export interface ProcMeta {
+  id: string;
+  argv: string[];
+  uuid: string;
+  started: string;
+}
+
+/** `user=`: a name or number, and optionally a group (names are looked up in the container's files). */
+export interface User { user: number | string; group?: number | string }
+
+/** What a `run` asks for. */
+export interface RunOptions {
+  id?: string;
+  dir?: string;
+  user?: User;
+  env: string[];
+  argv: string[];
+}
