@@ -20,7 +20,7 @@ import { logFile } from './nodes/log.js';
 import { HostDir } from './nodes/hostdir.js';
 import { linkNode } from './nodes/link.js';
 import { IdShift } from './nodes/idshift.js';
-import type { DirNode } from './nodes/types.js';
+import type { DirNode, Node } from './nodes/types.js';
 import { statusText } from '../core/status.js';
 import { CGROUP_KEYS, isLimitKey } from '../model/limits.js';
 import { setLimit } from '../core/limits.js';
@@ -129,28 +129,21 @@ function containersDir(w: Warden): DirNode {
   });
 }
 
-/** rootfs/NAME: each container's root, read-write through its resolver. */
-function rootfsDir(w: Warden): DirNode {
+/** A directory with one entry per container (rootfs/, procs/): `make` gives a container's. */
+function perContainer(w: Warden, make: (c: Container) => Node): DirNode {
   return dynamicDir({
     list: () => w.registry.names(),
     child: (name) => {
       const c = w.registry.find(name);
-      if (!c) return undefined;
-      const m = c.record.idmap;
-      return new HostDir(() => c.rootfs(), `container:${c.name}`, false, m && new IdShift(m.base, m.size));
+      return c ? make(c) : undefined;
     },
   });
 }
 
-/** procs/NAME: each container's processes (containers/NAME/procs links here). */
-function procsRootDir(w: Warden): DirNode {
-  return dynamicDir({
-    list: () => w.registry.names(),
-    child: (name) => {
-      const c = w.registry.find(name);
-      return c ? procsDir(w, c) : undefined;
-    },
-  });
+/** rootfs/NAME: each container's root, read-write through its resolver. */
+function containerRoot(c: Container): Node {
+  const m = c.record.idmap;
+  return new HostDir(() => c.rootfs(), `container:${c.name}`, false, m && new IdShift(m.base, m.size));
 }
 
 function imagesDir(w: Warden): DirNode {
@@ -172,8 +165,8 @@ export function buildTree(w: Warden): DirNode {
     ['events', logFile(w.paths.events)],
     ['images', imagesDir(w)],
     ['containers', containersDir(w)],
-    ['rootfs', rootfsDir(w)],
-    ['procs', procsRootDir(w)],
+    ['rootfs', perContainer(w, containerRoot)],
+    ['procs', perContainer(w, (c) => procsDir(w, c))],
   ]);
   return root;
 }
