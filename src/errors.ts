@@ -8,7 +8,7 @@
 export type ErrnoName =
   | 'EINVAL' | 'ENOENT' | 'EEXIST' | 'EBUSY' | 'ENOSPC' | 'EACCES' | 'EPERM' | 'EIO'
   | 'EAGAIN' | 'EINTR' | 'EPIPE' | 'EROFS' | 'EISDIR' | 'ENOTDIR' | 'ENOTEMPTY' | 'EXDEV' | 'ENOSYS' | 'ELOOP'
-  | 'ENODATA' | 'EOPNOTSUPP' | 'EBADF' | 'EMFILE'
+  | 'ENODATA' | 'EOPNOTSUPP' | 'EBADF' | 'EMFILE' | 'ENAMETOOLONG'
   | 'EADDRINUSE' | 'EADDRNOTAVAIL';
 
 export abstract class WardenError extends Error {
@@ -17,6 +17,11 @@ export abstract class WardenError extends Error {
     super(message, options);
     this.name = new.target.name;
   }
+  /**
+   * The errno's name, as node:fs errors carry it: code that handles both kinds (the rootfs
+   * resolver's callers, files.ts's isCode) asks `.code` and need not tell them apart.
+   */
+  get code(): ErrnoName { return this.errno; }
 }
 
 /** Unknown message, bad syntax, bad value, bad name. */
@@ -88,6 +93,8 @@ export class CrossDevice extends WardenError { readonly errno = 'EXDEV' as const
 export class SymlinkLoop extends WardenError { readonly errno = 'ELOOP' as const; }
 /** A file handle the daemon does not know (or no longer). */
 export class BadHandle extends WardenError { readonly errno = 'EBADF' as const; }
+/** A name or a link's text is longer than the kernel or libfuse passes on. */
+export class NameTooLong extends WardenError { readonly errno = 'ENAMETOOLONG' as const; }
 /** No more handles of some kind can be opened. */
 export class TooManyOpen extends WardenError { readonly errno = 'EMFILE' as const; }
 /** No extended attribute of that name (getxattr's own answer, not a failure). */

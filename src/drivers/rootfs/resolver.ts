@@ -11,6 +11,7 @@
  * `.code` ('ENOENT' …), so src/fs/errno.ts maps them as it maps node:fs errors. The fds
  * open() returns are plain fds (node:fs can use them; the FUSE binding takes them over).
  */
+import { BadHandle, BadRequest, q } from '../../errors.js';
 import { addon } from './addon.js';
 import type { Native, RawStat } from './native.js';
 import type { ConfinedRoot, RootStat, RootStatFs, TimeSpec } from '../../model/rootfs.js';
@@ -47,7 +48,7 @@ function timespec(t: TimeSpec, n: Native): [number, number] {
     return [Number(sec), Number(nsec)];
   }
   const ms = t instanceof Date ? t.getTime() : t;
-  if (!Number.isFinite(ms)) throw Object.assign(new Error(`EINVAL: invalid time ${String(t)}`), { code: 'EINVAL' });
+  if (!Number.isFinite(ms)) throw new BadRequest(`invalid time ${q(String(t))}`);
   let sec = Math.floor(ms / 1000);
   let nsec = Math.round((ms - sec * 1000) * 1e6);
   if (nsec >= 1e9) { sec += 1; nsec -= 1e9; }
@@ -68,7 +69,7 @@ function toStat(r: RawStat): RootStat {
 }
 
 function ebadf(): Error {
-  return Object.assign(new Error('EBADF: the rootfs resolver is closed'), { code: 'EBADF', errno: -9 });
+  return new BadHandle('the rootfs resolver is closed');
 }
 
 export class RootfsResolver implements ConfinedRoot {
@@ -169,7 +170,7 @@ export class RootfsResolver implements ConfinedRoot {
    */
   async resolve(parts: string[]): Promise<{ path: string; consumed: number }> {
     if (parts.some((p) => p === '' || p === '.' || p.includes('/'))) {
-      throw Object.assign(new Error('EINVAL: components only'), { code: 'EINVAL' });
+      throw new BadRequest(`a path component is empty, "." or holds "/": ${q(parts.join('/'))}`);
     }
     return this.#run((n, fd) => n.resolve(fd, parts.join('/')));
   }

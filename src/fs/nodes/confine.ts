@@ -24,6 +24,8 @@
  * Pure: the resolution is passed in.
  */
 
+import { NameTooLong } from '../../errors.js';
+
 /** Split a relative path into components, dropping '' and '.' (the kernel never sends them). */
 export function splitRel(rel: string): string[] {
   return rel.split('/').filter((p) => p !== '' && p !== '.');
@@ -100,7 +102,7 @@ export async function containedLinkTarget(linkRel: string, target: string, resol
   const plan = linkPlan(linkRel, target);
   const text = 'text' in plan ? plan.text : presentResolved(plan, await resolve(plan.resolve));
   if (Buffer.byteLength(text) > LINK_MAX) {
-    throw Object.assign(new Error('ENAMETOOLONG: the link\'s text as presented is too long'), { code: 'ENAMETOOLONG' });
+    throw new NameTooLong('the link\'s text as presented is too long');
   }
   return text;
 }
