@@ -7,6 +7,7 @@ import { ProcessTable, type ProcessDeps } from './processes.js';
 import type { Cgroup } from '../drivers/cgroups/files.js';
 import { RootfsResolver } from '../drivers/rootfs/resolver.js';
 import { NotFound } from '../errors.js';
+import { monotonicMs } from './grace.js';
 
 /** What container.json holds: enough to rebuild the container's bundle and to adopt it after a restart. */
 export type { ContainerRecord };
@@ -23,6 +24,12 @@ export class Container {
 
   readonly procs: ProcessTable;
 
+  /**
+   * When its tree was last used (monotonic ms, core/grace.ts): at creation and at adoption
+   * (a restarted daemon starts the clock again), then at each use the fs layer reports.
+   */
+  lastUse = monotonicMs();
+
   constructor(readonly record: ContainerRecord, readonly paths: ContainerPaths, initPid: number, deps: ProcessDeps, readonly cgroup: Cgroup) {
     this.initPid = initPid;
     this.events = new EventLog(paths.events);
@@ -30,6 +37,11 @@ export class Container {
   }
 
   get name(): string { return this.record.name; }
+
+  /** A use of its tree (fs/ calls this): restarts the grace clock. */
+  touch(): void {
+    this.lastUse = monotonicMs();
+  }
 
   private resolver?: Promise<RootfsResolver>;
 
@@ -60,6 +72,8 @@ export function recordFrom(name: string, options: CreateOptions, image: string, 
     net: options.net ?? 'bridge',
     env: options.env,
     settings: options.settings,
+    ...(options.properties && Object.keys(options.properties).length > 0 ? { properties: options.properties } : {}),
+    ...(options.grace !== undefined ? { grace: options.grace } : {}),
     created: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     cgroupsPath,
   };

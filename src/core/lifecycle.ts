@@ -209,18 +209,23 @@ export class Lifecycle {
     return pid;
   }
 
-  /** Destroy: kill every process, release the runtime state, cgroups and overlay, delete the state. */
-  destroy(name: string): Promise<void> {
+  /**
+   * Destroy: kill every process, release the runtime state, cgroups and overlay, delete the
+   * state. `reason` (the grace time) goes in the events lines. The container is marked
+   * `destroying` synchronously, before the first await (core/grace.ts relies on it).
+   */
+  destroy(name: string, reason?: string): Promise<void> {
     const c = this.d.registry.get(name);
+    const why = reason ? ` (${reason})` : '';
     c.destroying ??= (async () => {
       c.state = 'destroying';
-      await c.events.append('destroying');
+      await c.events.append(`destroying${why}`);
       try {
         await c.closeRootfs();
         await this.teardown(name, c.paths, c.record.cgroupsPath, c.record);
         c.procs.endAll();
         this.d.registry.remove(name);
-        await this.d.events.append(`destroyed ${name}`);
+        await this.d.events.append(`destroyed ${name}${why}`);
         log('destroyed %s', name);
       } catch (e) {
         c.destroying = undefined; // a later destroy may try again

@@ -107,6 +107,11 @@ export class ProcessTable {
     return this.list().filter((p) => p.running).map((p) => p.id);
   }
 
+  /** A run is being started: its id is reserved until it runs or has failed (grace.ts keeps the container meanwhile). */
+  starting(): boolean {
+    return this.reserved.size > 0;
+  }
+
   find(id: string): Proc | undefined {
     return this.procs.get(id);
   }

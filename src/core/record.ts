@@ -2,10 +2,13 @@
  * container.json, the record of a container on disk: the one place where the typed record
  * (core/container.ts) becomes text and back. Ports, rules and the rate are kept as their
  * canonical lines, as every earlier daemon wrote them, so that a restarted daemon adopts the
- * records of any earlier one and an earlier one adopts these. `saveRecord` is the one writer of
+ * records of any earlier one and an earlier one adopts these (properties and the grace time
+ * are optional keys: an earlier daemon ignores them, a record without them has none). `saveRecord` is the one writer of
  * container.json (create, limit and network changes), `loadRecord` its reader (adoption).
  */
 import { parsePortForward, parseEgressRule, parseRate } from '../ctl/net-values.js';
+import { parseProperty, propertiesFrom, MAX_GRACE } from '../ctl/props.js';
+import { BadRequest } from '../errors.js';
 import { formatPortForward, formatEgressRule, formatRate } from '../model/net.js';
 import type { Settings } from '../model/settings.js';
 import { writeFileAtomic, readJson } from '../util/files.js';
@@ -37,7 +40,15 @@ export function decodeRecord(f: RecordFile): ContainerRecord {
   if (ports) settings.ports = ports.map((l) => parsePortForward(l));
   if (rules) settings.rules = rules.map((l) => parseEgressRule(l));
   if (rate) settings.rate = parseRate(rate); // an empty one (an early `rate=`) is none
-  return { ...f, settings };
+  const r: ContainerRecord = { ...f, settings };
+  // Records before properties and grace have neither: none. Those written here are checked
+  // as a write of the tree would be (a key that is no path name must never reach by-property/).
+  if (f.properties !== undefined) {
+    if (typeof f.properties !== 'object' || f.properties === null) throw new BadRequest('bad properties in the record');
+    r.properties = propertiesFrom(Object.entries(f.properties).map(([k, v]) => parseProperty(`${k}=${String(v)}`)));
+  }
+  if (f.grace !== undefined && !(Number.isInteger(f.grace) && f.grace >= 1 && f.grace <= MAX_GRACE)) throw new BadRequest(`bad grace ${JSON.stringify(f.grace)} in the record`);
+  return r;
 }
 
 /** Write a container's record (atomically: a reader sees the old one or the new one). */

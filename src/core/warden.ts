@@ -10,6 +10,7 @@ import { Registry } from './registry.js';
 import { Lifecycle } from './lifecycle.js';
 import { Commands } from './commands.js';
 import { PeriodicCheck } from './checks.js';
+import { GraceCheck } from './grace.js';
 import { ImageStore } from '../drivers/images/store.js';
 import { OciRuntime } from '../drivers/runtime/oci.js';
 import { crunForHost } from '../drivers/runtime/crun-hybrid.js';
@@ -77,6 +78,17 @@ export class Warden {
   readonly network: Network;
   private ticker?: NodeJS.Timeout;
   private readonly checks = new PeriodicCheck(this.registry);
+  /**
+   * Set by the fs layer (daemon/mount.ts): collects the uses of container trees that the FUSE
+   * binding answered itself, before a grace decision (core/grace.ts).
+   */
+  useProbe?: () => void;
+  private readonly grace = new GraceCheck({
+    all: () => this.registry.all(),
+    find: (name) => this.registry.find(name),
+    destroy: (name, reason) => this.lifecycle.destroy(name, reason),
+    probe: () => this.useProbe?.(),
+  });
 
   private constructor(readonly options: WardenOptions, runtimeBinary: string, initBinary: string, readonly cgroupHost: CgroupHost) {
     this.paths = new StatePaths(path.resolve(options.stateDir));
@@ -112,8 +124,8 @@ export class Warden {
     await this.images.ensureDefault(progress);
     await this.lifecycle.adoptAll();
     progress(`${this.registry.names().length} container(s) taken up`);
-    // Once a second: the periodic check of every container (checks.ts).
-    this.ticker = setInterval(() => void this.checks.tick(), 1000);
+    // Once a second: the periodic check of every container (checks.ts), then the grace times (grace.ts).
+    this.ticker = setInterval(() => void this.checks.tick().then(() => this.grace.tick()), 1000);
     this.ticker.unref();
   }
 

@@ -15,6 +15,7 @@ import type { Settings, SettingKey, CreateOptions } from '../model/settings.js';
 import type { RunOptions } from '../model/records.js';
 import { putLimit } from '../model/limits.js';
 import { parsePortForward, parseEgressRule, parseRate } from './net-values.js';
+import { parsePropertyKey, parsePropertyValue, parseGrace, propertiesFrom } from './props.js';
 
 // What create takes is the model's (src/model/settings.ts).
 export type { Settings, SettingKey, NetMode, SeccompMode, CreateOptions } from '../model/settings.js';
@@ -54,7 +55,10 @@ function splitKeyValue(token: string): [string, string] | undefined {
 }
 
 /** The keys `create` takes besides the settings. */
-const CREATE_KEYS = ['image', 'net', 'env', 'seccomp', 'privileged'] as const;
+const CREATE_KEYS = ['image', 'net', 'env', 'seccomp', 'privileged', 'grace', 'prop.KEY'] as const;
+
+/** `prop.KEY=VALUE` in a create: the prefix of a property's key. */
+const PROP_PREFIX = 'prop.';
 
 interface CreateArgs { name?: string; options: CreateOptions }
 
@@ -62,6 +66,7 @@ function parseCreate(args: string[]): CreateArgs {
   const options: CreateOptions = { env: [], settings: {} };
   let name: string | undefined;
   let rest = args;
+  const props: Array<[string, string]> = [];
   if (rest[0] !== undefined && splitKeyValue(rest[0]) === undefined) {
     name = parseName(rest[0]!, 'container name');
     rest = rest.slice(1);
@@ -79,9 +84,17 @@ function parseCreate(args: string[]): CreateArgs {
       options.seccomp = val;
     } else if (key === 'privileged') options.privileged = parseBool(val, 'privileged');
     else if (key === 'env') options.env.push(parseEnv(val));
-    else if (isSettingKey(key)) applySetting(options.settings, key, val);
+    else if (key === 'grace') {
+      const g = parseGrace(val);
+      if (g === 'none') delete options.grace;
+      else options.grace = g;
+    } else if (key.startsWith(PROP_PREFIX)) {
+      const k = parsePropertyKey(key.slice(PROP_PREFIX.length));
+      props.push([k, parsePropertyValue(k, val)]);
+    } else if (isSettingKey(key)) applySetting(options.settings, key, val);
     else throw new BadRequest(`unknown option ${JSON.stringify(key)}`);
   }
+  if (props.length > 0) options.properties = propertiesFrom(props);
   return name === undefined ? { options } : { name, options };
 }
 
@@ -121,7 +134,10 @@ export const GLOBAL_CTL = {
     row({
       verb: 'create', args: '[NAME] [KEY=VALUE ...]', min: 0, max: Infinity,
       note: `keys: ${[...CREATE_KEYS, ...SETTING_KEYS].join(' ')}`,
-      more: ['    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all'],
+      more: [
+        '    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all',
+        '    prop.KEY=VALUE (repeatable; looked up in by-property/)   grace=DURATION|none (90s 5m 1h30m: destroyed after that long with no process and no use)',
+      ],
       summary: 'make a container, without NAME a generated one (c-XXXXXX); returns once it can run processes',
       reply: 'the container name',
       parse: parseCreate,

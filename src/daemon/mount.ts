@@ -68,6 +68,8 @@ export async function runMount(opts: MountOptions): Promise<void> {
   }
 
   const adapter = new FuseAdapter(buildTree(warden));
+  // Uses of container trees that the binding answered itself count for grace times (core/grace.ts).
+  warden.useProbe = () => adapter.pollUses();
   // Import sources must keep out of the tree: its real path is known before it is mounted
   // (from its parent's: the mountpoint itself may be missing or a stale mount).
   const parent = path.dirname(mountpoint);

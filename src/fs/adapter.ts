@@ -15,7 +15,7 @@ import { toErrno } from './errno.js';
 import {
   NotFound, NotDirectory, IsDirectory, Denied, NotPermitted, NoAttribute, NotSupported, BadRequest, SymlinkLoop, BadHandle, TooManyOpen,
 } from '../errors.js';
-import { S_IFDIR, S_IFLNK, type DirNode, type FileNode, type Handle, type LinkNode, type NativeRoot, type Node, type Subtree } from './nodes/types.js';
+import { S_IFDIR, S_IFLNK, type DirNode, type FileNode, type Handle, type LinkNode, type NativeRoot, type Node, type Subtree, type Used } from './nodes/types.js';
 import type { HostDir } from './nodes/hostdir.js';
 import { logger } from '../util/log.js';
 import { syntheticIno } from './ino.js';
@@ -38,9 +38,10 @@ class WardenFuse extends Fuse {
   }
 }
 
+/** `use`: the hook of the innermost node the path went below (called once by resolve). */
 type Target =
-  | { kind: 'node'; node: FileNode | DirNode | LinkNode }
-  | { kind: 'sub'; sub: Subtree; rel: string };
+  | { kind: 'node'; node: FileNode | DirNode | LinkNode; use?: Used }
+  | { kind: 'sub'; sub: Subtree; rel: string; use?: Used };
 
 const DIR_STAT = (): Stat => {
   const now = new Date();
@@ -69,28 +70,65 @@ export class FuseAdapter {
   private fuse?: WardenFuse;
   /** Subtree roots registered with the binding, by tree path ("/containers/web/rootfs"). */
   private readonly nativeRoots = new Map<string, NativeRoot>();
+  /** Per registered root with a use hook: the binding's count of its requests last seen. */
+  private readonly nativeUses = new Map<string, { use: Used; seen: number }>();
+  /** The use hook of each JavaScript handle opened below a node that has one. */
+  private readonly handleUses = new Map<number, Used>();
 
   constructor(private readonly root: DirNode) {}
 
-  /** Walk the tree; a subtree takes the rest of the path. */
-  async resolve(p: string): Promise<Target> {
+  /**
+   * Walk the tree; a subtree takes the rest of the path. The use hook of each node the path
+   * goes below is called (the innermost one is the target's `use`); `inside`: the request is
+   * about a name in the directory at `p` (a create, mkdir, unlink there), so its own counts too.
+   */
+  async resolve(p: string, inside = false): Promise<Target> {
     let node: Node = this.root;
+    let use: Used | undefined;
+    const used = (u: Used | undefined): Used | undefined => {
+      u?.();
+      return u ?? use;
+    };
     const parts = split(p);
     for (let i = 0; i < parts.length; i++) {
       if (node.kind === 'subtree') {
         this.registerRoot('/' + parts.slice(0, i).join('/'), node);
-        return { kind: 'sub', sub: node, rel: parts.slice(i).join('/') };
+        return { kind: 'sub', sub: node, rel: parts.slice(i).join('/'), use: used(node.use) };
       }
       if (node.kind !== 'dir') throw new NotDirectory(`not a directory`);
+      use = used(node.use);
       const next: Node | undefined = await node.child(parts[i]!);
       if (!next) throw new NotFound(`no such file`);
       node = next;
     }
     if (node.kind === 'subtree') {
       this.registerRoot('/' + parts.join('/'), node);
-      return { kind: 'sub', sub: node, rel: '' };
+      return { kind: 'sub', sub: node, rel: '', use: inside ? used(node.use) : use };
     }
-    return { kind: 'node', node };
+    if (inside && node.kind === 'dir') use = used(node.use);
+    return { kind: 'node', node, use };
+  }
+
+  /**
+   * Report the requests the binding answered itself under registered roots since the last
+   * call (its per-root counters) to their subtrees' use hooks. Called before a grace decision.
+   */
+  pollUses(): void {
+    const fuse = this.fuse;
+    if (!fuse) return;
+    for (const [prefix, u] of this.nativeUses) {
+      let n: number;
+      try {
+        n = fuse.rootUses(prefix);
+      } catch (e) {
+        log('uses of %s: %s', prefix, (e as Error).message);
+        continue;
+      }
+      if (n !== u.seen) {
+        u.seen = n;
+        if (n > 0) u.use();
+      }
+    }
   }
 
   /**
@@ -111,9 +149,11 @@ export class FuseAdapter {
         return;
       }
       this.nativeRoots.set(prefix, root);
+      if (sub.use) this.nativeUses.set(prefix, { use: sub.use, seen: 0 });
       root.onClose(() => {
         if (this.nativeRoots.get(prefix) !== root) return;
         this.nativeRoots.delete(prefix);
+        this.nativeUses.delete(prefix);
         fuse.unregisterRoot(prefix);
       });
     }, (e: unknown) => log('no native root for %s, the JavaScript side answers: %s', prefix, e));
@@ -123,7 +163,7 @@ export class FuseAdapter {
   private async parent(p: string): Promise<{ target: Target; name: string }> {
     const parts = split(p);
     const name = parts.pop() ?? '';
-    return { target: await this.resolve('/' + parts.join('/')), name };
+    return { target: await this.resolve('/' + parts.join('/'), true), name };
   }
 
   /** A real fd handed to the binding, which owns it from here on (closes it at release). */
@@ -187,12 +227,19 @@ export class FuseAdapter {
       releasedir: (_path, _fd, cb) => cb(0),
       open: (path, flags, cb) => done(this.open(path, flags), (r) => (typeof r === 'number' ? cb(0, r) : cb(0, 0, r.content)), cb),
       create: (path, mode, cb) => done(this.onSub(path, true).then(([s, r]) => s.create(r, mode)).then((fd) => this.passthrough(fd)), (fh) => cb(0, fh), cb),
-      read: (_path, fd, buf, len, pos, cb, abort) => done(Promise.resolve().then(() => this.handle(fd).read(buf, len, pos, abort)), cb, cb),
+      read: (_path, fd, buf, len, pos, cb, abort) => done(Promise.resolve().then(() => {
+        this.handleUses.get(fd)?.();
+        return this.handle(fd).read(buf, len, pos, abort);
+      }), cb, cb),
       // owner: the lock owner the patched binding passes (0n: none), see Owner in nodes/types.ts
-      write: (_path, fd, buf, len, pos, cb, abort, owner) => done(Promise.resolve().then(() => this.handle(fd).write(buf, len, pos, abort, owner || undefined)), cb, cb),
+      write: (_path, fd, buf, len, pos, cb, abort, owner) => done(Promise.resolve().then(() => {
+        this.handleUses.get(fd)?.();
+        return this.handle(fd).write(buf, len, pos, abort, owner || undefined);
+      }), cb, cb),
       release: (_path, fd, cb) => {
         const h = this.handles.get(fd);
         this.handles.delete(fd);
+        this.handleUses.delete(fd);
         unit(h ? h.release() : Promise.resolve(), cb);
       },
       flush: (_path, fd, cb, owner) => unit(Promise.resolve().then(() => this.handles.get(fd)?.flush?.(owner || undefined)), cb),
@@ -283,7 +330,9 @@ export class FuseAdapter {
       await h.release(); // nothing of it is needed here any more
       return { content: h.content };
     }
-    return this.addHandle(h);
+    const fd = this.addHandle(h);
+    if (t.use) this.handleUses.set(fd, t.use);
+    return fd;
   }
 
   private async truncate(p: string, size: number): Promise<void> {

@@ -27,6 +27,8 @@ import { setLimit } from '../core/limits.js';
 import { valueFile } from './nodes/value.js';
 import { tableFile } from './nodes/table.js';
 import { setPorts, setRules, setRate } from '../core/netconfig.js';
+import { setProperties, setGrace, propertyKeys, propertyValues, withProperty } from '../core/properties.js';
+import { formatProperties, formatGrace, parseProperty, parsePropertyKey, parsePropertyValue } from '../ctl/props.js';
 
 function procDir(w: Warden, c: Container, p: Proc): DirNode {
   const files = tableDir(() => [
@@ -53,6 +55,7 @@ const RUNNING = '.running';
 
 function procsDir(w: Warden, c: Container): DirNode {
   return dynamicDir({
+    use: () => c.touch(),
     list: () => c.procs.ids(),
     child: (id) => {
       // procs/.running: the ids of the running processes, one a line. Never an id (ids start
@@ -91,7 +94,7 @@ function netDir(w: Warden, c: Container): DirNode {
 function containerDir(w: Warden, c: Container): DirNode {
   const rootfs = linkNode(`../../rootfs/${c.name}`);
   const procs = linkNode(`../../procs/${c.name}`);
-  return tableDir(() => [
+  const dir = tableDir(() => [
     ['ctl', ctlFile((text) => w.commands.container(c.name, text), CONTAINER_USAGE, (m) => c.events.error(m))],
     ['status', textFile(() => statusText(c, w.network.addressOf(c.record)))],
     ['events', logFile(c.paths.events)],
@@ -99,7 +102,10 @@ function containerDir(w: Warden, c: Container): DirNode {
     ['cgroup', cgroupDir(c)],
     ['net', netDir(w, c)],
     ['rootfs', rootfs],
+    ['properties', tableFile({ key: `${c.name}/properties`, lines: () => formatProperties(c.record.properties ?? {}), set: (lines) => setProperties(c, lines), refuse: (m) => c.events.error(m) })],
+    ['grace', valueFile(async () => `${formatGrace(c.record.grace)}\n`, (text) => setGrace(c, text))],
   ]);
+  return { ...dir, use: () => c.touch() };
 }
 
 function containersDir(w: Warden): DirNode {
@@ -143,7 +149,56 @@ function perContainer(w: Warden, make: (c: Container) => Node): DirNode {
 /** rootfs/NAME: each container's root, read-write through its resolver. */
 function containerRoot(c: Container): Node {
   const m = c.record.idmap;
-  return new HostDir(() => c.rootfs(), `container:${c.name}`, false, m && new IdShift(m.base, m.size));
+  const root = new HostDir(() => c.rootfs(), `container:${c.name}`, false, m && new IdShift(m.base, m.size));
+  root.use = () => c.touch();
+  return root;
+}
+
+/** A directory of links to the containers `names()` gives, `up` levels below the top. */
+function linksDir(names: () => string[], up: number): DirNode {
+  const prefix = '../'.repeat(up);
+  return dynamicDir({
+    list: names,
+    child: (name) => (names().includes(name) ? linkNode(`${prefix}containers/${name}`) : undefined),
+  });
+}
+
+function validName(parse: () => unknown): boolean {
+  try {
+    parse();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * by-property/ (docs/interface.md §5.9): lists the keys in use; `KEY/` lists the values of
+ * KEY in use, each a directory of links to the containers that have it; `KEY=VALUE/` (looked
+ * up, not listed: every container would appear twice to find or du) the same links for one
+ * pair, and exists for any valid pair (empty when no container has it). Computed at each
+ * request from the registry: never stale (attributes are not cached, listings are asked).
+ */
+function byPropertyDir(w: Warden): DirNode {
+  const all = () => w.registry.all();
+  return dynamicDir({
+    list: () => propertyKeys(all()),
+    child: (name) => {
+      if (name.includes('=')) {
+        if (!validName(() => parseProperty(name))) return undefined;
+        const [key, value] = parseProperty(name);
+        return linksDir(() => withProperty(all(), key, value), 2);
+      }
+      if (!validName(() => parsePropertyKey(name)) || !propertyKeys(all()).includes(name)) return undefined;
+      return dynamicDir({
+        list: () => propertyValues(all(), name),
+        child: (value) => {
+          if (!validName(() => parsePropertyValue(name, value)) || !propertyValues(all(), name).includes(value)) return undefined;
+          return linksDir(() => withProperty(all(), name, value), 3);
+        },
+      });
+    },
+  });
 }
 
 function imagesDir(w: Warden): DirNode {
@@ -165,6 +220,7 @@ export function buildTree(w: Warden): DirNode {
     ['events', logFile(w.paths.events)],
     ['images', imagesDir(w)],
     ['containers', containersDir(w)],
+    ['by-property', byPropertyDir(w)],
     ['rootfs', perContainer(w, containerRoot)],
     ['procs', perContainer(w, (c) => procsDir(w, c))],
   ]);

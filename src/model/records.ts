@@ -5,6 +5,9 @@
  */
 import type { NetMode, SeccompMode, Settings } from './settings.js';
 
+/** A container's properties (`prop.KEY=VALUE`, containers/NAME/properties): key → value, by key. */
+export type Properties = Record<string, string>;
+
 /** A container's user namespace: its ids 0…size-1 are the host's base…base+size-1. */
 export interface IdRange { base: number; size: number }
 
@@ -22,6 +25,10 @@ export interface ContainerRecord {
   seccomp?: SeccompMode;
   /** The host ids of its user namespace; absent: privileged (its root is the host's root). */
   idmap?: IdRange;
+  /** Its properties; a record without them (older) has none. */
+  properties?: Properties;
+  /** Its grace time in seconds (destroyed after that long unused); absent: none. */
+  grace?: number;
 }
 
 /** What a process was started as (procs/ID/meta.json). */

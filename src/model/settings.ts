@@ -27,4 +27,8 @@ export interface CreateOptions {
   privileged?: boolean;
   env: string[];
   settings: Settings;
+  /** `prop.KEY=VALUE` (a later one for a key wins). */
+  properties?: Record<string, string>;
+  /** `grace=`: seconds, or none. */
+  grace?: number;
 }

@@ -74,6 +74,9 @@ declare module 'fuse-native' {
     // (a container's user namespace) are shown as 0…idSize-1 (idSize 0: no shift).
     registerRoot(prefix: string, fd: number, idBase?: number, idSize?: number, readOnly?: boolean): void;
     unregisterRoot(prefix: string): void;
+    // wardenfs patch: how many requests the binding answered itself for paths below the root
+    // registered at prefix (not the root itself); -1 when none is registered there.
+    rootUses(prefix: string): number;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
   }
 }

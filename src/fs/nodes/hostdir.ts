@@ -15,7 +15,7 @@ import { constants as C, fstat, fchown } from 'node:fs';
 import { promisify } from 'node:util';
 import { ReadOnly, CrossDevice } from '../../errors.js';
 import type { ConfinedRoot, RootStat, TimeSpec } from '../../model/rootfs.js';
-import { wantsWrite, type NativeRoot, type Stat, type StatFs, type Subtree } from './types.js';
+import { wantsWrite, type NativeRoot, type Stat, type StatFs, type Subtree, type Used } from './types.js';
 import { containedLinkTarget } from './confine.js';
 import type { IdShift } from './idshift.js';
 import { treeIno } from '../ino.js';
@@ -44,6 +44,8 @@ function toStat(st: RootStat): Stat {
 
 export class HostDir implements Subtree {
   readonly kind = 'subtree' as const;
+  /** A container's root: requests below it are uses of the container (its grace clock). */
+  use?: Used;
 
   /**
    * `resolver` gives the (cached) resolver of the root; `key` names the tree for same-tree

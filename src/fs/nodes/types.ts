@@ -62,7 +62,17 @@ export interface DirNode {
   rmdir?(name: string): Promise<void>;
   /** unlink of a synthetic file of this directory (EPERM when absent). */
   unlink?(name: string): Promise<void>;
+  /** A request for a path below this directory is a use of what it belongs to (a container's grace clock, see Used). */
+  readonly use?: Used;
 }
+
+/**
+ * Called by the adapter for each request on a path below a node that has it (not on the
+ * node itself: `ls -l containers/` uses no container), and for each read and write of a
+ * handle opened there; and for the requests the binding answered itself under a registered
+ * root (counted there, collected by FuseAdapter.pollUses).
+ */
+export type Used = () => void;
 
 /**
  * A host directory tree served by relative path ('' is its root). open and create give a
@@ -83,6 +93,8 @@ export interface Subtree {
   readonly ids?: IdRange;
   /** Nothing under it may be written (an image): the binding's own opens refuse writing with EROFS. */
   readonly readOnly: boolean;
+  /** As DirNode's: a request for a path below its root. */
+  readonly use?: Used;
   open(rel: string, flags: number): Promise<number>;
   create(rel: string, mode: number): Promise<number>;
   truncate(rel: string, size: number): Promise<void>;
