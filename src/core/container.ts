@@ -7,7 +7,7 @@ import { ProcessTable, type ProcessDeps } from './processes.js';
 import type { Cgroup } from '../drivers/cgroups/files.js';
 import { RootfsResolver } from '../drivers/rootfs/resolver.js';
 import { NotFound } from '../errors.js';
-import { monotonicMs } from './grace.js';
+import { monotonicMs } from './clock.js';
 
 /** What container.json holds: enough to rebuild the container's bundle and to adopt it after a restart. */
 export type { ContainerRecord };
@@ -25,7 +25,7 @@ export class Container {
   readonly procs: ProcessTable;
 
   /**
-   * When its tree was last used (monotonic ms, core/grace.ts): at creation and at adoption
+   * When its tree was last used (monotonic ms, core/clock.ts; see core/grace.ts): at creation and at adoption
    * (a restarted daemon starts the clock again), then at each use the fs layer reports.
    */
   lastUse = monotonicMs();

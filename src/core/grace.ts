@@ -9,16 +9,12 @@
  * already under way then (its id reserved, so the container is busy and kept) or comes
  * after and is refused cleanly (`container "NAME" is being destroyed`): never half.
  */
-import { performance } from 'node:perf_hooks';
 import { describe } from '../errors.js';
 import { formatDuration } from '../ctl/props.js';
 import { logger } from '../util/log.js';
 import type { ContainerState } from './container.js';
+import { monotonicMs } from './clock.js';
 
-/** Milliseconds of a monotonic clock: a change of the wall clock neither hastens nor delays a destroy. */
-export function monotonicMs(): number {
-  return performance.now();
-}
 
 /** The decision: `grace` seconds have passed since the last use. */
 export function graceDue(now: number, lastUse: number, grace: number | undefined): boolean {

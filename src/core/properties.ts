@@ -52,7 +52,8 @@ export function setGrace(c: Container, text: string): Promise<void> {
       if (v === undefined) delete c.record.grace;
       else c.record.grace = v;
     };
-    await recorded(c, () => put(g === 'none' ? undefined : g), () => put(before), `grace ${formatGrace(c.record.grace)}`);
+    const after = g === 'none' ? undefined : g;
+    await recorded(c, () => put(after), () => put(before), `grace ${formatGrace(after)}`);
     c.touch();
   });
 }

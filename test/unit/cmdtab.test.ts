@@ -11,8 +11,9 @@ import { BadRequest } from '../../src/errors.js';
 
 test('the usage texts are the ones cat ctl has always shown', (t) => {
   t.is(GLOBAL_USAGE, [
-    'create [NAME] [KEY=VALUE ...]   keys: image net env seccomp privileged memory.max cpu.max cpu.weight pids.max ports rules rate',
+    'create [NAME] [KEY=VALUE ...]   keys: image net env seccomp privileged grace prop.KEY memory.max cpu.max cpu.weight pids.max ports rules rate',
     '    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all',
+    '    prop.KEY=VALUE (repeatable; looked up in by-property/)   grace=DURATION|none (90s 5m 1h30m: destroyed after that long with no process and no use)',
     'destroy NAME',
     'image import NAME PATH',
     'image remove NAME',
