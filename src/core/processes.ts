@@ -44,6 +44,8 @@ export interface ProcessHost {
   readonly cgroup: Pick<Cgroup, 'procs'>;
   readonly initPid: number;
   rootfs(): Promise<RootfsResolver>;
+  /** The end of a process restarts the container's grace clock (core/grace.ts): it counts from there. */
+  touch?(): void;
 }
 
 /** Ended processes kept per container (retention); older ones are forgotten as by rmdir. */
@@ -237,6 +239,7 @@ export class ProcessTable {
   private async ended(proc: Proc, status: Proc['status'], found = false): Promise<void> {
     if (!proc.running || this.ending.has(proc)) return;
     this.ending.add(proc);
+    this.c.touch?.();
     try {
       this.exitWatchers.get(proc.id)?.close();
       this.exitWatchers.delete(proc.id);

@@ -142,3 +142,12 @@ test('after a restart the numbering goes on, and a failed run still gives its id
   await t.throwsAsync(again.procs.run(run()));
   t.is(await again.procs.run(run()), '3');
 });
+
+test('the end of a process restarts its container\'s grace clock', async (t) => {
+  const { procs, host } = await table();
+  let touched = 0;
+  host.touch = () => { touched++; };
+  const id = await procs.run(run());
+  await ended(procs, id);
+  t.is(touched, 1);
+});
