@@ -301,7 +301,7 @@ export class FuseAdapter {
   }
 
   private async opendir(p: string): Promise<number> {
-    const t = await this.resolve(p);
+    const t = await this.resolve(p, true); // listing is a request about the names inside
     if (t.kind === 'sub') return this.passthrough(await t.sub.opendir(t.rel));
     if (t.node.kind !== 'dir') throw new NotDirectory('not a directory');
     return 0;
@@ -309,7 +309,7 @@ export class FuseAdapter {
 
   /** Synthetic directories only: a subtree's listing never comes here (opendir gave the binding an fd). */
   private async readdir(p: string): Promise<string[]> {
-    const t = await this.resolve(p);
+    const t = await this.resolve(p, true);
     if (t.kind === 'sub') throw new NotSupported('listed by the binding');
     if (t.node.kind !== 'dir') throw new NotDirectory('not a directory');
     return ['.', '..', ...(await t.node.list())];

@@ -207,3 +207,13 @@ test('after a restart: grace and properties kept; the clock starts again at adop
   t.deepEqual(await again.grace.tick(), ['a']);
   await again.settled(b);
 });
+
+test('a probe that fails: not destroyed on a guess, logged', async (t) => {
+  const s = await setup();
+  const a = await s.make('a', 2);
+  s.targets.probe = () => { throw new Error('binding gone'); };
+  s.idle(a, 5);
+  t.deepEqual(await s.grace.tick(), []);
+  t.deepEqual(s.registry.names(), ['a']);
+  t.true(s.logged.some((l) => l.includes('binding gone')));
+});
