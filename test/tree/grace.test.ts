@@ -115,3 +115,32 @@ test('the grace file: read, set, none turns it off, a bad value is EINVAL and ch
   await fs.writeFile(C('gr5', 'grace'), '1s');
   t.not(await goneWithin('gr5', 8000), -1);
 });
+
+test('a run racing the destroy by grace wins or fails cleanly, never half', async (t) => {
+  const names = [0, 1, 2, 3, 4, 5].map((i) => `grx${i}`);
+  for (const n of names) await tree.ctl(tree.p('ctl'), `create ${n} net=none grace=1s`);
+  // each run is written at another moment around its container's deadline (the tick is once a second)
+  const outcomes = await Promise.all(names.map(async (n, i) => {
+    await sleep(500 + i * 400);
+    try {
+      return { n, id: await tree.ctl(C(n, 'ctl'), 'run sleep 3') };
+    } catch (e) {
+      return { n, code: (e as NodeJS.ErrnoException).code };
+    }
+  }));
+  t.log(outcomes.map((o) => `${o.n}: ${o.id !== undefined ? 'ran' : o.code}`).join(', '));
+  for (const o of outcomes) {
+    if (o.id !== undefined) {
+      // it won: the container stays while the process runs
+      t.true((await listed()).includes(o.n), `${o.n} kept`);
+      t.is(await fs.readFile(C(o.n, 'procs', o.id, 'status'), 'utf8'), 'running\n', o.n);
+    } else {
+      t.true(o.code === 'EINVAL' || o.code === 'ENOENT', `${o.n}: ${o.code}`);
+    }
+  }
+  // in the end every one goes, and nothing of theirs is left on the host
+  for (const n of names) {
+    t.not(await goneWithin(n, 15_000), -1, n);
+    await t.throwsAsync(fs.stat(`${tree.state}/containers/${n}`), { code: 'ENOENT' });
+  }
+});
