@@ -261,7 +261,14 @@ export async function applyTar(w: ImageWriter, fd: number, what: string, layer: 
     await pClose(fd).catch(() => undefined); // the first failure is the one to report
     throw e;
   }
-  const { stream, done } = await decompressed(fd, what, digest);
+  await applyTarStream(w, await decompressed(fd, what, digest), layer);
+}
+
+/**
+ * Apply a tar stream already decompressed (decompressed(), decompressedStream()); `done`
+ * is called at the end whatever happens.
+ */
+export async function applyTarStream(w: ImageWriter, { stream, done }: { stream: AsyncIterable<Buffer>; done: () => void }, layer: boolean): Promise<void> {
   try {
     for await (const { member, body } of readTar(stream)) {
       try {
