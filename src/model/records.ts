@@ -4,6 +4,7 @@
  * go to and from disk is core's (core/record.ts, core/processes.ts).
  */
 import type { NetMode, SeccompMode, Settings } from './settings.js';
+import type { ImageConfig } from './image.js';
 
 /** A container's user namespace: its ids 0…size-1 are the host's base…base+size-1. */
 export interface IdRange { base: number; size: number }
@@ -22,6 +23,12 @@ export interface ContainerRecord {
   seccomp?: SeccompMode;
   /** The host ids of its user namespace; absent: privileged (its root is the host's root). */
   idmap?: IdRange;
+  /**
+   * The run configuration of its image as it was at create (Env, WorkingDir, User,
+   * Entrypoint, Cmd …): kept here so that it holds even if the image is removed or
+   * replaced by another of the same name. Absent: none (the image has none, or an older record).
+   */
+  imageConfig?: ImageConfig;
 }
 
 /** What a process was started as (procs/ID/meta.json). */
@@ -41,5 +48,8 @@ export interface RunOptions {
   dir?: string;
   user?: User;
   env: string[];
+  /** The program and arguments; empty: the image's Entrypoint and Cmd. */
   argv: string[];
+  /** `entrypoint=`: replaces the image's Entrypoint ('' clears it); with it, the image's Cmd is not used either (Docker's rule). */
+  entrypoint?: string;
 }

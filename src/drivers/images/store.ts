@@ -14,6 +14,8 @@ import { isOciLayout, unpackOciLayout } from './oci-layout.js';
 import { ImageWriter, applyTar, copyDirectory } from './unpack.js';
 import { indexImageArchive, unpackDockerArchive, reopen } from './docker-archive.js';
 import type { ImageConfig } from '../../model/image.js';
+import { exportArchive } from './export.js';
+import { formatImageConfig } from './config.js';
 import { readJson } from '../../util/files.js';
 import { realSource, type MountGuard } from './source.js';
 import { RootfsResolver } from '../rootfs/resolver.js';
@@ -72,6 +74,18 @@ export class ImageStore {
     const rec = await readJson<ImageRecord>(path.join(this.dir, name, 'image.json'));
     if (!rec) throw new NotFound(`no such image ${q(name)}`);
     return rec.config ?? {};
+  }
+
+  /** `images/NAME/config`: the run configuration as JSON (config.ts, formatImageConfig). */
+  async configText(name: string): Promise<string> {
+    return formatImageConfig(await this.config(name));
+  }
+
+  /** `images/NAME/export.tar`: the image as a `docker save` archive, streamed (export.ts). */
+  async *export(name: string): AsyncGenerator<Buffer> {
+    const rec = await readJson<ImageRecord>(path.join(this.dir, name, 'image.json'));
+    if (!rec) throw new NotFound(`no such image ${q(name)}`);
+    yield* exportArchive({ name, created: rec.created, config: rec.config ?? {}, root: await this.resolver(name) });
   }
 
   /** Remove leftovers of interrupted imports and removals. */
