@@ -23,6 +23,8 @@ export interface TarMember {
   gid: number;
   /** Seconds since the epoch (PAX may give a fraction). */
   mtime: number;
+  /** The same, exact (a PAX time keeps its nanoseconds). */
+  mtimeNs: bigint;
   size: number;
   linkname: string;
   /** SCHILY.xattr.* of a PAX header, raw values. */
@@ -129,6 +131,14 @@ function parsePax(data: Buffer): Map<string, Buffer> {
   return out;
 }
 
+/** A PAX time (`SECONDS[.FRACTION]`, maybe negative) in nanoseconds, exactly; undefined when malformed. */
+export function paxTimeNs(s: string): bigint | undefined {
+  const m = /^(-?)(\d{1,18})(?:\.(\d*))?$/.exec(s.trim());
+  if (!m) return undefined;
+  const ns = BigInt(m[2]!) * 1_000_000_000n + BigInt((m[3] ?? '').slice(0, 9).padEnd(9, '0'));
+  return m[1] ? -ns : ns;
+}
+
 const TYPES: Record<string, MemberType> = {
   '0': 'file', '\0': 'file', '7': 'file', '1': 'link', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo',
 };
@@ -188,6 +198,7 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
     let linkname = longLink ?? cstring(h.subarray(157, 257));
     const xattrs = new Map<string, Buffer>();
     let mtime = number(h.subarray(136, 148));
+    let mtimeNs = BigInt(mtime) * 1_000_000_000n;
     let uid = number(h.subarray(108, 116));
     let gid = number(h.subarray(116, 124));
     for (const [k, v] of pax) {
@@ -197,7 +208,12 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
       else if (k === 'size') size = Number(s);
       else if (k === 'uid') uid = Number(s);
       else if (k === 'gid') gid = Number(s);
-      else if (k === 'mtime') mtime = Number(s);
+      else if (k === 'mtime') {
+        mtime = Number(s);
+        const ns = paxTimeNs(s);
+        if (ns === undefined) throw new BadRequest(`bad PAX mtime ${JSON.stringify(s.slice(0, 40))} in the tar archive`);
+        mtimeNs = ns;
+      }
       else if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), v);
     }
     if (![size, uid, gid].every((n) => Number.isSafeInteger(n) && n >= 0)) throw new BadRequest(`bad size or owner of tar member ${JSON.stringify(name)}`);
@@ -205,7 +221,7 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
     pax = new Map();
     const member: TarMember = {
       name, type, mode: number(h.subarray(100, 108)) & 0o7777, uid, gid,
-      mtime: Number.isFinite(mtime) ? mtime : 0, size: type === 'file' ? size : 0, linkname, xattrs,
+      mtime: Number.isFinite(mtime) ? mtime : 0, mtimeNs, size: type === 'file' ? size : 0, linkname, xattrs,
     };
     const dataSize = size;
     const body = r.pieces(type === 'file' ? dataSize : 0);

@@ -9,7 +9,7 @@
  * sparse and unknown member types. Sources are read through a resolver too (directory
  * copy, OCI blobs), so their symlinks never lead out of them.
  */
-import { constants as C, write as fsWrite, fchown, fchmod, futimes, fstat, close as fsClose } from 'node:fs';
+import { constants as C, write as fsWrite, fchown, fchmod, fstat, close as fsClose } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { BadRequest } from '../../errors.js';
@@ -20,7 +20,6 @@ import { decompressed, readTar, type MemberType, type TarMember } from './tar.js
 const pWrite = promisify(fsWrite);
 const pFchown = promisify(fchown);
 const pFchmod = promisify(fchmod);
-const pFutimes = promisify(futimes);
 const pClose = promisify(fsClose);
 const pFstat = promisify(fstat);
 
@@ -55,8 +54,8 @@ export interface Entry {
   mode: number;
   uid: number;
   gid: number;
-  /** Milliseconds since the epoch. */
-  mtimeMs: number;
+  /** Nanoseconds since the epoch, exact. */
+  mtimeNs: bigint;
   linkname: string;
   xattrs: Map<string, Buffer>;
 }
@@ -65,7 +64,7 @@ export interface Entry {
 export class ImageWriter {
   /** Paths made by the current layer: whiteouts apply to lower layers only (OCI image spec). */
   private created = new Set<string>();
-  private readonly dirTimes = new Map<string, number>();
+  private readonly dirTimes = new Map<string, bigint>();
   /** Directories known to be there (a cache of parents(); emptied by any removal). */
   private present = new Set<string>();
   count = 0;
@@ -184,28 +183,30 @@ export class ImageWriter {
       case 'dir':
         await this.root.chown(rel, e.uid, e.gid);
         await this.root.chmod(rel, e.mode & 0o7777);
-        this.dirTimes.set(rel, e.mtimeMs);
+        this.dirTimes.set(rel, e.mtimeNs);
         await this.xattrs(rel, e.xattrs);
         return;
       case 'file':
         await this.file(fd!, e, body);
+        // By path, after the close: futimes takes seconds as a double, which loses nanoseconds.
+        await this.root.utimens(rel, e.mtimeNs, e.mtimeNs);
         await this.xattrs(rel, e.xattrs);
         return;
       case 'symlink':
         await this.root.chown(rel, e.uid, e.gid);
-        await this.root.utimens(rel, 'omit', e.mtimeMs);
+        await this.root.utimens(rel, 'omit', e.mtimeNs);
         return;
       case 'link':
         return;
       case 'fifo':
         await this.root.chown(rel, e.uid, e.gid);
         await this.root.chmod(rel, e.mode & 0o7777);
-        await this.root.utimens(rel, 'omit', e.mtimeMs);
+        await this.root.utimens(rel, 'omit', e.mtimeNs);
         return;
     }
   }
 
-  /** Content, owner, mode, time of a file just made; closes fd. */
+  /** Content, owner and mode of a file just made (its time is set by path after); closes fd. */
   private async file(fd: number, e: Entry, body?: AsyncIterable<Buffer>): Promise<void> {
     try {
       if (body) {
@@ -217,7 +218,6 @@ export class ImageWriter {
       await pFchown(fd, e.uid, e.gid);
       // After chown, which clears set-id bits.
       await pFchmod(fd, e.mode & 0o7777);
-      await pFutimes(fd, e.mtimeMs / 1000, e.mtimeMs / 1000);
     } finally {
       await pClose(fd);
     }
@@ -243,7 +243,7 @@ export class ImageWriter {
 function fromMember(m: TarMember): Entry {
   return {
     path: memberPath(m.name), type: m.type, mode: m.mode, uid: m.uid, gid: m.gid,
-    mtimeMs: m.mtime * 1000, linkname: m.linkname, xattrs: m.xattrs,
+    mtimeNs: m.mtimeNs, linkname: m.linkname, xattrs: m.xattrs,
   };
 }
 
@@ -322,7 +322,7 @@ export async function copyDirectory(w: ImageWriter, src: RootfsResolver): Promis
         if (keepXattr(name)) xattrs.set(name, await src.getxattr(p, name));
       }
     }
-    const base: Entry = { path: p, type: 'file', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs, linkname: '', xattrs };
+    const base: Entry = { path: p, type: 'file', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeNs: st.mtimeNs, linkname: '', xattrs };
     if (fmt === S_IFDIR) {
       await w.entry({ ...base, type: 'dir' });
       await walk(p);
