@@ -74,8 +74,11 @@ export function tarHeader(e: HeaderInput): Buffer {
   if (octal(e.size, 12) === undefined) records.push(paxRecord('size', Buffer.from(String(e.size))));
   const secN = Number(sec);
   if (nsec !== 0n || secN < 0 || octal(secN, 12) === undefined) {
-    const frac = nsec === 0n ? '' : `.${nsec.toString().padStart(9, '0').replace(/0+$/, '')}`;
-    records.push(paxRecord('mtime', Buffer.from(`${sec}${frac}`)));
+    // A decimal of the signed time: -1.5 is 1.5 s before the epoch.
+    const abs = e.mtimeNs < 0n ? -e.mtimeNs : e.mtimeNs;
+    const f = abs % NS;
+    const frac = f === 0n ? '' : `.${f.toString().padStart(9, '0').replace(/0+$/, '')}`;
+    records.push(paxRecord('mtime', Buffer.from(`${e.mtimeNs < 0n ? '-' : ''}${abs / NS}${frac}`)));
   }
   for (const [k, v] of [...(e.xattrs ?? new Map<string, Buffer>())].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     records.push(paxRecord(`SCHILY.xattr.${k}`, v));
