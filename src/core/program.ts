@@ -20,7 +20,11 @@ export function runDefaults(o: RunOptions, image: ImageConfig): RunOptions {
   const entry = o.entrypoint !== undefined ? (o.entrypoint === '' ? [] : [o.entrypoint]) : (image.Entrypoint ?? []);
   const args = o.argv.length ? o.argv : o.entrypoint !== undefined ? [] : (image.Cmd ?? []);
   const argv = [...entry, ...args];
-  if (argv.length === 0) throw new BadRequest('no program to run: name one (run [--] PROGRAM [ARG ...]); the image has no Entrypoint or Cmd');
+  if (argv.length === 0) {
+    throw new BadRequest(o.entrypoint === ''
+      ? 'no program to run: entrypoint= removes the Entrypoint; name a program after it (run entrypoint= -- PROGRAM [ARG ...])'
+      : 'no program to run: name one (run [--] PROGRAM [ARG ...]); the image has no Entrypoint or Cmd');
+  }
   const out: RunOptions = { ...o, argv };
   delete out.entrypoint;
   if (out.dir === undefined && image.WorkingDir !== undefined) out.dir = image.WorkingDir;

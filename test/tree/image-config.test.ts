@@ -286,3 +286,54 @@ test.serial('bad configs are refused at import, and nothing is imported', async 
   t.false(images.some((n) => n.startsWith('cfgbad')));
   t.deepEqual((await fs.readdir(path.join(tree.state, 'images'))).filter((n) => n.startsWith('.')), []);
 });
+
+/** A docker save archive made by hand: the files given (name → content, or a symlink target as { link }). */
+async function handArchive(file: string, files: Record<string, Buffer | string | { link: string }>): Promise<void> {
+  const dir = `${file}.d`;
+  for (const [name, v] of Object.entries(files)) {
+    await fs.mkdir(path.join(dir, path.dirname(name)), { recursive: true });
+    if (typeof v === 'object' && !Buffer.isBuffer(v)) await fs.symlink(v.link, path.join(dir, name));
+    else await fs.writeFile(path.join(dir, name), v);
+  }
+  await execa('tar', ['-cf', file, '-C', dir, '.']);
+}
+
+test.serial('docker save archives: a layer given twice through a link member; names and links out of the archive refused', async (t) => {
+  const small = path.join(tree.base, 'small2');
+  await fs.mkdir(path.join(small, 'etc'), { recursive: true });
+  await fs.writeFile(path.join(small, 'etc', 'y'), 'y');
+  const smallLayer = path.join(tree.base, 'small2.tar');
+  await execa('tar', ['-C', small, '-cf', smallLayer, '.']);
+  const layer = await fs.readFile(smallLayer);
+  const config = configBlob({ Cmd: ['/bin/true'] }, layer);
+  const id1 = sha(Buffer.from('1'));
+  const id2 = sha(Buffer.from('2'));
+  const configName = `${sha(config)}.json`;
+  const manifest = (layers: string[], n = 1): string => JSON.stringify(Array.from({ length: n }, (_, i) => ({ Config: configName, RepoTags: [`x${i}:latest`], Layers: layers })));
+  // Docker writes a layer used twice once, and links the second name to it.
+  const dup = path.join(tree.base, 'dup.tar');
+  await handArchive(dup, { [`${id1}/layer.tar`]: layer, [`${id2}/layer.tar`]: { link: `../${id1}/layer.tar` }, [configName]: config, 'manifest.json': manifest([`${id1}/layer.tar`, `${id2}/layer.tar`]) });
+  t.is(await tree.ctl(tree.p('ctl'), `image import cfgdup ${dup}`), 'ok');
+  t.is(await fs.readFile(tree.p('images', 'cfgdup', 'rootfs', 'etc', 'y'), 'utf8'), 'y');
+  t.regex(await fs.readFile(tree.p('images', 'cfgdup', 'config'), 'utf8'), /"Cmd": \[\n {4}"\/bin\/true"/);
+  await tree.ctl(tree.p('ctl'), 'image remove cfgdup');
+
+  const cases: Array<[string, Record<string, Buffer | string | { link: string }>, RegExp]> = [
+    ['a layer named with ..', { [configName]: config, 'manifest.json': manifest(['../../etc/passwd']) }, /layer name "\.\.\/\.\.\/etc\/passwd" with "\.\." refused/],
+    ['an absolute layer name', { [configName]: config, 'manifest.json': manifest(['/etc/passwd']) }, /absolute layer name "\/etc\/passwd" refused/],
+    ['a layer linked to a host file', { [`${id1}/layer.tar`]: { link: '/etc/passwd' }, [configName]: config, 'manifest.json': manifest([`${id1}/layer.tar`]) }, /leads out of the image archive/],
+    ['a layer linked out with ..', { [`${id1}/layer.tar`]: { link: '../../../../etc/passwd' }, [configName]: config, 'manifest.json': manifest([`${id1}/layer.tar`]) }, /leads out of the image archive/],
+    ['a layer the archive lacks', { [configName]: config, 'manifest.json': manifest([`${id1}/layer.tar`]) }, /the image archive has no "[0-9a-f]{64}\/layer\.tar"/],
+    ['two images', { [`${id1}/layer.tar`]: layer, [configName]: config, 'manifest.json': manifest([`${id1}/layer.tar`], 2) }, /holds 2 images \(x0:latest, x1:latest\)/],
+    ['a config that is not its digest', { [`${id1}/layer.tar`]: layer, [configName]: config.toString().replace('true', 'echo'), 'manifest.json': manifest([`${id1}/layer.tar`]) }, /does not match its digest/],
+    ['a manifest that is not a list', { [`${id1}/layer.tar`]: layer, [configName]: config, 'manifest.json': '{"Config": "x"}' }, /lists no image/],
+  ];
+  for (const [i, [what, files, message]] of cases.entries()) {
+    const file = path.join(tree.base, `hostile-${i}.tar`);
+    await handArchive(file, files);
+    await t.throwsAsync(fs.writeFile(tree.p('ctl'), `image import cfghostile${i} ${file}\n`), { code: 'EINVAL' }, what);
+    t.regex((await fs.readFile(tree.p('events'), 'utf8')).trim().split('\n').pop()!, message, what);
+  }
+  t.false((await fs.readdir(tree.p('images'))).some((n) => n.startsWith('cfghostile')));
+  t.deepEqual((await fs.readdir(path.join(tree.state, 'images'))).filter((n) => n.startsWith('.')), []);
+});
