@@ -49,6 +49,8 @@ test('nonsense is refused with the field named', (t) => {
   bad({ User: 'a:b:c' }, /^bad image config: "User" "a:b:c" is not USER or USER:GROUP/);
   bad({ User: '-x' }, /"User" "-x"/);
   bad({ User: '99999999999' }, /"User" "99999999999"/);
+  bad({ User: '0:4294967295' }, /"User" "0:4294967295"/);
+  t.deepEqual(imageConfigOf(cfg({ User: '4294967294' })), { User: '4294967294' });
   bad({ ExposedPorts: { '0/tcp': {} } }, /"ExposedPorts" has a bad port "0\/tcp"/);
   bad({ ExposedPorts: { '80/icmp': {} } }, /"ExposedPorts" has a bad port "80\/icmp"/);
   bad({ ExposedPorts: { '80/tcp': 'yes' } }, 'bad image config: "ExposedPorts" values must be objects');

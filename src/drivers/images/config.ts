@@ -76,7 +76,7 @@ export function imageConfigOf(blob: unknown): ImageConfig {
   }
   if (c['User'] !== undefined && c['User'] !== null) {
     const u = str('User', c['User']);
-    if (u !== '' && !USER.test(u)) throw bad('User', `${JSON.stringify(u.slice(0, 80))} is not USER or USER:GROUP (names or numbers)`);
+    if (u !== '' && (!USER.test(u) || u.split(':').some((p) => /^\d+$/.test(p) && Number(p) > 0xfffffffe))) throw bad('User', `${JSON.stringify(u.slice(0, 80))} is not USER or USER:GROUP (names or numbers)`);
     if (u !== '') out.User = u;
   }
   const entrypoint = strings('Entrypoint', c['Entrypoint']);
