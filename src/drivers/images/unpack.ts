@@ -9,7 +9,7 @@
  * sparse and unknown member types. Sources are read through a resolver too (directory
  * copy, OCI blobs), so their symlinks never lead out of them.
  */
-import { constants as C, write as fsWrite, fchown, fchmod, fstat, close as fsClose } from 'node:fs';
+import { constants as C, write as fsWrite, fchown, fchmod, futimes, fstat, close as fsClose } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { BadRequest } from '../../errors.js';
@@ -21,6 +21,8 @@ const pWrite = promisify(fsWrite);
 const pFchown = promisify(fchown);
 const pFchmod = promisify(fchmod);
 const pClose = promisify(fsClose);
+const pFutimes = promisify(futimes);
+const NS = 1_000_000_000n;
 const pFstat = promisify(fstat);
 
 /** Extended attributes an image may carry; others (trusted.*, security.selinux …) are dropped. */
@@ -188,8 +190,9 @@ export class ImageWriter {
         return;
       case 'file':
         await this.file(fd!, e, body);
-        // By path, after the close: futimes takes seconds as a double, which loses nanoseconds.
-        await this.root.utimens(rel, e.mtimeNs, e.mtimeNs);
+        // A time with a fraction is set by path, after the close: futimes takes seconds as a
+        // double, which loses nanoseconds (whole seconds, the usual case, it sets exactly).
+        if (e.mtimeNs % NS !== 0n) await this.root.utimens(rel, e.mtimeNs, e.mtimeNs);
         await this.xattrs(rel, e.xattrs);
         return;
       case 'symlink':
@@ -206,7 +209,7 @@ export class ImageWriter {
     }
   }
 
-  /** Content, owner and mode of a file just made (its time is set by path after); closes fd. */
+  /** Content, owner, mode and a whole-second time of a file just made; closes fd. */
   private async file(fd: number, e: Entry, body?: AsyncIterable<Buffer>): Promise<void> {
     try {
       if (body) {
@@ -218,6 +221,10 @@ export class ImageWriter {
       await pFchown(fd, e.uid, e.gid);
       // After chown, which clears set-id bits.
       await pFchmod(fd, e.mode & 0o7777);
+      if (e.mtimeNs % NS === 0n) {
+        const s = Number(e.mtimeNs / NS);
+        await pFutimes(fd, s, s);
+      }
     } finally {
       await pClose(fd);
     }
