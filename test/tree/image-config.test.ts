@@ -139,6 +139,9 @@ test.before(async () => {
   await ociLayout(path.join(tree.base, 'oci'), layerTar, config);
   await dockerArchive(path.join(tree.base, 'old.tar'), layerTar, config, 'old');
   await dockerArchive(path.join(tree.base, 'new.tar.gz'), layerTar, config, 'new', true);
+  // A plain archive whose layer blob is gzipped (its name the digest of the gzipped bytes).
+  const { gzipSync } = await import('node:zlib');
+  await dockerArchive(path.join(tree.base, 'newgz.tar'), gzipSync(layerTar), config, 'new');
 });
 
 test.after.always(async () => {
@@ -149,8 +152,9 @@ test.serial('an OCI layout and docker save archives keep their config: images/NA
   t.is(await tree.ctl(tree.p('ctl'), `image import cfgoci ${path.join(tree.base, 'oci')}`), 'ok');
   t.is(await tree.ctl(tree.p('ctl'), `image import cfgold ${path.join(tree.base, 'old.tar')}`), 'ok');
   t.is(await tree.ctl(tree.p('ctl'), `image import cfgnew ${path.join(tree.base, 'new.tar.gz')}`), 'ok');
+  t.is(await tree.ctl(tree.p('ctl'), `image import cfgnewgz ${path.join(tree.base, 'newgz.tar')}`), 'ok');
   const want = JSON.stringify({ ...CONFIG, Labels: { a: 'b', 'org.example.role': 'test' } }, null, 2) + '\n';
-  for (const name of ['cfgoci', 'cfgold', 'cfgnew']) {
+  for (const name of ['cfgoci', 'cfgold', 'cfgnew', 'cfgnewgz']) {
     t.deepEqual((await fs.readdir(tree.p('images', name))).sort(), ['config', 'export.tar', 'rootfs'], name);
     t.is(await fs.readFile(tree.p('images', name, 'config'), 'utf8'), want, name);
   }
@@ -158,6 +162,7 @@ test.serial('an OCI layout and docker save archives keep their config: images/NA
   const base = await dump('cfgoci');
   t.deepEqual(await dump('cfgold'), base);
   t.deepEqual(await dump('cfgnew'), base);
+  t.deepEqual(await dump('cfgnewgz'), base);
   t.false((await fs.readdir(tree.p('images', 'cfgold', 'rootfs'))).includes('manifest.json'));
   // An image without one: {}.
   t.is(await fs.readFile(tree.p('images', 'busybox', 'config'), 'utf8'), '{}\n');
@@ -326,6 +331,7 @@ test.serial('docker save archives: a layer given twice through a link member; na
     ['a layer the archive lacks', { [configName]: config, 'manifest.json': manifest([`${id1}/layer.tar`]) }, /the image archive has no "[0-9a-f]{64}\/layer\.tar"/],
     ['two images', { [`${id1}/layer.tar`]: layer, [configName]: config, 'manifest.json': manifest([`${id1}/layer.tar`], 2) }, /holds 2 images \(x0:latest, x1:latest\)/],
     ['a config that is not its digest', { [`${id1}/layer.tar`]: layer, [configName]: config.toString().replace('true', 'echo'), 'manifest.json': manifest([`${id1}/layer.tar`]) }, /does not match its digest/],
+    ['a layer blob that is not its digest', { [`blobs/sha256/${sha(Buffer.from('other'))}`]: layer, [configName]: config, 'manifest.json': manifest([`blobs/sha256/${sha(Buffer.from('other'))}`]) }, /layer "blobs\/sha256\/[0-9a-f]{64}" does not match its digest/],
     ['a manifest that is not a list', { [`${id1}/layer.tar`]: layer, [configName]: config, 'manifest.json': '{"Config": "x"}' }, /lists no image/],
   ];
   for (const [i, [what, files, message]] of cases.entries()) {

@@ -12,7 +12,7 @@
  * The members are then read where they lie: by offset in an uncompressed archive (what
  * `docker save` writes), by reading the archive again up to them in a compressed one.
  */
-import { constants as C, open, close, read, fstat } from 'node:fs';
+import { constants as C, open, read, fstat, createReadStream } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -23,7 +23,6 @@ import { applyTarStream, memberPath, type ImageWriter } from './unpack.js';
 import { parseImageConfig } from './config.js';
 
 const pOpen = promisify(open);
-const pClose = promisify(close);
 const pRead = promisify(read);
 const pFstat = promisify(fstat);
 
@@ -104,13 +103,14 @@ function find(a: ImageArchive, name: string): { name: string; m: Indexed } {
   throw new BadRequest(`too many links to ${JSON.stringify(name)} in the image archive`);
 }
 
-/** A member's bytes as a stream (the caller calls `done`). */
+/** A member's bytes as they are in the archive (never decompressed here), as a stream; the caller calls `done`. */
 async function memberBytes(a: ImageArchive, name: string): Promise<{ stream: AsyncIterable<Buffer>; done: () => void; size: number }> {
   const { m } = find(a, name);
   if (!a.compressed) {
+    if (m.size === 0) return { stream: (async function* () { /* empty */ })(), done: () => undefined, size: 0 };
     const fd = await reopen(a.fd);
-    const r = await decompressed(fd, `${a.what} ${name}`, undefined, { start: m.offset, end: m.offset + m.size });
-    return { ...r, done: () => { r.done(); void pClose(fd).catch(() => undefined); }, size: m.size };
+    const s = createReadStream('', { fd, autoClose: true, start: m.offset, end: m.offset + m.size - 1 });
+    return { stream: s, done: () => { s.destroy(); }, size: m.size };
   }
   const d = await decompressed(await reopen(a.fd), a.what);
   async function* body(): AsyncGenerator<Buffer> {
@@ -131,7 +131,12 @@ async function readMember(a: ImageArchive, name: string): Promise<Buffer> {
   const r = await memberBytes(a, name);
   try {
     const parts: Buffer[] = [];
-    for await (const b of r.stream) parts.push(b);
+    let total = 0;
+    for await (const b of r.stream) {
+      total += b.length;
+      if (total > MAX_JSON) throw new BadRequest(`${JSON.stringify(name)} of the image archive is too large`);
+      parts.push(b);
+    }
     return Buffer.concat(parts);
   } finally {
     r.done();
