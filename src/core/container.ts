@@ -1,6 +1,7 @@
 /** A container as the daemon holds it: its persisted record plus what is true right now. */
 import type { CreateOptions } from '../model/settings.js';
 import type { ContainerRecord, IdRange } from '../model/records.js';
+import type { ImageConfig } from '../model/image.js';
 import type { ContainerPaths } from './paths.js';
 import { EventLog } from './events.js';
 import { ProcessTable, type ProcessDeps } from './processes.js';
@@ -62,7 +63,7 @@ export class Container {
   }
 }
 
-export function recordFrom(name: string, options: CreateOptions, image: string, cgroupsPath: string, address?: string, idmap?: IdRange): ContainerRecord {
+export function recordFrom(name: string, options: CreateOptions, image: string, cgroupsPath: string, address?: string, idmap?: IdRange, imageConfig?: ImageConfig): ContainerRecord {
   return {
     ...(address ? { address } : {}),
     seccomp: options.seccomp ?? 'default',
@@ -76,5 +77,6 @@ export function recordFrom(name: string, options: CreateOptions, image: string, 
     ...(options.grace !== undefined ? { grace: options.grace } : {}),
     created: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     cgroupsPath,
+    ...(imageConfig && Object.keys(imageConfig).length ? { imageConfig } : {}),
   };
 }

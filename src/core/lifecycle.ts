@@ -46,7 +46,7 @@ async function checkPassable(dir: string): Promise<void> {
 /** What a life cycle needs of the OCI runtime (OciRuntime; a fake in core unit tests). */
 export type ContainerRuntime = Pick<OciRuntime, 'binary' | 'root' | 'runDetached' | 'state' | 'delete' | 'list'>;
 /** What it needs of the image store. */
-export type LifecycleImages = Pick<ImageStore, 'isChanging' | 'has' | 'rootfs'>;
+export type LifecycleImages = Pick<ImageStore, 'isChanging' | 'has' | 'rootfs' | 'config'>;
 /** What it needs of the network. */
 export type LifecycleNetwork = Pick<Network, 'allocate' | 'release' | 'checkPorts' | 'setup' | 'nsPath' | 'teardown' | 'adopt'>;
 
@@ -149,7 +149,9 @@ export class Lifecycle {
       const address = net === 'bridge' ? this.d.network.allocate(name) : undefined;
       if (images.isChanging(image)) throw new Busy(`image ${q(image)} is being imported or removed`);
       if (!(await images.has(image))) throw new NotFound(`no such image ${q(image)}`);
-      const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name), address, idmap);
+      // The image's run configuration is copied into the record: the container keeps it whatever becomes of the image.
+      const imageConfig = await images.config(image);
+      const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name), address, idmap, imageConfig);
       const pid = await this.build(record, cp);
       await saveRecord(cp, record);
       const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));

@@ -23,6 +23,8 @@ import type { OciRuntime } from '../drivers/runtime/oci.js';
 import type { ReaderBudget } from './budget.js';
 import type { RootfsResolver } from '../drivers/rootfs/resolver.js';
 import { lookupUser } from './users.js';
+import { runDefaults } from './program.js';
+import type { ImageConfig } from '../model/image.js';
 
 const log = logger('procs');
 
@@ -39,7 +41,7 @@ export interface ProcessDeps {
 export interface ProcessHost {
   readonly name: string;
   readonly paths: { readonly dir: string };
-  readonly record: { readonly env: string[]; readonly idmap?: IdRange };
+  readonly record: { readonly env: string[]; readonly idmap?: IdRange; readonly imageConfig?: ImageConfig };
   readonly events: EventLog;
   readonly cgroup: Pick<Cgroup, 'procs'>;
   readonly initPid: number;
@@ -158,8 +160,10 @@ export class ProcessTable {
     return String(this.nextAuto++);
   }
 
-  async run(o: RunOptions): Promise<string> {
-    if (o.id !== undefined && this.taken(o.id)) throw new Exists(`process ${q(o.id)} exists`);
+  async run(asked: RunOptions): Promise<string> {
+    if (asked.id !== undefined && this.taken(asked.id)) throw new Exists(`process ${q(asked.id)} exists`);
+    // The image's Entrypoint, Cmd, WorkingDir and User fill in what the run leaves out.
+    const o = runDefaults(asked, this.c.record.imageConfig ?? {});
     const id = o.id ?? this.autoId();
     this.reserved.add(id); // synchronous with the check: a concurrent run cannot take the same id
     const p = this.paths(id);
@@ -178,7 +182,7 @@ export class ProcessTable {
         throw new BadRequest(`user ${u.uid}:${u.gid} is not mapped in the container's user namespace (ids 0-${m.size - 1})`);
       }
       const spec = buildProcessSpec({
-        argv: o.argv, env: [...this.c.record.env, ...o.env], cwd: o.dir,
+        argv: o.argv, env: [...(this.c.record.imageConfig?.Env ?? []), ...this.c.record.env, ...o.env], cwd: o.dir,
         user: { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids }, home: u.home, ...(u.name ? { userName: u.name } : {}),
       });
       const started = await (this.d.start ?? startProcess)({

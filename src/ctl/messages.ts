@@ -113,10 +113,14 @@ function parseRun(args: string[], usage: () => BadRequest): RunOptions {
       opts.dir = val;
     } else if (key === 'user') opts.user = parseUser(val);
     else if (key === 'env') opts.env.push(parseEnv(val));
-    else break; // the first token that is not a known option starts the program (docs/interface.md)
+    else if (key === 'entrypoint') {
+      if (val.includes('\0')) throw new BadRequest('bad entrypoint: a NUL character');
+      opts.entrypoint = val;
+    } else break; // the first token that is not a known option starts the program (docs/interface.md)
   }
   opts.argv = args.slice(i);
-  if (opts.argv.length === 0 || opts.argv[0] === '') throw usage();
+  // No program: the image's Entrypoint and Cmd (core/program.ts).
+  if (opts.argv[0] === '') throw usage();
   return opts;
 }
 
@@ -172,8 +176,8 @@ export const CONTAINER_CTL = {
   footer: QUOTING_USAGE,
   rows: [
     row({
-      verb: 'run', args: '[id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [--] PROGRAM [ARG ...]', min: 1, max: Infinity,
-      summary: 'start a process; options end at `--` or at the first word that is not a known KEY=VALUE option; without id= the ids are 1, 2, 3 …',
+      verb: 'run', args: '[id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [entrypoint=PROG] [--] [PROGRAM [ARG ...]]', min: 0, max: Infinity,
+      summary: "start a process; options end at `--` or at the first word that is not a known KEY=VALUE option; without a program, the image's Entrypoint and Cmd; with an Entrypoint, the words are its arguments; without id= the ids are 1, 2, 3 …",
       reply: 'the process id',
       parse: parseRun,
     }),

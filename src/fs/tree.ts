@@ -15,6 +15,7 @@ import { formatPortForward, formatEgressRule, formatRate } from '../model/net.js
 import { NotPermitted, Busy, q, describe } from '../errors.js';
 import { tableDir, dynamicDir } from './nodes/dir.js';
 import { textFile } from './nodes/text.js';
+import { generatedFile } from './nodes/generated.js';
 import { ctlFile } from './nodes/ctl.js';
 import { logFile } from './nodes/log.js';
 import { HostDir } from './nodes/hostdir.js';
@@ -206,7 +207,11 @@ function imagesDir(w: Warden): DirNode {
     list: () => w.images.list(),
     child: async (name) => {
       if (!(await w.images.has(name))) return undefined;
-      return tableDir(() => [['rootfs', new HostDir(() => w.images.resolver(name), `image:${name}`, true)]]);
+      return tableDir(() => [
+        ['rootfs', new HostDir(() => w.images.resolver(name), `image:${name}`, true)],
+        ['config', textFile(() => w.images.configText(name))],
+        ['export.tar', generatedFile(() => w.images.export(name))],
+      ]);
     },
     async mkdir() {
       throw new NotPermitted('use "image import NAME PATH" in ctl');

@@ -4,6 +4,7 @@
  * go to and from disk is core's (core/record.ts, core/processes.ts).
  */
 import type { NetMode, SeccompMode, Settings } from './settings.js';
+import type { ImageConfig } from './image.js';
 
 /** A container's properties (`prop.KEY=VALUE`, containers/NAME/properties): key → value, by key. */
 export type Properties = Record<string, string>;
@@ -29,6 +30,12 @@ export interface ContainerRecord {
   properties?: Properties;
   /** Its grace time in seconds (destroyed after that long unused); absent: none. */
   grace?: number;
+  /**
+   * The run configuration of its image as it was at create (Env, WorkingDir, User,
+   * Entrypoint, Cmd …): kept here so that it holds even if the image is removed or
+   * replaced by another of the same name. Absent: none (the image has none, or an older record).
+   */
+  imageConfig?: ImageConfig;
 }
 
 /** What a process was started as (procs/ID/meta.json). */
@@ -48,5 +55,8 @@ export interface RunOptions {
   dir?: string;
   user?: User;
   env: string[];
+  /** The program and arguments; empty: the image's Entrypoint and Cmd. */
   argv: string[];
+  /** `entrypoint=`: replaces the image's Entrypoint ('' clears it); with it, the image's Cmd is not used either (Docker's rule). */
+  entrypoint?: string;
 }

@@ -7,6 +7,7 @@
 import { promises as fs, mkdtempSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { ImageConfig } from '../../src/model/image.js';
 import { Lifecycle, type ContainerRuntime, type LifecycleHost, type LifecycleImages, type LifecycleNetwork } from '../../src/core/lifecycle.js';
 import { Registry } from '../../src/core/registry.js';
 import { EventLog } from '../../src/core/events.js';
@@ -17,7 +18,7 @@ import type { OverlayLayout } from '../../src/drivers/rootfs/overlay.js';
 
 /** The steps a fake can be told to fail at. */
 export type Step =
-  | 'claim' | 'allocate' | 'images.has' | 'chown' | 'mount' | 'net.setup' | 'runtime.run'
+  | 'claim' | 'allocate' | 'images.has' | 'images.config' | 'chown' | 'mount' | 'net.setup' | 'runtime.run'
   | 'runtime.delete' | 'monitors.end' | 'cgroups.remove' | 'net.teardown' | 'unmount' | 'claims.release';
 
 export class Injected extends Error {
@@ -35,6 +36,8 @@ export class World {
   readonly links = new Set<string>();
   readonly addresses = new Map<string, string>();
   readonly claims = new Map<number, string>();
+  /** The run configuration of each image (none: `{}`). */
+  readonly imageConfigs = new Map<string, ImageConfig>();
   nextPid = 1000;
 
   failAt(step: Step, times = Infinity): void {
@@ -82,6 +85,10 @@ export function fakeImages(w: World, dir: string): LifecycleImages {
       return name === 'busybox';
     },
     rootfs: (name: string) => path.join(dir, name, 'rootfs'),
+    async config(name: string) {
+      w.step('images.config', name);
+      return w.imageConfigs.get(name) ?? {};
+    },
   };
 }
 

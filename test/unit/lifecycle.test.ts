@@ -24,8 +24,8 @@ function stateDir(): string {
 }
 
 const createSteps = (privileged: boolean): Step[] => privileged
-  ? ['allocate', 'images.has', 'mount', 'net.setup', 'runtime.run']
-  : ['claim', 'allocate', 'images.has', 'chown', 'mount', 'runtime.run', 'net.setup'];
+  ? ['allocate', 'images.has', 'images.config', 'mount', 'net.setup', 'runtime.run']
+  : ['claim', 'allocate', 'images.has', 'images.config', 'chown', 'mount', 'runtime.run', 'net.setup'];
 
 for (const privileged of [true, false]) {
   for (const step of createSteps(privileged)) {
@@ -168,4 +168,19 @@ test('restart: a container that cannot be started again stays on disk, unlisted'
   await second.lifecycle.adoptAll();
   t.deepEqual(second.registry.names(), []);
   t.true(await exists(second.paths.container('web').record), 'left for reset');
+});
+
+test('create copies the image\'s run configuration into the container\'s record, which keeps it', async (t) => {
+  const dir = stateDir();
+  const { world, lifecycle, paths } = await core(dir);
+  world.imageConfigs.set('busybox', { Entrypoint: ['/bin/echo'], Cmd: ['hi'], Env: ['A=1'] });
+  const c = await lifecycle.create('cfg', opts());
+  t.deepEqual(c.record.imageConfig, { Entrypoint: ['/bin/echo'], Cmd: ['hi'], Env: ['A=1'] });
+  // The image changes (or goes): the container's copy on disk stays as it was.
+  world.imageConfigs.set('busybox', { Cmd: ['other'] });
+  const rec = JSON.parse(await fs.readFile(paths.container('cfg').record, 'utf8')) as { imageConfig: unknown };
+  t.deepEqual(rec.imageConfig, { Entrypoint: ['/bin/echo'], Cmd: ['hi'], Env: ['A=1'] });
+  // An image without one: no key at all.
+  world.imageConfigs.delete('busybox');
+  t.false('imageConfig' in (await lifecycle.create('plain', opts())).record);
 });

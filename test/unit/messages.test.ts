@@ -59,8 +59,12 @@ test('run: options end at -- or at the first token that is not an option', (t) =
     verb: 'run', id: 'web', dir: '/tmp', user: { user: 1000, group: 1000 }, env: ['A=1', 'B=2'], argv: ['env=x', 'ls'],
   });
   t.deepEqual(parseContainer('run FOO=bar printenv'), { verb: 'run', env: [], argv: ['FOO=bar', 'printenv'] });
-  t.throws(() => parseContainer('run'), { instanceOf: BadRequest, message: /^usage: run/ });
-  t.throws(() => parseContainer('run id=1 --'), { instanceOf: BadRequest, message: /^usage: run/ });
+  // No program: the image's Entrypoint and Cmd (core/program.ts decides, and refuses when there are none).
+  t.deepEqual(parseContainer('run'), { verb: 'run', env: [], argv: [] });
+  t.deepEqual(parseContainer('run id=1 --'), { verb: 'run', id: '1', env: [], argv: [] });
+  t.deepEqual(parseContainer('run entrypoint=/bin/echo -- hi'), { verb: 'run', env: [], entrypoint: '/bin/echo', argv: ['hi'] });
+  t.deepEqual(parseContainer("run entrypoint= -- ls -l"), { verb: 'run', env: [], entrypoint: '', argv: ['ls', '-l'] });
+  t.throws(() => parseContainer("run ''"), { instanceOf: BadRequest, message: /^usage: run/ });
   t.throws(() => parseContainer('run dir=relative ls'), { instanceOf: BadRequest, message: 'bad dir "relative": want an absolute path' });
   t.throws(() => parseContainer('run id=a/b ls'), { instanceOf: BadRequest, message: /^bad process id/ });
 });

@@ -77,3 +77,53 @@ test('junk is not a tar archive; a truncated one fails', async (t) => {
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('tarHeader (image export) reads back exactly: long names and targets, large ids, nanosecond and old times, xattrs', async (t) => {
+  const { tarHeader, padding, TAR_END } = await import('../../src/drivers/images/tar-write.js');
+  const long = 'd/'.repeat(80) + 'f';
+  const entries = [
+    { name: 'dir', type: 'dir' as const, mode: 0o1777, uid: 0, gid: 0, mtimeNs: 1_000_000_000_000_000_000n, size: 0 },
+    { name: long, type: 'file' as const, mode: 0o4755, uid: 3_000_000, gid: 65534, mtimeNs: 1_700_000_000_123_456_789n, size: 5, xattrs: new Map([['user.a', Buffer.from([0, 1, 2, 255])], ['security.capability', Buffer.from('cap')]]) },
+    { name: 'hard', type: 'link' as const, mode: 0o644, uid: 0, gid: 0, mtimeNs: 0n, size: 0, linkname: long },
+    { name: 'sym', type: 'symlink' as const, mode: 0o777, uid: 1, gid: 2, mtimeNs: -1_500_000_000n, size: 0, linkname: '/t/' + 'x'.repeat(150) },
+    { name: 'fifo', type: 'fifo' as const, mode: 0o640, uid: 0, gid: 0, mtimeNs: 5_000_000_000n, size: 0 },
+  ];
+  const parts: Buffer[] = [];
+  for (const e of entries) {
+    parts.push(tarHeader(e));
+    if (e.type === 'file') parts.push(Buffer.from('hello'), Buffer.alloc(padding(5)));
+  }
+  parts.push(TAR_END);
+  const buf = Buffer.concat(parts);
+  const got = await members(buf, 300);
+  t.deepEqual(got.map((m) => [m.name, m.type, m.mode, m.uid, m.gid, m.mtimeNs, m.linkname, m.data]), [
+    ['dir/', 'dir', 0o1777, 0, 0, 1_000_000_000_000_000_000n, '', ''],
+    [long, 'file', 0o4755, 3_000_000, 65534, 1_700_000_000_123_456_789n, '', 'hello'],
+    ['hard', 'link', 0o644, 0, 0, 0n, long, ''],
+    ['sym', 'symlink', 0o777, 1, 2, -1_500_000_000n, '/t/' + 'x'.repeat(150), ''],
+    ['fifo', 'fifo', 0o640, 0, 0, 5_000_000_000n, '', ''],
+  ]);
+  t.deepEqual([...got[1]!.xattrs.entries()], [['security.capability', Buffer.from('cap')], ['user.a', Buffer.from([0, 1, 2, 255])]]);
+  // GNU tar reads it too.
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'wfs-tar-'));
+  try {
+    await fs.writeFile(path.join(dir, 'a.tar'), buf);
+    const { stdout } = await execa('tar', ['-tvf', path.join(dir, 'a.tar'), '--numeric-owner']);
+    t.regex(stdout, new RegExp(`^-rwsr-xr-x 3000000/65534\\s+5 2023-11-1\\d \\d\\d:\\d\\d ${long}$`, 'm'));
+    t.regex(stdout, /^hrw-r--r-- 0\/0\s+0 .* hard link to d\//m);
+    t.regex(stdout, /^prw-r----- 0\/0\s+0 1970-01-01 \d\d:\d\d fifo$/m);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('paxTimeNs: exact nanoseconds, negative times, malformed refused', async (t) => {
+  const { paxTimeNs } = await import('../../src/drivers/images/tar.js');
+  t.is(paxTimeNs('1700000000.123456789'), 1_700_000_000_123_456_789n);
+  t.is(paxTimeNs('12.5'), 12_500_000_000n);
+  t.is(paxTimeNs('7'), 7_000_000_000n);
+  t.is(paxTimeNs('-1.5'), -1_500_000_000n);
+  t.is(paxTimeNs('1.1234567891'), 1_123_456_789n);
+  t.is(paxTimeNs('1e9'), undefined);
+  t.is(paxTimeNs(''), undefined);
+});

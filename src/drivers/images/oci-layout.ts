@@ -18,6 +18,8 @@ import { BadRequest } from '../../errors.js';
 import { isErrno } from '../../util/files.js';
 import type { RootfsResolver } from '../rootfs/resolver.js';
 import { applyTar, type ImageWriter } from './unpack.js';
+import { imageConfigOf } from './config.js';
+import type { ImageConfig } from '../../model/image.js';
 
 const pRead = promisify(read);
 const pClose = promisify(close);
@@ -29,7 +31,7 @@ interface Descriptor {
   annotations?: Record<string, string>;
 }
 interface Index { manifests?: Descriptor[] }
-interface Manifest { mediaType?: string; layers?: Descriptor[]; manifests?: Descriptor[] }
+interface Manifest { mediaType?: string; config?: Descriptor; layers?: Descriptor[]; manifests?: Descriptor[] }
 
 const MAX_JSON = 4 << 20;
 
@@ -96,7 +98,8 @@ function pick(list: Descriptor[] | undefined, where: string): Descriptor {
   throw new BadRequest(`the OCI layout lists ${list.length} manifests (${names.join(', ')}) in ${where}: import a layout with one`);
 }
 
-export async function unpackOciLayout(layout: RootfsResolver, w: ImageWriter, progress: (line: string) => void): Promise<void> {
+/** Unpack the layout's image into `w`; its run configuration (validated, config.ts) is returned. */
+export async function unpackOciLayout(layout: RootfsResolver, w: ImageWriter, progress: (line: string) => void): Promise<ImageConfig> {
   let index: Index;
   try {
     index = JSON.parse((await readSmall(layout, 'index.json')).toString('utf8')) as Index;
@@ -109,6 +112,8 @@ export async function unpackOciLayout(layout: RootfsResolver, w: ImageWriter, pr
     if (depth > 3) throw new BadRequest('the OCI layout nests image indexes too deep');
     manifest = await readJsonBlob<Manifest>(layout, pick(manifest.manifests, 'an image index').digest);
   }
+  // The config first: a bad one refuses the import before any layer is unpacked.
+  const config = manifest.config === undefined ? {} : imageConfigOf(await readJsonBlob<unknown>(layout, manifest.config.digest));
   const layers = manifest.layers ?? [];
   for (const [i, layer] of layers.entries()) {
     progress(`layer ${i + 1}/${layers.length} ${layer.digest.slice(0, 19)}`);
@@ -118,4 +123,5 @@ export async function unpackOciLayout(layout: RootfsResolver, w: ImageWriter, pr
     });
     await applyTar(w, fd, `layer ${layer.digest}`, true, layer.digest);
   }
+  return config;
 }

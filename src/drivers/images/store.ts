@@ -4,7 +4,7 @@
  * written last, so a half-made image (daemon killed mid-import) is never listed and is
  * swept at the next start. Images are built in a temporary directory and renamed into place.
  */
-import { promises as fs, constants, open as openFd } from 'node:fs';
+import { promises as fs, constants, open as openFd, close as closeFd } from 'node:fs';
 import path from 'node:path';
 import { BadRequest, Exists, NotFound, Busy, q } from '../../errors.js';
 import { writeFileAtomic, exists, randomHex, isErrno } from '../../util/files.js';
@@ -12,6 +12,11 @@ import { logger } from '../../util/log.js';
 import { buildBusyboxRootfs } from './busybox.js';
 import { isOciLayout, unpackOciLayout } from './oci-layout.js';
 import { ImageWriter, applyTar, copyDirectory } from './unpack.js';
+import { indexImageArchive, unpackDockerArchive, reopen } from './docker-archive.js';
+import type { ImageConfig } from '../../model/image.js';
+import { exportArchive } from './export.js';
+import { formatImageConfig } from './config.js';
+import { readJson } from '../../util/files.js';
 import { realSource, type MountGuard } from './source.js';
 import { RootfsResolver } from '../rootfs/resolver.js';
 
@@ -23,6 +28,8 @@ export interface ImageRecord {
   name: string;
   created: string;
   source: string;
+  /** How the image is meant to run (an OCI layout's or a `docker save` archive's config); absent: none. */
+  config?: ImageConfig;
 }
 
 export class ImageStore {
@@ -60,6 +67,25 @@ export class ImageStore {
 
   async has(name: string): Promise<boolean> {
     return exists(path.join(this.dir, name, 'image.json'));
+  }
+
+  /** The image's run configuration (`{}`: it has none); NotFound for no such image. */
+  async config(name: string): Promise<ImageConfig> {
+    const rec = await readJson<ImageRecord>(path.join(this.dir, name, 'image.json'));
+    if (!rec) throw new NotFound(`no such image ${q(name)}`);
+    return rec.config ?? {};
+  }
+
+  /** `images/NAME/config`: the run configuration as JSON (config.ts, formatImageConfig). */
+  async configText(name: string): Promise<string> {
+    return formatImageConfig(await this.config(name));
+  }
+
+  /** `images/NAME/export.tar`: the image as a `docker save` archive, streamed (export.ts). */
+  async *export(name: string): AsyncGenerator<Buffer> {
+    const rec = await readJson<ImageRecord>(path.join(this.dir, name, 'image.json'));
+    if (!rec) throw new NotFound(`no such image ${q(name)}`);
+    yield* exportArchive({ name, created: rec.created, config: rec.config ?? {}, root: await this.resolver(name) });
   }
 
   /** Remove leftovers of interrupted imports and removals. */
@@ -108,11 +134,12 @@ export class ImageStore {
       const root = await RootfsResolver.open(rootfs);
       const w = new ImageWriter(root, (n) => { if (n % 5000 === 0) say(`${n} entries`); });
       w.refuseDev = this.guard?.dev;
+      let config: ImageConfig | undefined;
       try {
         if (st.isDirectory()) {
           const src = await RootfsResolver.open(real);
           try {
-            if (await isOciLayout(src)) await unpackOciLayout(src, w, say);
+            if (await isOciLayout(src)) config = await unpackOciLayout(src, w, say);
             else await copyDirectory(w, src);
           } finally {
             await src.close();
@@ -121,10 +148,20 @@ export class ImageStore {
           const fd = await new Promise<number>((resolve, reject) => {
             openFd(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK, (e, fd) => (e ? reject(e) : resolve(fd)));
           });
-          await applyTar(w, fd, q(source), false);
+          try {
+            const fst = await fs.stat(`/proc/self/fd/${fd}`);
+            if (this.guard?.dev !== undefined && fst.dev === this.guard.dev) throw new BadRequest(`${q(source)} is in the tree's own mount`);
+            // A `docker save` archive (told by its member names), or a rootfs tarball.
+            const archive = await indexImageArchive(fd, q(source));
+            if (archive) config = await unpackDockerArchive(archive, w, say);
+            else await applyTar(w, await reopen(fd), q(source), false);
+          } finally {
+            await new Promise<void>((resolve) => closeFd(fd, () => resolve())); // read-only: a failed close loses nothing
+          }
         }
         await w.finish();
         log('image %s: %d entries', name, w.count);
+        return config;
       } catch (e) {
         if (e instanceof BadRequest && !e.message.startsWith('cannot import')) {
           throw new BadRequest(`cannot import ${q(source)}: ${e.message}`);
@@ -136,17 +173,17 @@ export class ImageStore {
     });
   }
 
-  private async build(name: string, source: string, fill: (rootfs: string) => Promise<void>): Promise<void> {
+  private async build(name: string, source: string, fill: (rootfs: string) => Promise<ImageConfig | undefined | void>): Promise<void> {
     if (this.pending.has(name) || (await this.has(name))) throw new Exists(`image ${q(name)} exists`);
     this.pending.add(name);
     const tmp = path.join(this.dir, `.import-${name}-${randomHex()}`);
     try {
       const rootfs = path.join(tmp, 'rootfs');
       await fs.mkdir(rootfs, { recursive: true, mode: 0o755 });
-      await fill(rootfs);
+      const config = await fill(rootfs);
       // The root directory of an image is world-readable whatever the source said.
       await fs.chmod(rootfs, 0o755);
-      const rec: ImageRecord = { name, created: new Date().toISOString(), source };
+      const rec: ImageRecord = { name, created: new Date().toISOString(), source, ...(config ? { config } : {}) };
       await writeFileAtomic(path.join(tmp, 'image.json'), JSON.stringify(rec, null, 2) + '\n');
       await fs.rename(tmp, path.join(this.dir, name));
       log('image %s imported from %s', name, source);

@@ -5,9 +5,9 @@
  * bzip2, xz and zstd through the system's decompressor.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream, read } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { BadRequest } from '../../errors.js';
 import { systemEnv, systemProgram } from '../../util/exec.js';
@@ -23,6 +23,8 @@ export interface TarMember {
   gid: number;
   /** Seconds since the epoch (PAX may give a fraction). */
   mtime: number;
+  /** The same, exact (a PAX time keeps its nanoseconds). */
+  mtimeNs: bigint;
   size: number;
   linkname: string;
   /** SCHILY.xattr.* of a PAX header, raw values. */
@@ -33,6 +35,8 @@ export interface TarMember {
 class ByteReader {
   private buf: Buffer = Buffer.alloc(0);
   private done = false;
+  /** Bytes handed out (read, pieces, skip) since the start of the stream. */
+  pos = 0;
   private readonly it: AsyncIterator<Buffer>;
 
   constructor(source: AsyncIterable<Buffer>) {
@@ -57,6 +61,7 @@ class ByteReader {
     await this.fill(n);
     const out = this.buf.subarray(0, n);
     this.buf = this.buf.subarray(out.length);
+    this.pos += out.length;
     return out;
   }
 
@@ -68,6 +73,7 @@ class ByteReader {
       if (this.buf.length === 0) throw new BadRequest('the tar archive ends in the middle of a member');
       const take = this.buf.subarray(0, Math.min(left, this.buf.length));
       this.buf = this.buf.subarray(take.length);
+      this.pos += take.length;
       left -= take.length;
       yield take;
     }
@@ -125,12 +131,25 @@ function parsePax(data: Buffer): Map<string, Buffer> {
   return out;
 }
 
+/** A PAX time (`SECONDS[.FRACTION]`, maybe negative) in nanoseconds, exactly; undefined when malformed. */
+export function paxTimeNs(s: string): bigint | undefined {
+  const m = /^(-?)(\d{1,18})(?:\.(\d*))?$/.exec(s.trim());
+  if (!m) return undefined;
+  const ns = BigInt(m[2]!) * 1_000_000_000n + BigInt((m[3] ?? '').slice(0, 9).padEnd(9, '0'));
+  return m[1] ? -ns : ns;
+}
+
 const TYPES: Record<string, MemberType> = {
   '0': 'file', '\0': 'file', '7': 'file', '1': 'link', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo',
 };
 
 /** A member and its content; `body` must be consumed (or skipped) before the next member is asked for. */
-export interface TarEntry { member: TarMember; body: AsyncGenerator<Buffer> }
+export interface TarEntry {
+  member: TarMember;
+  body: AsyncGenerator<Buffer>;
+  /** Where the member's data starts in the (decompressed) stream. */
+  offset: number;
+}
 
 const MAX_META = 1 << 20;
 
@@ -179,6 +198,7 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
     let linkname = longLink ?? cstring(h.subarray(157, 257));
     const xattrs = new Map<string, Buffer>();
     let mtime = number(h.subarray(136, 148));
+    let mtimeNs = BigInt(mtime) * 1_000_000_000n;
     let uid = number(h.subarray(108, 116));
     let gid = number(h.subarray(116, 124));
     for (const [k, v] of pax) {
@@ -188,7 +208,12 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
       else if (k === 'size') size = Number(s);
       else if (k === 'uid') uid = Number(s);
       else if (k === 'gid') gid = Number(s);
-      else if (k === 'mtime') mtime = Number(s);
+      else if (k === 'mtime') {
+        mtime = Number(s);
+        const ns = paxTimeNs(s);
+        if (ns === undefined) throw new BadRequest(`bad PAX mtime ${JSON.stringify(s.slice(0, 40))} in the tar archive`);
+        mtimeNs = ns;
+      }
       else if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), v);
     }
     if (![size, uid, gid].every((n) => Number.isSafeInteger(n) && n >= 0)) throw new BadRequest(`bad size or owner of tar member ${JSON.stringify(name)}`);
@@ -196,11 +221,11 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
     pax = new Map();
     const member: TarMember = {
       name, type, mode: number(h.subarray(100, 108)) & 0o7777, uid, gid,
-      mtime: Number.isFinite(mtime) ? mtime : 0, size: type === 'file' ? size : 0, linkname, xattrs,
+      mtime: Number.isFinite(mtime) ? mtime : 0, mtimeNs, size: type === 'file' ? size : 0, linkname, xattrs,
     };
     const dataSize = size;
     const body = r.pieces(type === 'file' ? dataSize : 0);
-    yield { member, body };
+    yield { member, body, offset: r.pos };
     // Whatever the consumer left: the rest of the data, then the padding.
     for await (const _ of body) { /* drain */ }
     const rest = type === 'file' ? Math.ceil(dataSize / 512) * 512 - dataSize : Math.ceil(dataSize / 512) * 512;
@@ -210,25 +235,69 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
 
 /**
  * The decompressed bytes of a file given as an fd (which this takes over), whatever the
- * compression: chosen from the first bytes, not from the name or a media type.
+ * compression: chosen from the first bytes, not from the name or a media type. With
+ * `range`, only those bytes of the file (a member of an uncompressed archive), and the fd
+ * is left open.
  */
-export async function decompressed(fd: number, what: string, digest?: string): Promise<{ stream: AsyncIterable<Buffer>; done: () => void }> {
-  const magic = Buffer.alloc(6);
-  await new Promise<void>((resolve, reject) => read(fd, magic, 0, 6, 0, (e) => (e ? reject(e) : resolve())));
-  const raw = createReadStream('', { fd, autoClose: true, start: 0 });
+export async function decompressed(fd: number, what: string, digest?: string, range?: { start: number; end: number }): Promise<{ stream: AsyncIterable<Buffer>; done: () => void }> {
+  const raw = range
+    ? createReadStream('', { fd, autoClose: false, start: range.start, end: range.end - 1 })
+    : createReadStream('', { fd, autoClose: true, start: 0 });
+  if (range && range.end <= range.start) {
+    raw.destroy();
+    return { stream: (async function* () { /* empty */ })(), done: () => undefined };
+  }
+  return decompressedStream(raw, what, digest);
+}
+
+/** The first `n` bytes of a stream, and a stream that gives them again followed by the rest. */
+async function peek(src: AsyncIterable<Buffer>, n: number): Promise<{ head: Buffer; all: Readable }> {
+  const it = src[Symbol.asyncIterator]();
+  const parts: Buffer[] = [];
+  let have = 0;
+  while (have < n) {
+    const r = await it.next();
+    if (r.done) break;
+    parts.push(r.value);
+    have += r.value.length;
+  }
+  const head = Buffer.concat(parts);
+  async function* again(): AsyncGenerator<Buffer> {
+    if (head.length) yield head;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  }
+  return { head, all: Readable.from(again(), { objectMode: false }) };
+}
+
+/** As decompressed(), over any stream of bytes (a member of an archive read as a stream). */
+export async function decompressedStream(src: AsyncIterable<Buffer> & { destroy?: (e?: Error) => void }, what: string, digest?: string): Promise<{ stream: AsyncIterable<Buffer>; done: () => void }> {
+  let peeked: { head: Buffer; all: Readable };
+  try {
+    peeked = await peek(src, 6);
+  } catch (e) {
+    src.destroy?.();
+    throw new BadRequest(`cannot read ${what}: ${(e as Error).message}`);
+  }
+  const magic = peeked.head;
+  const raw = peeked.all;
   const file = digest ? raw.pipe(verifier(digest, what)) : raw;
   if (digest) raw.on('error', (e) => file.destroy(e));
+  const stop = (): void => { src.destroy?.(); raw.destroy(); file.destroy(); };
   const is = (...b: number[]): boolean => b.every((x, i) => magic[i] === x);
   if (is(0x1f, 0x8b)) {
     const gunzip = createGunzip();
     file.on('error', (e: Error) => gunzip.destroy(e));
-    return { stream: wrapErrors(file.pipe(gunzip), what), done: () => { file.destroy(); gunzip.destroy(); } };
+    return { stream: wrapErrors(file.pipe(gunzip), what), done: () => { stop(); gunzip.destroy(); } };
   }
   let tool: string | undefined;
   if (is(0x42, 0x5a, 0x68)) tool = 'bzip2';
   else if (is(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) tool = 'xz';
   else if (is(0x28, 0xb5, 0x2f, 0xfd)) tool = 'zstd';
-  if (!tool) return { stream: wrapErrors(file, what), done: () => { file.destroy(); } };
+  if (!tool) return { stream: wrapErrors(file, what), done: stop };
   const child = spawn(systemProgram(tool), ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'], env: systemEnv() });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
@@ -243,7 +312,7 @@ export async function decompressed(fd: number, what: string, digest?: string): P
   file.on('error', (e: Error) => child.stdout.destroy(e));
   file.pipe(child.stdin);
   child.stdin.on('error', () => undefined); // EPIPE when the tool fails: its exit status (exited) says why
-  return { stream: wrapErrors(child.stdout, what, exited), done: () => { file.destroy(); child.kill('SIGKILL'); } };
+  return { stream: wrapErrors(child.stdout, what, exited), done: () => { stop(); child.kill('SIGKILL'); } };
 }
 
 /** Passes the bytes through and fails at the end if they are not the blob the digest names. */

@@ -20,8 +20,9 @@ import { decompressed, readTar, type MemberType, type TarMember } from './tar.js
 const pWrite = promisify(fsWrite);
 const pFchown = promisify(fchown);
 const pFchmod = promisify(fchmod);
-const pFutimes = promisify(futimes);
 const pClose = promisify(fsClose);
+const pFutimes = promisify(futimes);
+const NS = 1_000_000_000n;
 const pFstat = promisify(fstat);
 
 /** Extended attributes an image may carry; others (trusted.*, security.selinux …) are dropped. */
@@ -55,8 +56,8 @@ export interface Entry {
   mode: number;
   uid: number;
   gid: number;
-  /** Milliseconds since the epoch. */
-  mtimeMs: number;
+  /** Nanoseconds since the epoch, exact. */
+  mtimeNs: bigint;
   linkname: string;
   xattrs: Map<string, Buffer>;
 }
@@ -65,7 +66,7 @@ export interface Entry {
 export class ImageWriter {
   /** Paths made by the current layer: whiteouts apply to lower layers only (OCI image spec). */
   private created = new Set<string>();
-  private readonly dirTimes = new Map<string, number>();
+  private readonly dirTimes = new Map<string, bigint>();
   /** Directories known to be there (a cache of parents(); emptied by any removal). */
   private present = new Set<string>();
   count = 0;
@@ -184,28 +185,31 @@ export class ImageWriter {
       case 'dir':
         await this.root.chown(rel, e.uid, e.gid);
         await this.root.chmod(rel, e.mode & 0o7777);
-        this.dirTimes.set(rel, e.mtimeMs);
+        this.dirTimes.set(rel, e.mtimeNs);
         await this.xattrs(rel, e.xattrs);
         return;
       case 'file':
         await this.file(fd!, e, body);
+        // A time with a fraction is set by path, after the close: futimes takes seconds as a
+        // double, which loses nanoseconds (whole seconds, the usual case, it sets exactly).
+        if (e.mtimeNs % NS !== 0n) await this.root.utimens(rel, e.mtimeNs, e.mtimeNs);
         await this.xattrs(rel, e.xattrs);
         return;
       case 'symlink':
         await this.root.chown(rel, e.uid, e.gid);
-        await this.root.utimens(rel, 'omit', e.mtimeMs);
+        await this.root.utimens(rel, 'omit', e.mtimeNs);
         return;
       case 'link':
         return;
       case 'fifo':
         await this.root.chown(rel, e.uid, e.gid);
         await this.root.chmod(rel, e.mode & 0o7777);
-        await this.root.utimens(rel, 'omit', e.mtimeMs);
+        await this.root.utimens(rel, 'omit', e.mtimeNs);
         return;
     }
   }
 
-  /** Content, owner, mode, time of a file just made; closes fd. */
+  /** Content, owner, mode and a whole-second time of a file just made; closes fd. */
   private async file(fd: number, e: Entry, body?: AsyncIterable<Buffer>): Promise<void> {
     try {
       if (body) {
@@ -217,7 +221,10 @@ export class ImageWriter {
       await pFchown(fd, e.uid, e.gid);
       // After chown, which clears set-id bits.
       await pFchmod(fd, e.mode & 0o7777);
-      await pFutimes(fd, e.mtimeMs / 1000, e.mtimeMs / 1000);
+      if (e.mtimeNs % NS === 0n) {
+        const s = Number(e.mtimeNs / NS);
+        await pFutimes(fd, s, s);
+      }
     } finally {
       await pClose(fd);
     }
@@ -243,7 +250,7 @@ export class ImageWriter {
 function fromMember(m: TarMember): Entry {
   return {
     path: memberPath(m.name), type: m.type, mode: m.mode, uid: m.uid, gid: m.gid,
-    mtimeMs: m.mtime * 1000, linkname: m.linkname, xattrs: m.xattrs,
+    mtimeNs: m.mtimeNs, linkname: m.linkname, xattrs: m.xattrs,
   };
 }
 
@@ -261,7 +268,14 @@ export async function applyTar(w: ImageWriter, fd: number, what: string, layer: 
     await pClose(fd).catch(() => undefined); // the first failure is the one to report
     throw e;
   }
-  const { stream, done } = await decompressed(fd, what, digest);
+  await applyTarStream(w, await decompressed(fd, what, digest), layer);
+}
+
+/**
+ * Apply a tar stream already decompressed (decompressed(), decompressedStream()); `done`
+ * is called at the end whatever happens.
+ */
+export async function applyTarStream(w: ImageWriter, { stream, done }: { stream: AsyncIterable<Buffer>; done: () => void }, layer: boolean): Promise<void> {
   try {
     for await (const { member, body } of readTar(stream)) {
       try {
@@ -315,7 +329,7 @@ export async function copyDirectory(w: ImageWriter, src: RootfsResolver): Promis
         if (keepXattr(name)) xattrs.set(name, await src.getxattr(p, name));
       }
     }
-    const base: Entry = { path: p, type: 'file', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs, linkname: '', xattrs };
+    const base: Entry = { path: p, type: 'file', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeNs: st.mtimeNs, linkname: '', xattrs };
     if (fmt === S_IFDIR) {
       await w.entry({ ...base, type: 'dir' });
       await walk(p);
