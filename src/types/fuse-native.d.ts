@@ -74,6 +74,10 @@ declare module 'fuse-native' {
     // (a container's user namespace) are shown as 0…idSize-1 (idSize 0: no shift).
     registerRoot(prefix: string, fd: number, idBase?: number, idSize?: number, readOnly?: boolean): void;
     unregisterRoot(prefix: string): void;
+    // Added by wardenfs's patch: who made the request being handled (fuse_get_context(); groups:
+    // a non-root caller's supplementary groups, from fuse_getgroups()), while an operation's
+    // handler runs synchronously; null otherwise.
+    caller(): { uid: number; gid: number; pid: number; groups: number[] } | null;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
   }
 }
