@@ -173,7 +173,9 @@ export class HostDir implements Subtree {
 
   async chown(rel: string, uid: number, gid: number): Promise<void> {
     this.writable();
-    if (this.ids) [uid, gid] = [this.ids.toHost(uid), this.ids.toHost(gid)];
+    // libfuse passes an id left unchanged (chgrp, chown USER:) as (uid_t)-1
+    const keep = (id: number): number => (id === 0xffffffff ? -1 : id);
+    [uid, gid] = this.ids ? [this.ids.toHost(uid), this.ids.toHost(gid)] : [keep(uid), keep(gid)];
     await (await this.root()).chown(rel, uid, gid);
   }
 
