@@ -182,6 +182,20 @@ test.serial('a setgid directory passes its group (and the bit, to directories) t
   t.is(c.trim(), 'in=1');
 });
 
+test.serial('group permissions: a member of the group reads and lists (opens done by the binding itself, as the caller with its groups); others EACCES', async (t) => {
+  const p = await pair('grp');
+  await both(ALICE, p, 'mkdir g && echo secret > g/f && chgrp -R 5000 g && chmod 750 g && chmod 640 g/f');
+  const CAROL = { uid: 4545, gid: 4545, groups: [5000] };
+  const steps = `${ST} st cat cat g/f ; st ls ls g ; st stat stat g/f ; st write sh -c 'echo x >> g/f'`;
+  const [a, b] = await both(CAROL, p, steps);
+  t.is(a, b);
+  t.is(a.trim(), 'cat=0\nls=0\nstat=0\nwrite=2');
+  t.is(await as(CAROL, p.tree, 'cat g/f; ls g'), 'secret\nf\n');
+  const [c, d] = await both(BOB, p, steps);
+  t.is(c, d);
+  t.is(c.trim(), 'cat=1\nls=2\nstat=1\nwrite=2');
+});
+
 test.serial('events name the caller of each ctl message: uid, pid and command name', async (t) => {
   // a shell's own echo: the writer is the shell itself, whose pid it prints
   const r = await execa('sh', ['-c', 'echo $$; echo "create evc" > "$M/ctl"; echo "run true" > "$M/containers/evc/ctl"'], { env: { M: tree.mnt } });
