@@ -56,10 +56,11 @@ export const SHOWN_MESSAGE_MAX = 200;
 /**
  * The events line that names who sent a message (docs/interface.md §8):
  * `ctl uid=0 pid=1234 comm=sh: create web`. `what` is the message as written, cut at
- * SHOWN_MESSAGE_MAX bytes (a message may be up to 1 MiB).
+ * SHOWN_MESSAGE_MAX bytes (a message may be up to 1 MiB), its control characters shown as
+ * '?' (scripts build messages from untrusted values: no terminal escape reaches a reader).
  */
 export function requestLine(kind: string, c: Pick<Caller, 'uid' | 'pid'>, comm: string | Buffer | undefined, what: string): string {
-  let shown = what.trim();
+  let shown = what.trim().replace(/[\u0000-\u001f\u007f]/g, '?');
   if (Buffer.byteLength(shown) > SHOWN_MESSAGE_MAX) {
     shown = Buffer.from(shown).subarray(0, SHOWN_MESSAGE_MAX).toString('utf8').replace(/\uFFFD+$/, '') + '…';
   }

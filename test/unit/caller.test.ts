@@ -34,6 +34,7 @@ test('the events line of a message: kind, caller, the message cut at 200 bytes',
   t.true(long.startsWith('ctl uid=0 pid=1 comm=?: run echo zzz'));
   t.true(long.endsWith('…'));
   t.is(Buffer.byteLength(long.slice('ctl uid=0 pid=1 comm=?: '.length, -1)), SHOWN_MESSAGE_MAX);
+  t.is(requestLine('mkdir', { uid: 0, pid: 1 }, 'mkdir', 'containers/a\u001b[2Jb\tc'), 'mkdir uid=0 pid=1 comm=mkdir: containers/a?[2Jb?c');
   // a multi-byte character is never cut in half
   const cut = requestLine('ctl', { uid: 0, pid: 1 }, 'sh', 'a' + 'é'.repeat(150));
   t.false(cut.includes('\uFFFD'));
