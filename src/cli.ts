@@ -2,6 +2,7 @@
  * The command line (docs/interface.md §2):
  *   wardenfs mount MOUNTPOINT [--state-dir DIR] [--runtime runc|crun|PATH] [--subnet CIDR]
  *                             [--output-cap SIZE] [--max-blocked-readers N] [--default-pids-max N|max]
+ *                             [--allow-other]
  *   wardenfs unmount MOUNTPOINT
  *   wardenfs reset --state-dir DIR
  */
@@ -21,6 +22,7 @@ export const DEFAULTS = {
 const USAGE = `usage:
   wardenfs mount [MOUNTPOINT] [--state-dir DIR] [--runtime runc|crun|PATH] [--subnet CIDR]
                  [--output-cap SIZE] [--max-blocked-readers N] [--default-pids-max N|max]
+                 [--allow-other]
   wardenfs unmount MOUNTPOINT
   wardenfs reset [--state-dir DIR]
 defaults: mountpoint ${DEFAULTS.mountpoint}, state dir ${DEFAULTS.stateDir}, runtime ${DEFAULTS.runtime}, subnet ${DEFAULTS.subnet},
@@ -33,6 +35,8 @@ class UsageError extends BadRequest {}
 interface Parsed { positional: string[]; flags: Map<string, string> }
 
 const FLAGS = new Set(['--state-dir', '--runtime', '--subnet', '--output-cap', '--max-blocked-readers', '--default-pids-max']);
+/** Options without a value. */
+const SWITCHES = new Set(['--allow-other']);
 
 function parse(argv: string[]): Parsed {
   const positional: string[] = [];
@@ -41,6 +45,11 @@ function parse(argv: string[]): Parsed {
     const a = argv[i]!;
     if (a.startsWith('--')) {
       const [k, inline] = a.split('=', 2) as [string, string | undefined];
+      if (SWITCHES.has(k)) {
+        if (inline !== undefined) throw new UsageError(`${k} takes no value`);
+        flags.set(k, '');
+        continue;
+      }
       if (!FLAGS.has(k)) throw new UsageError(`unknown option ${k}`);
       const v = inline ?? argv[++i];
       if (v === undefined || v === '') throw new UsageError(`${k} needs a value`);
@@ -94,6 +103,7 @@ async function main(argv: string[]): Promise<void> {
         outputCap: numberFlag(flags, '--output-cap', (v) => parseSize(v)),
         maxBlockedReaders: numberFlag(flags, '--max-blocked-readers', (v) => parseIntIn(v, 1, 100000, '--max-blocked-readers')),
         defaultPidsMax: pidsFlag(flags.get('--default-pids-max')),
+        allowOther: flags.has('--allow-other'),
       });
     case 'unmount':
     case 'umount':

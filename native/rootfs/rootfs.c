@@ -111,6 +111,13 @@ typedef struct {
   size_t names_len, names_cap;
   uint32_t names_count;
   uint32_t consumed;   /* resolve: how many components of the path were resolved */
+  /* as_caller: done with a non-root caller's credentials (the optional last argument,
+   * [uid, gid, ...groups]): see creds_enter */
+  int as_caller;
+  uid_t cuid;
+  gid_t cgid;
+  size_t ngroups;
+  gid_t *groups;
 } req_t;
 
 /* ---- pool thread side: syscalls only, no napi ---- */
@@ -180,6 +187,66 @@ static void close_keep_errno(int fd) {
   errno = e;
 }
 
+/*
+ * The caller's credentials (wardenfs mount --allow-other: another host user works in a
+ * container's rootfs/). The pool thread takes the caller's filesystem uid and gid and its
+ * supplementary groups for the one operation, then gives them back: ownership of what it
+ * makes, permission checks, the sticky bit and setgid directories are then the kernel's
+ * own, exactly as for the caller on the overlay. Raw system calls on this thread only:
+ * glibc's setgroups() would change every thread of the daemon (its setxid broadcast),
+ * which runs requests of other callers at the same time. A change of fsuid away from 0
+ * also drops the filesystem capabilities of the thread (CAP_DAC_OVERRIDE, CAP_CHOWN,
+ * CAP_FOWNER …) and the change back restores them.
+ */
+static gid_t daemon_groups[256];
+static long daemon_ngroups = -1;
+
+static void creds_leave(void) {
+  syscall(SYS_setfsuid, 0);
+  syscall(SYS_setfsgid, 0);
+  if (daemon_ngroups >= 0) syscall(SYS_setgroups, (size_t)daemon_ngroups, daemon_groups);
+}
+
+/* 0, or -1 with errno EPERM when the switch could not be made (then nothing is done). */
+static int creds_enter(req_t *r) {
+  if (__atomic_load_n(&daemon_ngroups, __ATOMIC_ACQUIRE) < 0) {
+    /* The daemon's groups never change: the first caller saves them (a race writes the same). */
+    long n = syscall(SYS_getgroups, 256, daemon_groups);
+    if (n < 0) {
+      errno = EPERM;
+      return -1;
+    }
+    __atomic_store_n(&daemon_ngroups, n, __ATOMIC_RELEASE);
+  }
+  if (syscall(SYS_setgroups, r->ngroups, r->groups) < 0) {
+    errno = EPERM;
+    return -1;
+  }
+  syscall(SYS_setfsgid, r->cgid);
+  syscall(SYS_setfsuid, r->cuid);
+  if ((gid_t)syscall(SYS_setfsgid, -1) != r->cgid || (uid_t)syscall(SYS_setfsuid, -1) != r->cuid) {
+    creds_leave();
+    errno = EPERM;
+    return -1;
+  }
+  return 0;
+}
+
+/*
+ * A mode change that only clears the set-user-ID and/or set-group-ID bits of the current
+ * mode. The kernel's FUSE client asks for one on its own when a caller writes to, truncates
+ * or chowns a set-id file it may write (file_remove_privs: the file system must drop the
+ * bits, libfuse 2 cannot take that job over). The caller need not own the file, so it is
+ * done with the daemon's credentials; with default_permissions any other chmod of a file the
+ * caller does not own was refused by the kernel before it was sent.
+ */
+static int only_clears_setid(mode_t cur, mode_t want) {
+  cur &= 07777;
+  want &= 07777;
+  mode_t cleared = cur & ~want;
+  return (want & ~cur) == 0 && cleared != 0 && (cleared & ~(mode_t)(S_ISUID | S_ISGID)) == 0;
+}
+
 static int append_name(req_t *r, const char *name) {
   size_t need = strlen(name) + 1;
   if (r->names_len + need > r->names_cap) {
@@ -243,10 +310,20 @@ static void do_chmod(req_t *r, int pfd, const char *name) {
     fail(r, "fchmodat");
     return;
   }
-  if (syscall(SYS_fchmodat2, pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW) == 0) return;
+  /* The kernel's request to drop set-id bits (only_clears_setid): the daemon's credentials. */
+  int as_daemon = r->as_caller && only_clears_setid(st.st_mode, r->mode);
+  if (as_daemon) creds_leave();
+  int res = syscall(SYS_fchmodat2, pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW);
   /* Before Linux 6.6: glibc's fchmodat(AT_SYMLINK_NOFOLLOW) opens the name O_PATH without
    * following and chmods that very inode through /proc/self/fd: also race-free. */
-  if (errno == ENOSYS && fchmodat(pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW) == 0) return;
+  if (res < 0 && errno == ENOSYS) res = fchmodat(pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW);
+  int err = errno;
+  if (as_daemon && creds_enter(r) < 0) {
+    /* never reached in practice: the caller's ids were taken a moment ago */
+    r->as_caller = 0;
+  }
+  if (res == 0) return;
+  errno = err;
   fail(r, "fchmodat");
 }
 
@@ -503,10 +580,26 @@ static void do_xattr(req_t *r, int pfd, const char *name) {
   close_keep_errno(fd);
 }
 
+static void execute_op(req_t *r);
+
+/* Every operation of a root fd with a caller's credentials is done as that caller (creds_enter). */
 static void execute(napi_env env, void *data) {
   (void)env;
   req_t *r = data;
   if (r->err) return; /* refused while copying the arguments */
+  if (!r->as_caller) {
+    execute_op(r);
+    return;
+  }
+  if (creds_enter(r) < 0) {
+    fail(r, "setfsuid");
+    return;
+  }
+  execute_op(r);
+  if (r->as_caller) creds_leave();
+}
+
+static void execute_op(req_t *r) {
 
   /* These spare the daemon a mkfifo(1), mount(8) or umount(8) process (and mount(8)'s
    * parsing of the whole mount table, which grows with the number of containers). */
@@ -806,7 +899,42 @@ static void complete(napi_env env, napi_status status, void *data) {
   napi_delete_async_work(env, r->work);
   free(r->names);
   free(r->value);
+  free(r->groups);
   free(r);
+}
+
+/*
+ * The optional argument after an operation's own: the caller to act as, a Uint32Array
+ * [uid, gid, ...supplementary groups] (undefined: the daemon's own credentials). A root
+ * caller needs nothing: its array is ignored. Returns 0, or -1 with a JS exception pending.
+ */
+static int get_caller(napi_env env, napi_value v, req_t *r) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined || t == napi_null) return 0;
+  bool is_ta = false;
+  napi_typedarray_type type;
+  size_t len = 0;
+  void *data = NULL;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, v, &type, &len, &data, NULL, NULL) != napi_ok ||
+      type != napi_uint32_array || len < 2 || len - 2 > 65536) {
+    napi_throw_type_error(env, NULL, "a caller must be a Uint32Array [uid, gid, ...groups]");
+    return -1;
+  }
+  const uint32_t *ids = data;
+  if (ids[0] == 0) return 0; /* root: the daemon's own credentials */
+  r->ngroups = len - 2;
+  r->groups = malloc((r->ngroups ? r->ngroups : 1) * sizeof(gid_t));
+  if (!r->groups) {
+    if (!r->err) r->err = ENOMEM;
+    return 0;
+  }
+  for (size_t i = 0; i < r->ngroups; i++) r->groups[i] = ids[2 + i];
+  r->cuid = ids[0];
+  r->cgid = ids[1];
+  r->as_caller = 1;
+  return 0;
 }
 
 /* Copy a JS string into a fixed buffer. Too long: ENAMETOOLONG; an embedded NUL would
@@ -991,8 +1119,8 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
 }
 
 static napi_value start(napi_env env, napi_callback_info info, enum op op, const char *what) {
-  size_t argc = 6;
-  napi_value argv[6], promise, resource;
+  size_t argc = 7;
+  napi_value argv[7], promise, resource;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   req_t *r = calloc(1, sizeof *r);
   if (!r) {
@@ -1002,8 +1130,12 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op, const
   r->op = op;
   r->fd = -1;
   r->rootfd = -1;
-  if (parse_args(env, r, argc, argv) < 0) {
+  /* Operations on a root fd may name a caller after their own arguments (get_caller). */
+  int rooted = op != OP_OPENROOT && op != OP_MKFIFO && op != OP_MOUNT_OVERLAY && op != OP_UMOUNT;
+  if (parse_args(env, r, argc, argv) < 0 ||
+      (rooted && argc > arg_count[op] && get_caller(env, argv[arg_count[op]], r) < 0)) {
     free(r->value);
+    free(r->groups);
     free(r);
     return NULL;
   }
@@ -1015,6 +1147,7 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op, const
     napi_value e = errno_error(env, ENOMEM, "napi", r->path);
     if (e) napi_reject_deferred(env, r->deferred, e);
     free(r->value);
+    free(r->groups);
     free(r);
     return promise;
   }
@@ -1023,12 +1156,14 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op, const
     napi_value e = errno_error(env, ENOMEM, "napi", r->path);
     if (e) napi_reject_deferred(env, r->deferred, e);
     free(r->value);
+    free(r->groups);
     free(r);
     return promise;
   }
   return promise;
 napi_fail:
   free(r->value);
+  free(r->groups);
   free(r);
   return NULL;
 }

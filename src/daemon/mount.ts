@@ -20,6 +20,8 @@ const log = logger('daemon');
 
 export interface MountOptions extends WardenOptions {
   mountpoint: string;
+  /** Other host users may enter the tree (docs/security.md, "Other users"); root alone by default. */
+  allowOther?: boolean;
 }
 
 function inside(child: string, parent: string): boolean {
@@ -67,7 +69,9 @@ export async function runMount(opts: MountOptions): Promise<void> {
     throw e;
   }
 
-  const adapter = new FuseAdapter(buildTree(warden));
+  const allowOther = opts.allowOther ?? false;
+  const adapter = new FuseAdapter(buildTree(warden, { allowOther }), { allowOther });
+  if (allowOther) progress('--allow-other: other users may enter the tree; rootfs/ acts with their credentials');
   // Uses of container trees that the binding answered itself count for grace times (core/grace.ts).
   warden.useProbe = () => adapter.pollUses();
   // Import sources must keep out of the tree: its real path is known before it is mounted

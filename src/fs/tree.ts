@@ -21,7 +21,9 @@ import { logFile } from './nodes/log.js';
 import { HostDir } from './nodes/hostdir.js';
 import { linkNode } from './nodes/link.js';
 import { IdShift } from './nodes/idshift.js';
-import type { DirNode, Node } from './nodes/types.js';
+import type { Caller, DirNode, Node } from './nodes/types.js';
+import { logRequest } from '../core/commands.js';
+import type { EventLog } from '../core/events.js';
 import { statusText } from '../core/status.js';
 import { CGROUP_KEYS, isLimitKey } from '../model/limits.js';
 import { setLimit } from '../core/limits.js';
@@ -30,6 +32,14 @@ import { tableFile } from './nodes/table.js';
 import { setPorts, setRules, setRate } from '../core/netconfig.js';
 import { setProperties, setGrace, propertyKeys, propertyValues, withProperty } from '../core/properties.js';
 import { formatProperties, formatGrace, parseProperty, parsePropertyKey, parsePropertyValue } from '../ctl/props.js';
+
+/** A message refused as too long: its caller, then the error, in the events where its errors go. */
+function refuser(events: EventLog, prefix = '') {
+  return async (message: string, who?: Caller): Promise<void> => {
+    await logRequest(events, 'ctl', who, `${prefix}(a message of more than 1 MiB)`);
+    await events.error(message);
+  };
+}
 
 function procDir(w: Warden, c: Container, p: Proc): DirNode {
   const files = tableDir(() => [
@@ -42,7 +52,7 @@ function procDir(w: Warden, c: Container, p: Proc): DirNode {
     ['stdout.now', streamNowFile(p, 'stdout')],
     ['stderr.now', streamNowFile(p, 'stderr')],
     ['stdin', stdinFile((data, abort) => c.procs.writeStdin(p.id, data, abort, w.readers))],
-    ['ctl', ctlFile((text) => w.commands.process(c.name, p.id, text), PROCESS_USAGE, (m) => c.events.error(m))],
+    ['ctl', ctlFile((text, who) => w.commands.process(c.name, p.id, text, who), PROCESS_USAGE, refuser(c.events, `process ${p.id}: `))],
   ]);
   // Unlinking a file of procs/ID is how `rm -r procs/ID` begins: a no-op for an ended
   // process (rmdir then forgets it), EBUSY while it runs (so nothing at all happens).
@@ -96,7 +106,7 @@ function containerDir(w: Warden, c: Container): DirNode {
   const rootfs = linkNode(`../../rootfs/${c.name}`);
   const procs = linkNode(`../../procs/${c.name}`);
   const dir = tableDir(() => [
-    ['ctl', ctlFile((text) => w.commands.container(c.name, text), CONTAINER_USAGE, (m) => c.events.error(m))],
+    ['ctl', ctlFile((text, who) => w.commands.container(c.name, text, who), CONTAINER_USAGE, refuser(c.events))],
     ['status', textFile(() => statusText(c, w.network.addressOf(c.record)))],
     ['events', logFile(c.paths.events)],
     ['procs', procs],
@@ -116,8 +126,10 @@ function containersDir(w: Warden): DirNode {
       const c = w.registry.find(name);
       return c ? containerDir(w, c) : undefined;
     },
-    // mkdir NAME creates a container with defaults; rmdir NAME destroys it. Errors are logged like ctl errors.
-    async mkdir(name) {
+    // mkdir NAME creates a container with defaults; rmdir NAME destroys it. The caller and
+    // errors are logged as a ctl message's are.
+    async mkdir(name, _mode, who) {
+      await logRequest(w.events, 'mkdir', who, `containers/${name}`);
       try {
         await w.lifecycle.create(parseName(name, 'container name'), { env: [], settings: {} });
       } catch (e) {
@@ -125,7 +137,8 @@ function containersDir(w: Warden): DirNode {
         throw e;
       }
     },
-    async rmdir(name) {
+    async rmdir(name, who) {
+      await logRequest(w.events, 'rmdir', who, `containers/${name}`);
       try {
         await w.lifecycle.destroy(name);
       } catch (e) {
@@ -137,8 +150,9 @@ function containersDir(w: Warden): DirNode {
 }
 
 /** A directory with one entry per container (rootfs/, procs/): `make` gives a container's. */
-function perContainer(w: Warden, make: (c: Container) => Node): DirNode {
+function perContainer(w: Warden, make: (c: Container) => Node, shared = false): DirNode {
   return dynamicDir({
+    shared,
     list: () => w.registry.names(),
     child: (name) => {
       const c = w.registry.find(name);
@@ -147,10 +161,16 @@ function perContainer(w: Warden, make: (c: Container) => Node): DirNode {
   });
 }
 
-/** rootfs/NAME: each container's root, read-write through its resolver. */
-function containerRoot(c: Container): Node {
+/**
+ * rootfs/NAME: each container's root, read-write through its resolver. Owners are shown in
+ * the container's ids, but with --allow-other: then in host ids, which the kernel compares
+ * with its callers' (docs/rootfs.md, "Callers"). Either way what root makes there is the
+ * container's root's.
+ */
+function containerRoot(c: Container, hostIds: boolean): Node {
   const m = c.record.idmap;
-  const root = new HostDir(() => c.rootfs(), `container:${c.name}`, false, m && new IdShift(m.base, m.size));
+  const opts = !m ? {} : hostIds ? { owner: m.base } : { ids: new IdShift(m.base, m.size) };
+  const root = new HostDir(() => c.rootfs(), `container:${c.name}`, false, opts);
   root.use = () => c.touch();
   return root;
 }
@@ -208,7 +228,7 @@ function imagesDir(w: Warden): DirNode {
     child: async (name) => {
       if (!(await w.images.has(name))) return undefined;
       return tableDir(() => [
-        ['rootfs', new HostDir(() => w.images.resolver(name), `image:${name}`, true)],
+        ['rootfs', new HostDir(() => w.images.resolver(name), `image:${name}`, true, {})],
         ['config', textFile(() => w.images.configText(name))],
         ['export.tar', generatedFile(() => w.images.export(name))],
       ]);
@@ -219,15 +239,21 @@ function imagesDir(w: Warden): DirNode {
   });
 }
 
-export function buildTree(w: Warden): DirNode {
+export interface TreeOptions {
+  /** wardenfs mount --allow-other: rootfs/ shows host ids (containerRoot). */
+  allowOther?: boolean;
+}
+
+export function buildTree(w: Warden, opts: TreeOptions = {}): DirNode {
   const root = tableDir(() => [
-    ['ctl', ctlFile((text) => w.commands.global(text), GLOBAL_USAGE, (m) => w.events.error(m))],
+    ['ctl', ctlFile((text, who) => w.commands.global(text, who), GLOBAL_USAGE, refuser(w.events))],
     ['events', logFile(w.paths.events)],
     ['images', imagesDir(w)],
     ['containers', containersDir(w)],
     ['by-property', byPropertyDir(w)],
-    ['rootfs', perContainer(w, containerRoot)],
+    // the one way in for other users (--allow-other): / and rootfs/ are shared, all else is root's
+    ['rootfs', perContainer(w, (c) => containerRoot(c, opts.allowOther ?? false), true)],
     ['procs', perContainer(w, (c) => procsDir(w, c))],
   ]);
-  return root;
+  return { ...root, shared: true };
 }

@@ -4,6 +4,7 @@
  * it is src/drivers/rootfs/resolver.ts (openat2 RESOLVE_IN_ROOT through the native addon);
  * fs/ knows only this interface, so that it never imports a driver. Types only.
  */
+import type { Caller } from './caller.js';
 
 /** What lstat() returns: numbers as node:fs gives them, times exact in nanoseconds too. */
 export interface RootStat {
@@ -58,6 +59,8 @@ export interface ConfinedRoot {
   listxattr(rel: string): Promise<string[]>;
   setxattr(rel: string, name: string, value: Buffer, flags?: number): Promise<void>;
   removexattr(rel: string, name: string): Promise<void>;
+  /** The same root with every call done with `caller`'s credentials (fsuid, fsgid, groups); a root caller or none: this one. */
+  as(caller: Caller | undefined): ConfinedRoot;
   /** The root's fd (-1 once closing), which the FUSE binding may duplicate, and the signal to forget it. */
   readonly fd: number;
   onClose(fn: () => void): void;

@@ -449,3 +449,44 @@ test('the root is a nodev copy: a device node in it is never opened, a FIFO is r
   const fd = await r.open('etc/passwd', C.O_RDONLY);
   fs.closeSync(fd);
 });
+
+test('as(caller): each call acts with the caller\'s fsuid, fsgid and groups on its pool thread, and gives them back', async (t) => {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'wardenfs-resolver-as-'));
+  tmpDirs.push(base);
+  fs.chmodSync(base, 0o1777);
+  const root = await RootfsResolver.open(base);
+  try {
+    const alice = root.as({ uid: 4242, gid: 4343, pid: 1, groups: [5000] });
+    const bob = root.as({ uid: 4444, gid: 4444, pid: 1, groups: [] });
+    t.is(root.as({ uid: 0, gid: 0, pid: 1, groups: [] }), root, 'root: the daemon\'s own');
+    t.is(root.as(undefined), root);
+    const owner = (rel: string) => {
+      const st = fs.lstatSync(path.join(base, rel));
+      return `${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)}`;
+    };
+    await alice.mkdir('a', 0o755);
+    fs.closeSync(await alice.open('a/f', C.O_CREAT | C.O_RDWR, 0o644));
+    await alice.symlink('f', 'a/l');
+    t.is(owner('a'), '4242:4343 755');
+    t.is(owner('a/f'), '4242:4343 644');
+    t.is(owner('a/l').split(' ')[0], '4242:4343');
+    // permissions are the kernel's: bob may not write in alice's directory, nor chmod her file
+    await t.throwsAsync(bob.mkdir('a/b'), { code: 'EACCES' });
+    await t.throwsAsync(bob.chmod('a/f', 0o666), { code: 'EPERM' });
+    // groups: alice may give her file to a group she is in, not to another
+    await alice.chown('a/f', -1, 5000);
+    await t.throwsAsync(alice.chown('a/f', -1, 6000), { code: 'EPERM' });
+    // a mode change that only clears set-id bits is made with the daemon's credentials
+    await alice.chmod('a/f', 0o6777);
+    t.is(owner('a/f'), '4242:5000 6777');
+    await bob.chmod('a/f', 0o2777);
+    await bob.chmod('a/f', 0o777);
+    t.is(owner('a/f'), '4242:5000 777');
+    await t.throwsAsync(bob.chmod('a/f', 0o4777), { code: 'EPERM' }, 'adding a bit is the owner\'s');
+    // callers and the daemon side by side on the pool: nothing leaks from one call to another
+    await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? alice : root).mkdir(`p${i}`)));
+    for (let i = 0; i < 40; i++) t.is(owner(`p${i}`).split(' ')[0], i % 2 ? '4242:4343' : '0:0', `p${i}`);
+  } finally {
+    await root.close();
+  }
+});
