@@ -27,6 +27,7 @@ export interface Native {
   symlink(rootFd: number, target: string, rel: string): Promise<void>;
   readlink(rootFd: number, rel: string): Promise<string>;
   chmod(rootFd: number, rel: string, mode: number): Promise<void>;
+  access(rootFd: number, rel: string, mode: number): Promise<void>;
   chown(rootFd: number, rel: string, uid: number, gid: number): Promise<void>;
   utimens(rootFd: number, rel: string, aSec: number, aNsec: number, mSec: number, mNsec: number): Promise<void>;
   truncate(rootFd: number, rel: string, size: number): Promise<void>;

@@ -144,8 +144,17 @@ export class HostDir implements Subtree {
     await (await this.resolver()).chmod(rel, mode & 0o7777);
   }
 
+  /** The kernel's answer, as for the overlay (as root: X_OK needs an exec bit on a file). */
+  async access(rel: string, mode: number): Promise<void> {
+    if (mode & C.W_OK) this.writable();
+    await (await this.resolver()).access(rel, mode);
+  }
+
   async chown(rel: string, uid: number, gid: number): Promise<void> {
     this.writable();
+    // libfuse passes "unchanged" as (uid_t)-1, 4294967295 (chown -1 4, chgrp): the addon takes -1
+    const keep = (id: number) => (id === 0xffffffff ? -1 : id);
+    [uid, gid] = [keep(uid), keep(gid)];
     if (this.ids) [uid, gid] = [this.ids.toHost(uid), this.ids.toHost(gid)];
     await (await this.resolver()).chown(rel, uid, gid);
   }
