@@ -120,6 +120,20 @@ const cases: PosixCase[] = [
     steps: ['setxattr f user.a 1 create', 'setxattr f user.a 2 create', 'setxattr f user.b 3 replace', 'setxattr f user.a 4 replace', 'getxattr f user.a', 'getxattr f user.nope',
       'listxattr f', 'removexattr f user.a', 'removexattr f user.a', 'setxattr d user.d x 0', 'listxattr d', 'setxattr s user.l x 0', 'listxattr s', 'getxattr s user.a', 'setxattr f bogus.x 1 0'] },
   // documented: a link whose text has '..' after a name is shown resolved, as the climb to rootfs/ (docs/security.md §1)
+  { name: 'rename-symlinks', setup: ['creat f 0644', 'mkdir d 0755', 'mkdir e 0755', 'symlink d sd', 'symlink f sf'], watch: ['.', 'sd', 'sf', 'd'], times: true, noAtime: ['sd', 'sf'],
+    steps: ['rename e sd', 'rename sf f', 'rename d sd', 'lstat sd', 'rename f sd', 'link sd sd2', 'lstat sd2'] },
+  { name: 'setgid-dir-inheritance', setup: ['mkdir s 02775', 'chown s 0 5'], watch: ['s'], times: true,
+    steps: ['mkdir s/d 0755', 'stat s/d', 'creat s/f 0644', 'stat s/f', 'mkfifo s/p 0644', 'stat s/p', 'symlink x s/l', 'lstat s/l'] },
+  // documented: an unlinked file still open is libfuse's .fuse_hiddenN until its close (its
+  // directory is not empty meanwhile); O_TMPFILE is EOPNOTSUPP (libfuse 2)
+  { name: 'open-unlinked-and-fd-errors', setup: ['creat f 0644', 'open 0 f O_WRONLY', 'write 0 abc', 'close 0', 'creat g 0444', 'mkdir d 0755', 'creat d/h 0644'], watch: [],
+    steps: ['open 0 f O_RDWR', 'unlink f', 'fstat 0', 'write 0 xyz', 'ftruncate 0 1', 'fchmod 0 0600', 'fstat 0', 'close 0', 'open 1 g O_RDONLY', 'write 1 x', 'ftruncate 1 0', 'close 1',
+      'open 2 g O_WRONLY', 'write 2 root', 'close 2', 'cat g', 'open 3 g O_EXCL|O_RDONLY', 'close 3', 'open 5 d/h O_RDWR', 'unlink d/h', 'rmdir d', 'close 5',
+      'open 4 . O_TMPFILE|O_RDWR 0600', 'close 4'],
+    treeGives: { 20: 'R ENOTEMPTY', 22: 'R EOPNOTSUPP', 23: 'R EBADF' } },
+  // documented: a device node is never opened through the tree (nodev, docs/security.md §4)
+  { name: 'device-nodes-as-root', watch: ['.', 'c'], times: true, steps: ['mkchr c 0600', 'stat c', 'open 0 c O_RDONLY', 'close 0', 'unlink c'],
+    treeGives: { 2: 'R EACCES', 3: 'R EBADF' } },
   { name: 'readlink-symlink', setup: ['creat f 0644', 'mkdir d 0755'], watch: ['.', 'l'], times: true, noAtime: ['l'],
     treeGives: { 6: 'R ok ../../../../../tmp/posixdiff/b/readlink-symlink/f' },
     steps: ['symlink f l', 'readlink l', 'lstat l', 'readlink f', 'symlink f l', 'symlink ../d/../f d/up', 'readlink d/up', 'stat d/up', 'chmod l 0600', 'lchown l 7 7', 'lstat l'] },
