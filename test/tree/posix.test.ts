@@ -157,3 +157,34 @@ test('a container whose tree is deeper than PATH_MAX is destroyed whole (Node\'s
   t.false(await exists(dir), 'the container dir is gone');
   t.false((await fs.readFile('/proc/self/mounts', 'utf8')).includes(dir), 'its overlay is unmounted');
 });
+
+test('user namespace: what the host makes through the tree is owned as what the container\'s root makes inside, a setgid directory\'s group included', async (t) => {
+  await tree.ctl(tree.p('ctl'), 'create pxu');
+  const R = (...p: string[]) => tree.p('rootfs', 'pxu', 'tmp', ...p);
+  await fs.mkdir(R('sg'));
+  await fs.chown(R('sg'), 0, 5);
+  await fs.chmod(R('sg'), 0o2775);
+  await fs.mkdir(R('plain'));
+  // the host, through the tree
+  for (const d of ['sg', 'plain']) {
+    await fs.writeFile(R(d, 'host-f'), '');
+    await fs.mkdir(R(d, 'host-d'));
+    await fs.symlink('x', R(d, 'host-l'));
+    t.is((await runOps(bin, R(d), ['mkfifo host-p 0644']))[0]!.result, 'R ok');
+  }
+  // the container's root, inside
+  const id = await tree.ctl(tree.p('containers', 'pxu', 'ctl'), `run sh -c 'for d in sg plain; do touch /tmp/$d/in-f; mkdir /tmp/$d/in-d; ln -s x /tmp/$d/in-l; mkfifo /tmp/$d/in-p; done'`);
+  t.is(await fs.readFile(tree.p('containers', 'pxu', 'procs', id, 'wait'), 'utf8'), 'exited 0\n');
+  const owner = async (p: string) => {
+    const st = await fs.lstat(p);
+    return `${st.uid}:${st.gid} ${(st.mode & 0o7000).toString(8)}`;
+  };
+  for (const d of ['sg', 'plain']) {
+    for (const kind of ['f', 'd', 'l', 'p']) {
+      t.is(await owner(R(d, `host-${kind}`)), await owner(R(d, `in-${kind}`)), `${d}/${kind}`);
+    }
+  }
+  t.is(await owner(R('sg', 'host-f')), '0:5 0');
+  t.is(await owner(R('sg', 'host-d')), '0:5 2000', 'a directory inherits the setgid bit too');
+  t.is(await owner(R('plain', 'host-f')), '0:0 0');
+});

@@ -21,12 +21,21 @@ import type { IdShift } from './idshift.js';
 import { treeIno } from '../ino.js';
 
 /**
+ * The group a file made by host root should get in a container: the container root's, unless
+ * the kernel gave it the group of a setgid directory (any gid but host root's 0 comes from
+ * there), which stays, as when the container's root makes it inside (-1: unchanged).
+ */
+function newGroup(gid: number, root: number): number {
+  return gid === 0 ? root : -1;
+}
+
+/**
  * A file the create made (host root owns it: nothing of the container's does) goes to the
  * container's root; an existing file the open raced into stays as it is. On the fd: no path.
  */
 async function ownNew(fd: number, root: number): Promise<void> {
   const st = await promisify(fstat)(fd);
-  if (st.uid === 0) await promisify(fchown)(fd, root, root);
+  if (st.uid === 0) await promisify(fchown)(fd, root, newGroup(st.gid, root));
 }
 
 const S_IFMT = 0o170000;
@@ -51,9 +60,12 @@ export class HostDir implements Subtree {
    */
   constructor(private readonly resolver: () => Promise<ConfinedRoot>, readonly key: string, readonly readOnly: boolean, readonly ids?: IdShift) {}
 
-  /** What the host made through the tree belongs to the container's root. */
+  /** What the host made through the tree belongs to the container's root (its group kept when a setgid directory gave it one). */
   private async own(rel: string): Promise<void> {
-    if (this.ids) await (await this.resolver()).chown(rel, this.ids.root, this.ids.root);
+    if (!this.ids) return;
+    const r = await this.resolver();
+    const st = await r.lstat(rel);
+    await r.chown(rel, this.ids.root, newGroup(st.gid, this.ids.root));
   }
 
   private writable(): void {
