@@ -5,7 +5,10 @@
  * documented in docs/rootfs.md ("Differences from the overlay"), which the case asserts.
  * The containers are privileged (no user namespace), so owners are the same numbers on both
  * sides; a container's id shift is tested in test/tree/users.test.ts.
- * CALLER (unset: root) is the one parameter that runs the same cases as another uid/gid.
+ * CALLER is the one parameter that runs the same cases as another uid/gid: unset, root;
+ * WARDENFS_TEST_POSIX_AS=UID:GID runs the compared steps as that user (the setup stays root's).
+ * That user must reach both sides: the tree mounted for other users (allow_other), and a path
+ * to the overlay it may traverse (the state dir is root's).
  */
 import test from 'ava';
 import path from 'node:path';
@@ -17,7 +20,10 @@ import { buildOps, runCase, runOps, type Caller, type PosixCase, type Sides } fr
 const tree = new Tree('posix');
 let bin = '';
 let sides: Sides;
-const CALLER: Caller | undefined = undefined;
+const CALLER: Caller | undefined = (() => {
+  const m = /^(\d+):(\d+)$/.exec(process.env.WARDENFS_TEST_POSIX_AS ?? '');
+  return m ? { uid: Number(m[1]), gid: Number(m[2]) } : undefined;
+})();
 
 test.before(async () => {
   await tree.start();
