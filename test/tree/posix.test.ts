@@ -93,6 +93,9 @@ const cases: PosixCase[] = [
   { name: 'open-read-dir-as-file', setup: ['mkdir d 0755'], steps: ['open 0 d O_RDONLY', 'read 0 10', 'close 0'] },
   { name: 'symlink-loops', setup: ['symlink b a', 'symlink a b', 'symlink self self', 'creat f 0644'], watch: ['a', 'self'],
     steps: ['open 0 a O_RDONLY', 'stat a', 'lstat a', 'stat self', 'open 0 self O_CREAT|O_WRONLY 0644', 'mkdir self/x 0755', 'chmod a 0600', 'readlink self', 'symlink x f', 'readlink f'] },
+  { name: 'trailing-slashes', setup: ['creat f 0644', 'mkdir d 0755', 'symlink d sd', 'symlink f sf', 'symlink nope dl'], watch: ['.', 'd', 'n'],
+    steps: ['stat f/', 'stat d/', 'lstat sd/', 'lstat sf/', 'open 0 f/ O_RDONLY', 'open 0 g/ O_CREAT|O_WRONLY 0644', 'mkdir n/ 0755', 'rmdir n/', 'rename d/ e/', 'rename e/ d',
+      'rename f g/', 'unlink sd/', 'rmdir sd/', 'mkdir dl/ 0755', 'lstat nope', 'link f h/', 'symlink f h/', 'rename sd/ x'] },
   // ---- names and paths
   { name: 'name-255-256', watch: ['.'],
     steps: [`creat ${N255} 0644`, `creat ${N256} 0644`, `mkdir ${N256} 0755`, `symlink x ${N256}`, `stat ${N256}`, `rename ${N255} ${N256}`, `link ${N255} ${N256}`,
