@@ -33,6 +33,8 @@ export interface PosixCase {
   treeGives?: Record<number, string>;
   /** Documented differences in times: step index → path → the times the tree's step changes ('-': none). */
   treeTimes?: Record<number, Record<string, string>>;
+  /** Not run against a container's root inside (a documented difference, asserted by a test of its own). */
+  notInside?: string;
   /** Paths whose atime is not compared (documented: a symlink's, which the tree reads to stat it). */
   noAtime?: string[];
 }
@@ -49,7 +51,16 @@ export interface Sides {
   otherTree?: string;
   /** Where case directories live, relative to both roots. */
   dir: string;
+  /**
+   * Side A run inside the container instead (its root's view: the reference for a container in
+   * a user namespace, whose root is not the host's): the setup of both sides runs there too, the
+   * case directories are made through the tree, and cases naming another container are skipped.
+   */
+  inside?: Runner;
 }
+
+/** Runs posixops on `base` (a path as the runner sees it) with `lines` on stdin; its stdout. */
+export type Runner = (base: string, lines: string[], tick: number) => Promise<string>;
 
 interface StatFields { fixed: string; times: [string, string, string]; ino: string }
 interface StepOut { line: string; result: string; watched: Map<string, StatFields | string> }
@@ -72,9 +83,18 @@ const STAT_OPS = new Set(['stat', 'lstat', 'fstat']);
 
 /** Runs `lines` in `base`; one StepOut per line. */
 export async function runOps(bin: string, base: string, lines: string[], opts: { tick?: number; as?: Caller } = {}): Promise<StepOut[]> {
-  const child = spawn(bin, [base, String(opts.tick ?? 0)], {
+  return parseOps(await hostRunner(bin, opts.as)(base, lines, opts.tick ?? 0), base, lines);
+}
+
+/** posixops as a host process (as root, or as `as`). */
+export function hostRunner(bin: string, as?: Caller): Runner {
+  return (base, lines, tick) => spawnOps(bin, base, lines, tick, as);
+}
+
+async function spawnOps(bin: string, base: string, lines: string[], tick: number, as?: Caller): Promise<string> {
+  const child = spawn(bin, [base, String(tick)], {
     stdio: ['pipe', 'pipe', 'pipe'],
-    ...(opts.as ? { uid: opts.as.uid, gid: opts.as.gid } : {}),
+    ...(as ? { uid: as.uid, gid: as.gid } : {}),
   });
   let out = '';
   let err = '';
@@ -88,8 +108,12 @@ export async function runOps(bin: string, base: string, lines: string[], opts: {
   const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   const code = await exited.finally(() => clearTimeout(timer));
   if (code !== 0) throw new Error(`posixops ${base} exited ${code}: ${err}`);
+  return out;
+}
+
+function parseOps(out: string, base: string, lines: string[]): StepOut[] {
   const blocks = out.split('\n.\n').filter((b) => b.length > 0);
-  if (blocks.length !== lines.length) throw new Error(`posixops ${base}: ${blocks.length} answers for ${lines.length} steps:\n${out}\n${err}`);
+  if (blocks.length !== lines.length) throw new Error(`posixops ${base}: ${blocks.length} answers for ${lines.length} steps:\n${out}`);
   return blocks.map((block, i) => {
     const [first, ...rest] = block.split('\n');
     const op = lines[i]!.split(' ')[0]!;
@@ -139,9 +163,11 @@ export async function runCase(bin: string, sides: Sides, c: PosixCase, as?: Call
   const rel = (side: 'a' | 'b') => path.join(sides.dir, side, c.name);
   const prep = async (side: 'a' | 'b') => {
     const dirOnOverlay = path.join(sides.overlay, rel(side));
+    // inside a container: made through the tree, so that they are its root's
+    const dir = sides.inside ? path.join(sides.tree, rel(side)) : dirOnOverlay;
     await fs.rm(dirOnOverlay, { recursive: true, force: true });
-    await fs.mkdir(dirOnOverlay, { recursive: true, mode: 0o777 });
-    await fs.chmod(dirOnOverlay, 0o777);
+    await fs.mkdir(dir, { recursive: true, mode: 0o777 });
+    await fs.chmod(dir, 0o777);
     if (sides.otherOverlay) {
       const o = path.join(sides.otherOverlay, rel(side));
       await fs.rm(o, { recursive: true, force: true });
@@ -149,7 +175,10 @@ export async function runCase(bin: string, sides: Sides, c: PosixCase, as?: Call
       await fs.chmod(o, 0o777);
     }
     if (c.setup?.length) {
-      const r = await runOps(bin, dirOnOverlay, c.setup.map((l) => subst(l, side, true)));
+      const setup = c.setup.map((l) => subst(l, side, true));
+      const r = sides.inside
+        ? parseOps(await sides.inside('/' + rel(side), setup, 0), rel(side), setup)
+        : await runOps(bin, dirOnOverlay, setup);
       const bad = r.filter((s) => !s.result.startsWith('R ok'));
       if (bad.length) throw new Error(`${c.name}: setup failed: ${bad.map((s) => `${s.line} → ${s.result}`).join('; ')}`);
     }
@@ -162,9 +191,13 @@ export async function runCase(bin: string, sides: Sides, c: PosixCase, as?: Call
   await prep('b');
   const lines = ['watch ' + (c.watch ?? ['.']).join(' '), ...c.steps];
   const opts = { tick: c.times ? TICK_MS : 0, ...(as ? { as } : {}) };
+  const linesA = lines.map((l) => subst(l, 'a', true));
+  const linesB = lines.map((l) => subst(l, 'b', false));
   const [a, b] = await Promise.all([
-    runOps(bin, path.join(sides.overlay, rel('a')), lines.map((l) => subst(l, 'a', true)), opts),
-    runOps(bin, path.join(sides.tree, rel('b')), lines.map((l) => subst(l, 'b', false)), opts),
+    sides.inside
+      ? sides.inside('/' + rel('a'), linesA, opts.tick).then((out) => parseOps(out, rel('a'), linesA))
+      : runOps(bin, path.join(sides.overlay, rel('a')), linesA, opts),
+    runOps(bin, path.join(sides.tree, rel('b')), linesB, opts),
   ]);
   const short = (p: string) => (p.length > 60 ? `${p.slice(0, 24)}…(${p.length} bytes)…${p.slice(-24)}` : p);
   const diffs: string[] = [];

@@ -15,11 +15,28 @@ import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { Tree } from '../helpers/tree.js';
 import { exists } from '../../src/util/files.js';
-import { buildOps, runCase, runOps, type Caller, type PosixCase, type Sides } from '../helpers/posixdiff.js';
+import { execa } from 'execa';
+import { buildOps, runCase, runOps, type Caller, type PosixCase, type Runner, type Sides } from '../helpers/posixdiff.js';
+import { PROJECT } from '../helpers/tree.js';
 
 const tree = new Tree('posix');
 let bin = '';
 let sides: Sides;
+let userns: Sides;
+
+/** posixops run by the container's root inside container `name` (a static build copied into its root). */
+function insideRunner(name: string): Runner {
+  return async (base, lines, tick) => {
+    const c = (...p: string[]) => tree.p('containers', name, ...p);
+    const id = await tree.ctl(c('ctl'), `run /.posixops ${base} ${tick}`);
+    await fs.writeFile(c('procs', id, 'stdin'), lines.map((l) => l + '\n').join(''));
+    await tree.ctl(c('procs', id, 'ctl'), 'closein');
+    const status = await fs.readFile(c('procs', id, 'wait'), 'utf8');
+    const out = await fs.readFile(c('procs', id, 'stdout'), 'utf8');
+    if (status !== 'exited 0\n') throw new Error(`posixops inside ${name}: ${status} ${await fs.readFile(c('procs', id, 'stderr'), 'utf8')}`);
+    return out;
+  };
+}
 const CALLER: Caller | undefined = (() => {
   const m = /^(\d+):(\d+)$/.exec(process.env.WARDENFS_TEST_POSIX_AS ?? '');
   return m ? { uid: Number(m[1]), gid: Number(m[2]) } : undefined;
@@ -30,6 +47,10 @@ test.before(async () => {
   await tree.ctl(tree.p('ctl'), 'create pxa privileged=true');
   await tree.ctl(tree.p('ctl'), 'create pxb privileged=true');
   bin = await buildOps(tree.base);
+  // the reference for a container in a user namespace (the default) is its own root, inside
+  await tree.ctl(tree.p('ctl'), 'create pxn');
+  await execa('gcc', ['-static', '-O1', '-o', path.join(tree.state, 'containers', 'pxn', 'rootfs', '.posixops'), path.join(PROJECT, 'test/fixtures/posixops.c')]);
+  userns = { overlay: path.join(tree.state, 'containers', 'pxn', 'rootfs'), tree: tree.p('rootfs', 'pxn'), dir: 'tmp/posixdiff', inside: insideRunner('pxn') };
   sides = {
     overlay: path.join(tree.state, 'containers', 'pxa', 'rootfs'),
     tree: tree.p('rootfs', 'pxa'),
@@ -111,7 +132,7 @@ const cases: PosixCase[] = [
   // ---- attributes
   { name: 'chmod-chown-suid', setup: ['creat f 04755', 'creat g 02755', 'creat h 02745', 'mkdir d 02755'], watch: ['f', 'g', 'h', 'd'], times: true,
     steps: ['chown f 1 1', 'chmod f 04755', 'chown f -1 -1', 'chown g 2 2', 'chown h 2 2', 'chown d 3 3', 'chmod d 07777', 'chown d -1 4'] },
-  { name: 'write-truncate-suid-as-root', setup: ['creat f 06777'], watch: ['f'], times: true,
+  { name: 'write-truncate-suid-as-root', setup: ['creat f 06777'], watch: ['f'], times: true, notInside: 'the host writes as host root, which keeps the bits',
     steps: ['open 0 f O_WRONLY', 'write 0 x', 'close 0', 'truncate f 0', 'open 0 f O_WRONLY|O_TRUNC', 'close 0'] },
   // documented: reading an empty file (or at its end) is answered by the kernel without the daemon: no atime
   { name: 'times-of-ops', setup: ['mkdir d 0755', 'creat d/f 0644', 'creat g 0644'], watch: ['.', 'd', 'd/f', 'g'], times: true, treeTimes: { 10: { g: '-' } },
@@ -141,7 +162,7 @@ const cases: PosixCase[] = [
       'open 4 . O_TMPFILE|O_RDWR 0600', 'close 4'],
     treeGives: { 20: 'R ENOTEMPTY', 22: 'R EOPNOTSUPP', 23: 'R EBADF' } },
   // documented: a device node is never opened through the tree (nodev, docs/security.md §4)
-  { name: 'device-nodes-as-root', watch: ['.', 'c'], times: true, steps: ['mkchr c 0600', 'stat c', 'open 0 c O_RDONLY', 'close 0', 'unlink c'],
+  { name: 'device-nodes-as-root', watch: ['.', 'c'], times: true, notInside: 'host root may make device nodes, the container\'s root may not', steps: ['mkchr c 0600', 'stat c', 'open 0 c O_RDONLY', 'close 0', 'unlink c'],
     treeGives: { 2: 'R EACCES', 3: 'R EBADF' } },
   { name: 'readlink-symlink', setup: ['creat f 0644', 'mkdir d 0755'], watch: ['.', 'l'], times: true, noAtime: ['l'],
     treeGives: { 6: 'R ok ../../../../../tmp/posixdiff/b/readlink-symlink/f' },
@@ -152,6 +173,12 @@ for (const c of cases) {
   test(`posix: ${c.name}`, async (t) => {
     const r = await runCase(bin, sides, c, CALLER);
     if (r.diffs.length) t.fail(`the tree differs from the overlay:\n${r.diffs.join('\n')}`);
+    else t.pass();
+  });
+  if (c.steps.some((l) => l.includes('{O}')) || c.notInside) continue; // another container's root is not inside this one
+  test(`posix, user namespace, against the container's root inside: ${c.name}`, async (t) => {
+    const r = await runCase(bin, userns, c);
+    if (r.diffs.length) t.fail(`the tree differs from the container's root inside:\n${r.diffs.join('\n')}`);
     else t.pass();
   });
 }
@@ -196,4 +223,19 @@ test('user namespace: what the host makes through the tree is owned as what the 
   t.is(await owner(R('sg', 'host-f')), '0:5 0');
   t.is(await owner(R('sg', 'host-d')), '0:5 2000', 'a directory inherits the setgid bit too');
   t.is(await owner(R('plain', 'host-f')), '0:0 0');
+});
+
+test('user namespace, documented: the host writes and makes device nodes as host root, which the container\'s root inside cannot', async (t) => {
+  const inside = insideRunner('pxn');
+  const R = (...p: string[]) => tree.p('rootfs', 'pxn', 'tmp', ...p);
+  await fs.mkdir(R('ns-doc'), { recursive: true });
+  // the container's root loses setuid and setgid on write (it has no CAP_FSETID outside its namespace)
+  const steps = ['creat f 06755', 'chmod f 06755', 'open 0 f O_WRONLY', 'write 0 x', 'close 0', 'stat f', 'mkchr c 0600'];
+  const ins = (await inside('/tmp/ns-doc', steps, 0)).split('\n').filter((l) => l.startsWith('R '));
+  t.regex(ins[5]!, /^R ok file 0755 /, 'inside: the write cleared the bits');
+  t.is(ins[6], 'R EPERM', 'inside: no device nodes');
+  await fs.rm(R('ns-doc', 'f'));
+  const host = await runOps(bin, R('ns-doc'), steps);
+  t.regex(host[5]!.result, /^R ok file 6755 /, 'through the tree: the bits stay');
+  t.is(host[6]!.result, 'R ok', 'through the tree: host root makes the node');
 });
