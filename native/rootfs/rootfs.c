@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <linux/openat2.h>
 #include <stdint.h>
@@ -71,25 +72,31 @@
  * a container renaming in a tight loop cannot pin a pool thread forever. */
 #define RESOLVE_RETRIES 64
 
+/* A path under a root may be longer than PATH_MAX: a caller whose cwd is deep inside
+ * rootfs/ names files by short relative paths, and libfuse hands the daemon the whole path
+ * from the mount's root (issue 13.3). Paths up to this length are taken (resolved in pieces,
+ * resolve_long); longer ones are ENAMETOOLONG. */
+#define ROOTFS_PATH_MAX (8 * PATH_MAX)
+
 enum op {
   OP_OPENROOT, OP_CLOSE, OP_OPEN, OP_LSTAT, OP_READDIR, OP_MKDIR, OP_RMDIR, OP_UNLINK,
   OP_RENAME, OP_LINK, OP_SYMLINK, OP_READLINK, OP_CHMOD, OP_CHOWN, OP_UTIMENS,
   OP_TRUNCATE, OP_STATFS, OP_MKNOD, OP_GETXATTR, OP_LISTXATTR, OP_SETXATTR, OP_REMOVEXATTR,
-  OP_RESOLVE,
+  OP_RESOLVE, OP_ACCESS,
   /* Trusted host paths (the daemon's own state dir), never a container's root: */
   OP_MKFIFO, OP_MOUNT_OVERLAY, OP_UMOUNT,
 };
 
 /* One request: the arguments copied off the JS heap (the pool thread must not touch
- * napi values), then the result. Paths live in fixed PATH_MAX buffers: longer ones are
+ * napi values), then the result. Paths live in fixed ROOTFS_PATH_MAX buffers: longer ones are
  * refused with ENAMETOOLONG before anything runs. */
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   enum op op;
   int rootfd;
-  char path[PATH_MAX];  /* rel (or the host path for openRoot) */
-  char path2[PATH_MAX]; /* rename/link destination, symlink target, readlink result, xattr name */
+  char path[ROOTFS_PATH_MAX];  /* rel (or the host path for openRoot) */
+  char path2[ROOTFS_PATH_MAX]; /* rename/link destination, symlink target, readlink result, xattr name */
   int flags;
   int follow;
   mode_t mode;
@@ -122,7 +129,10 @@ typedef struct {
 
 /* ---- pool thread side: syscalls only, no napi ---- */
 
+static int resolve_long(int rootfd, const char *path, uint64_t flags, uint64_t mode);
+
 static int resolve_in_root(int rootfd, const char *path, uint64_t flags, uint64_t mode) {
+  if (strlen(path) >= PATH_MAX) return resolve_long(rootfd, path, flags, mode);
   struct open_how how = {
       .flags = flags, .mode = mode, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
   for (int i = 0; i < RESOLVE_RETRIES; i++) {
@@ -131,6 +141,45 @@ static int resolve_in_root(int rootfd, const char *path, uint64_t flags, uint64_
     if (errno != EAGAIN) return -1;
   }
   return -1; /* errno is EAGAIN */
+}
+
+/*
+ * A path of PATH_MAX bytes or more, which openat2 refuses whole: walked in pieces shorter
+ * than PATH_MAX, cut at a '/', each directory opened O_PATH with RESOLVE_IN_ROOT relative to
+ * the one before, the last piece with the caller's flags. Each piece is confined to the
+ * directory it starts from, itself inside the root, so the whole walk stays inside the root;
+ * what differs from one openat2 of the whole path is only where a symlink met in a later
+ * piece leads with '/' or a '..' above that piece's start: to that start, never above it.
+ * The kernel follows a rootfs/ path's symlinks itself before the daemon sees the path, so
+ * only a link swapped in meanwhile is met here (and it stays inside, which is what matters).
+ */
+static int resolve_long(int rootfd, const char *path, uint64_t flags, uint64_t mode) {
+  char piece[PATH_MAX];
+  int dirfd = rootfd;
+  const char *p = path;
+  for (;;) {
+    size_t left = strlen(p);
+    if (left < PATH_MAX) {
+      int fd = resolve_in_root(dirfd, p[0] ? p : ".", flags, mode);
+      if (dirfd != rootfd) { int e = errno; close(dirfd); errno = e; }
+      return fd;
+    }
+    size_t cut = PATH_MAX - 1;
+    while (cut > 0 && p[cut] != '/') cut--;
+    if (cut == 0) { /* one name longer than PATH_MAX: no such name can exist */
+      if (dirfd != rootfd) close(dirfd);
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    memcpy(piece, p, cut);
+    piece[cut] = '\0';
+    int next = resolve_in_root(dirfd, piece, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dirfd != rootfd) { int e = errno; close(dirfd); errno = e; }
+    if (next < 0) return -1;
+    dirfd = next;
+    p += cut;
+    while (*p == '/') p++;
+  }
 }
 
 static int fail(req_t *r, const char *syscall) {
@@ -150,8 +199,8 @@ static int fail(req_t *r, const char *syscall) {
  * Returns the parent fd, or -1 with r->err set.
  */
 static int open_parent(req_t *r, const char *rel, char name[NAME_MAX + 1]) {
-  char dir[PATH_MAX];
-  size_t n = strlen(rel); /* < PATH_MAX: checked when copied in */
+  char dir[ROOTFS_PATH_MAX];
+  size_t n = strlen(rel); /* < ROOTFS_PATH_MAX: checked when copied in */
   while (n > 0 && rel[n - 1] == '/') n--;
   size_t s = n;
   while (s > 0 && rel[s - 1] != '/') s--;
@@ -442,7 +491,7 @@ static int fd_path(int fd, char *buf, size_t cap) {
 }
 
 /* Resolve the first k components of r->path (ends[i]: the offset past component i). */
-static int try_prefix(req_t *r, const size_t *ends, char prefix[PATH_MAX], size_t k) {
+static int try_prefix(req_t *r, const size_t *ends, char prefix[ROOTFS_PATH_MAX], size_t k) {
   if (k == 0) {
     strcpy(prefix, ".");
   } else {
@@ -454,7 +503,7 @@ static int try_prefix(req_t *r, const size_t *ends, char prefix[PATH_MAX], size_
 
 static void do_resolve(req_t *r) {
   /* Component boundaries: ends[i] is the offset just past component i. */
-  static const size_t max_parts = PATH_MAX / 2 + 1;
+  static const size_t max_parts = ROOTFS_PATH_MAX / 2 + 1;
   size_t *ends = calloc(max_parts, sizeof *ends);
   if (!ends) {
     errno = ENOMEM;
@@ -464,7 +513,7 @@ static void do_resolve(req_t *r) {
   size_t n = 0, len = strlen(r->path);
   for (size_t i = 0; i < len; i++)
     if (r->path[i + 1] == '/' || r->path[i + 1] == '\0') ends[n++] = i + 1;
-  char prefix[PATH_MAX];
+  char prefix[ROOTFS_PATH_MAX];
   /* The whole path first (the usual case). Otherwise the longest prefix that resolves, by
    * bisection: a prefix resolves only if every shorter one does (the walk passes through
    * them), so a dangling link with thousands of components costs a dozen walks, not
@@ -495,7 +544,7 @@ static void do_resolve(req_t *r) {
     fail(r, "openat2");
     return;
   }
-  char root[PATH_MAX];
+  char root[ROOTFS_PATH_MAX];
   if (fd_path(r->rootfd, root, sizeof root) < 0 || fd_path(fd, r->path2, sizeof r->path2) < 0) {
     fail(r, "readlink");
     close(fd);
@@ -578,6 +627,29 @@ static void do_xattr(req_t *r, int pfd, const char *name) {
   default: break;
   }
   close_keep_errno(fd);
+}
+
+/*
+ * The mode of a file made through the tree arrives with the caller's umask already applied
+ * (the kernel masks it before FUSE passes it on: libfuse 2 never asks for FUSE_CAP_DONT_MASK),
+ * so the daemon's own umask must not cut it again (`umask 0; mkdir -m 777 d` gave 0755).
+ * umask is a process's, shared by every thread: the pool thread takes an fs_struct of its own
+ * once (unshare(CLONE_FS); the daemon never changes its cwd, so nothing else differs), then
+ * sets umask 0 for the one creating call and puts the old one back, so that Node's own fs
+ * calls, which share the pool, keep the daemon's umask. Should unshare be refused, the
+ * daemon's umask applies as before. Returns the umask to restore, or -1.
+ */
+static __thread int own_fs_struct; /* 0: not tried, 1: done, -1: refused */
+static int umask_off(const req_t *r) {
+  int creates = r->op == OP_MKDIR || r->op == OP_MKNOD ||
+                (r->op == OP_OPEN && ((r->flags & O_CREAT) || (r->flags & O_TMPFILE) == O_TMPFILE));
+  if (!creates) return -1;
+  if (own_fs_struct == 0) own_fs_struct = unshare(CLONE_FS) == 0 ? 1 : -1;
+  return own_fs_struct == 1 ? (int)umask(0) : -1;
+}
+
+static void umask_back(int old) {
+  if (old >= 0) umask((mode_t)old);
 }
 
 static void execute_op(req_t *r);
@@ -684,8 +756,12 @@ static void execute_op(req_t *r) {
     }
   }
 
+  int old_umask = umask_off(r);
   switch (r->op) {
   case OP_OPEN: do_open(r, pfd, name); break;
+  case OP_ACCESS: /* the effective ids (AT_EACCESS): the ones a request acts with */
+    if (faccessat(pfd, name, (int)r->mode, AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0) fail(r, "access");
+    break;
   case OP_LSTAT:
     if (fstatat(pfd, name, &r->st, AT_SYMLINK_NOFOLLOW) < 0) fail(r, "lstat");
     break;
@@ -733,6 +809,7 @@ static void execute_op(req_t *r) {
   case OP_REMOVEXATTR: do_xattr(r, pfd, name); break;
   default: errno = EINVAL; fail(r, "op"); break;
   }
+  umask_back(old_umask);
   close_keep_errno(pfd2);
   close_keep_errno(pfd);
 }
@@ -1001,7 +1078,7 @@ static const size_t arg_count[] = {
     [OP_SYMLINK] = 3,  [OP_READLINK] = 2, [OP_CHMOD] = 3,   [OP_CHOWN] = 4,   [OP_UTIMENS] = 6,
     [OP_TRUNCATE] = 3, [OP_STATFS] = 2,  [OP_MKNOD] = 4,   [OP_GETXATTR] = 3, [OP_LISTXATTR] = 2,
     [OP_SETXATTR] = 5, [OP_REMOVEXATTR] = 3, [OP_MKFIFO] = 2,
-    [OP_MOUNT_OVERLAY] = 2, [OP_UMOUNT] = 2, [OP_RESOLVE] = 2,
+    [OP_MOUNT_OVERLAY] = 2, [OP_UMOUNT] = 2, [OP_RESOLVE] = 2, [OP_ACCESS] = 3,
 };
 
 /* Returns 0, or -1 with a JS exception pending. */
@@ -1054,6 +1131,7 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
     return 0;
   case OP_MKDIR:
   case OP_CHMOD:
+  case OP_ACCESS:
     if (get_u32(env, a[2], &u) < 0) return -1;
     r->mode = u;
     return 0;
@@ -1193,6 +1271,7 @@ OP_FN(js_listxattr, OP_LISTXATTR)
 OP_FN(js_setxattr, OP_SETXATTR)
 OP_FN(js_removexattr, OP_REMOVEXATTR)
 OP_FN(js_resolve, OP_RESOLVE)
+OP_FN(js_access, OP_ACCESS)
 OP_FN(js_mkfifo, OP_MKFIFO)
 OP_FN(js_mountOverlay, OP_MOUNT_OVERLAY)
 OP_FN(js_umount, OP_UMOUNT)
@@ -1206,7 +1285,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN(rmdir),    FN(unlink),   FN(rename), FN(link), FN(symlink),  FN(readlink),
       FN(chmod),    FN(chown),    FN(utimens), FN(truncate), FN(statfs), FN(mknod),
       FN(getxattr), FN(listxattr), FN(setxattr), FN(removexattr), FN(mkfifo),
-      FN(mountOverlay), FN(umount), FN(resolve),
+      FN(mountOverlay), FN(umount), FN(resolve), FN(access),
       FN(idmapMount),
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)

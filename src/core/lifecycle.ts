@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import { BadRequest, Busy, NotFound, q } from '../errors.js';
 import type { CreateOptions } from '../model/settings.js';
 import { isValidName } from '../ctl/values.js';
-import { writeFileAtomic, randomHex, exists } from '../util/files.js';
+import { writeFileAtomic, randomHex, exists, removeTree } from '../util/files.js';
 import { logger } from '../util/log.js';
 import type { OciRuntime } from '../drivers/runtime/oci.js';
 import { buildSpec } from '../drivers/runtime/spec.js';
@@ -250,7 +250,7 @@ export class Lifecycle {
     await this.d.network.teardown(name, record);
     await this.host.unmountOverlay(cp.rootfs);
     await this.host.unmountOverlay(cp.idmappedLower); // attached only during a start; read-only, so rm can never reach the image
-    await fs.rm(cp.dir, { recursive: true, force: true });
+    await removeTree(cp.dir); // a container's upper dir may be deeper than PATH_MAX
     await this.claims.release(cp.dir, record?.idmap?.base);
   }
 

@@ -21,6 +21,7 @@ import { SYSTEM_PATH } from '../util/exec.js';
 import { ReaderBudget } from './budget.js';
 import { Network } from './network.js';
 import { detectCgroupHost, type CgroupHost } from '../drivers/cgroups/host.js';
+import { removeTree } from '../util/files.js';
 
 export interface WardenOptions {
   stateDir: string;
@@ -140,7 +141,7 @@ export class Warden {
     await this.network.reset();
     // No state dir: nothing to empty.
     for (const entry of await fs.readdir(this.paths.root).catch(() => [] as string[])) {
-      await fs.rm(path.join(this.paths.root, entry), { recursive: true, force: true });
+      await removeTree(path.join(this.paths.root, entry));
     }
   }
 }

@@ -292,6 +292,7 @@ export class FuseAdapter {
       mknod: (path, mode, dev, cb) => unit(this.onSub(path, true, this.caller()).then(([s, r]) => s.mknod(r, mode, dev)), cb),
       symlink: (target, path, cb) => unit(this.onSub(path, true, this.caller()).then(([s, r]) => s.symlink(target, r)), cb),
       readlink: (path, cb) => done(this.readlink(path, this.caller()), (t) => cb(0, t), cb),
+      access: (path, mode, cb) => unit(this.access(path, mode, this.caller()), cb),
       chmod: (path, mode, cb) => unit(this.onSub(path, false, this.caller()).then(([s, r]) => s.chmod(r, mode)), cb),
       chown: (path, uid, gid, cb) => unit(this.onSub(path, false, this.caller()).then(([s, r]) => s.chown(r, uid, gid)), cb),
       utimens: (path, atime, mtime, cb) => unit(this.utimens(path, atime, mtime, this.caller()), cb),
@@ -414,6 +415,20 @@ export class FuseAdapter {
     const { target, name } = await this.parent(p);
     if (target.kind !== 'node' || target.node.kind !== 'dir' || !target.node.unlink) throw new NotPermitted('not permitted here');
     return target.node.unlink(name);
+  }
+
+  /**
+   * access(2) and chdir: under rootfs/ the kernel's answer for the file (before this op existed
+   * libfuse answered ENOSYS and the kernel then granted everything, `test -x` of a 0644 file
+   * included). A synthetic node exists if it resolves; X_OK needs an exec bit on a file, as
+   * for root anywhere.
+   */
+  private async access(p: string, mode: number, who?: Caller): Promise<void> {
+    const t = await this.resolve(p, who);
+    if (t.kind === 'sub') return t.sub.access(t.rel, mode);
+    if (!(mode & C.X_OK) || t.node.kind !== 'file') return;
+    const st = await t.node.getattr();
+    if (!((st.mode ?? 0) & 0o111)) throw new Denied('not executable');
   }
 
   private async utimens(p: string, atime: UtimeSpec, mtime: UtimeSpec, who?: Caller): Promise<void> {

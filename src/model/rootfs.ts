@@ -50,6 +50,8 @@ export interface ConfinedRoot {
   readlink(rel: string): Promise<string>;
   resolve(parts: string[]): Promise<InRoot>;
   chmod(rel: string, mode: number): Promise<void>;
+  /** access(2) of `rel` itself (F_OK, R_OK, W_OK, X_OK bits), with the daemon's effective ids. */
+  access(rel: string, mode: number): Promise<void>;
   chown(rel: string, uid: number, gid: number): Promise<void>;
   utimens(rel: string, atime: TimeSpec, mtime: TimeSpec): Promise<void>;
   truncate(rel: string, size: number): Promise<void>;

@@ -48,6 +48,7 @@ declare module 'fuse-native' {
     symlink?(target: string, path: string, cb: Cb): void;
     mknod?(path: string, mode: number, dev: number, cb: Cb): void;
     readlink?(path: string, cb: (err: number, target?: string) => void): void;
+    access?(path: string, mode: number, cb: Cb): void;
     chmod?(path: string, mode: number, cb: Cb): void;
     chown?(path: string, uid: number, gid: number, cb: Cb): void;
     utimens?(path: string, atime: UtimeSpec, mtime: UtimeSpec, cb: Cb): void;

@@ -31,6 +31,7 @@ export interface Native {
   symlink(rootFd: number, target: string, rel: string, caller?: Uint32Array): Promise<void>;
   readlink(rootFd: number, rel: string, caller?: Uint32Array): Promise<string>;
   chmod(rootFd: number, rel: string, mode: number, caller?: Uint32Array): Promise<void>;
+  access(rootFd: number, rel: string, mode: number, caller?: Uint32Array): Promise<void>;
   chown(rootFd: number, rel: string, uid: number, gid: number, caller?: Uint32Array): Promise<void>;
   utimens(rootFd: number, rel: string, aSec: number, aNsec: number, mSec: number, mNsec: number, caller?: Uint32Array): Promise<void>;
   truncate(rootFd: number, rel: string, size: number, caller?: Uint32Array): Promise<void>;

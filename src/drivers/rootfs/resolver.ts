@@ -200,6 +200,11 @@ export class RootfsResolver implements ConfinedRoot {
     return this.#run((n, fd, as) => n.chmod(fd, rel, mode & 0o7777, as));
   }
 
+  /** faccessat(AT_EACCESS | AT_SYMLINK_NOFOLLOW) of `rel`: F_OK, or R_OK | W_OK | X_OK bits. */
+  async access(rel: string, mode: number): Promise<void> {
+    return this.#run((n, fd, as) => n.access(fd, rel, mode & 7, as));
+  }
+
   /** lchown: a symlink's own owner. -1 keeps the current uid or gid. */
   async chown(rel: string, uid: number, gid: number): Promise<void> {
     return this.#run((n, fd, as) => n.chown(fd, rel, uid, gid, as));

@@ -22,12 +22,21 @@ import { actsAsDaemon, type Caller } from '../../model/caller.js';
 import { treeIno } from '../ino.js';
 
 /**
+ * The group a file made by host root should get in a container: the container root's, unless
+ * the kernel gave it the group of a setgid directory (any gid but host root's 0 comes from
+ * there), which stays, as when the container's root makes it inside (-1: unchanged).
+ */
+function newGroup(gid: number, root: number): number {
+  return gid === 0 ? root : -1;
+}
+
+/**
  * A file the create made (host root owns it: nothing of the container's does) goes to the
  * container's root; an existing file the open raced into stays as it is. On the fd: no path.
  */
 async function ownNew(fd: number, root: number): Promise<void> {
   const st = await promisify(fstat)(fd);
-  if (st.uid === 0) await promisify(fchown)(fd, root, root);
+  if (st.uid === 0) await promisify(fchown)(fd, root, newGroup(st.gid, root));
 }
 
 const S_IFMT = 0o170000;
@@ -82,7 +91,10 @@ export class HostDir implements Subtree {
 
   /** What root made through the tree belongs to the container's root; a caller's own is its own. */
   private async own(rel: string): Promise<void> {
-    if (this.owner !== undefined && actsAsDaemon(this.caller)) await (await this.resolver()).chown(rel, this.owner, this.owner);
+    if (this.owner === undefined || !actsAsDaemon(this.caller)) return;
+    const r = await this.resolver();
+    const st = await r.lstat(rel);
+    await r.chown(rel, this.owner, newGroup(st.gid, this.owner)); // a setgid directory's group stays
   }
 
   private writable(): void {
@@ -171,6 +183,12 @@ export class HostDir implements Subtree {
   async chmod(rel: string, mode: number): Promise<void> {
     this.writable();
     await (await this.root()).chmod(rel, mode & 0o7777);
+  }
+
+  /** The kernel's answer, as for the overlay (as root: X_OK needs an exec bit on a file). */
+  async access(rel: string, mode: number): Promise<void> {
+    if (mode & C.W_OK) this.writable();
+    await (await this.root()).access(rel, mode);
   }
 
   async chown(rel: string, uid: number, gid: number): Promise<void> {

@@ -116,6 +116,8 @@ export interface Subtree {
   symlink(target: string, rel: string): Promise<void>;
   readlink(rel: string): Promise<string>;
   chmod(rel: string, mode: number): Promise<void>;
+  /** access(2): the kernel's own answer for the file (an exec bit for X_OK, even for root). */
+  access(rel: string, mode: number): Promise<void>;
   chown(rel: string, uid: number, gid: number): Promise<void>;
   /** Exact nanoseconds (BigInt), or 'now' / 'omit' (UTIME_NOW, UTIME_OMIT). */
   utimens(rel: string, atime: UtimeSpec, mtime: UtimeSpec): Promise<void>;
