@@ -62,5 +62,6 @@ export function recordFrom(name: string, options: CreateOptions, image: string, 
     settings: options.settings,
     created: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     cgroupsPath,
+    ...(options.rlimits && Object.keys(options.rlimits).length ? { rlimits: options.rlimits } : {}),
   };
 }

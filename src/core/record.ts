@@ -8,6 +8,8 @@
 import { parsePortForward, parseEgressRule, parseRate } from '../ctl/net-values.js';
 import { formatPortForward, formatEgressRule, formatRate } from '../model/net.js';
 import type { Settings } from '../model/settings.js';
+import { formatRlimit, type Rlimits } from '../model/rlimits.js';
+import { parseRlimit, parseRlimitName } from '../ctl/values.js';
 import { writeFileAtomic, readJson } from '../util/files.js';
 import type { ContainerRecord } from './container.js';
 import type { ContainerPaths } from './paths.js';
@@ -15,8 +17,11 @@ import type { ContainerPaths } from './paths.js';
 /** The settings as container.json holds them. */
 export type SettingsFile = Omit<Settings, 'ports' | 'rules' | 'rate'> & { ports?: string[]; rules?: string[]; rate?: string };
 
+/** The rlimits as container.json holds them: `{ "nofile": "1024:4096" }`, each value in canonical form. */
+export type RlimitsFile = Record<string, string>;
+
 /** A record as container.json holds it. */
-export type RecordFile = Omit<ContainerRecord, 'settings'> & { settings: SettingsFile };
+export type RecordFile = Omit<ContainerRecord, 'settings' | 'rlimits'> & { settings: SettingsFile; rlimits?: RlimitsFile };
 
 /** The text of container.json for a record (the keys in the record's order). */
 export function encodeRecord(r: ContainerRecord): string {
@@ -27,7 +32,8 @@ export function encodeRecord(r: ContainerRecord): string {
     else if (k === 'rate') settings[k] = formatRate(r.settings.rate!);
     else settings[k] = v;
   }
-  return JSON.stringify({ ...r, settings }, null, 2) + '\n';
+  const rlimits = r.rlimits && Object.fromEntries(Object.entries(r.rlimits).map(([k, v]) => [k, formatRlimit(v)]));
+  return JSON.stringify({ ...r, settings, ...(rlimits ? { rlimits } : {}) }, null, 2) + '\n';
 }
 
 /** The typed record of a container.json's contents; throws BadRequest on a value it cannot parse. */
@@ -37,7 +43,14 @@ export function decodeRecord(f: RecordFile): ContainerRecord {
   if (ports) settings.ports = ports.map((l) => parsePortForward(l));
   if (rules) settings.rules = rules.map((l) => parseEgressRule(l));
   if (rate) settings.rate = parseRate(rate); // an empty one (an early `rate=`) is none
-  return { ...f, settings };
+  const { rlimits: rf, ...rest } = f;
+  if (!rf) return { ...rest, settings };
+  const rlimits: Rlimits = {};
+  for (const [k, v] of Object.entries(rf)) {
+    const name = parseRlimitName(k);
+    rlimits[name] = parseRlimit(name, v);
+  }
+  return { ...rest, settings, rlimits };
 }
 
 /** Write a container's record (atomically: a reader sees the old one or the new one). */

@@ -9,8 +9,9 @@ import { BadRequest } from '../errors.js';
 import { row, parseMessage, usageText, renderGrammar, type Cmdtab, type CommandOf } from './cmdtab.js';
 import {
   parseName, parseLimit, parseSignal,
-  parseUser, parseEnv, parseSeconds, parseBool,
+  parseUser, parseEnv, parseSeconds, parseBool, parseRlimitName, parseRlimit,
 } from './values.js';
+import { RLIMIT_NAMES, type Rlimits } from '../model/rlimits.js';
 import type { Settings, SettingKey, CreateOptions } from '../model/settings.js';
 import type { RunOptions } from '../model/records.js';
 import { putLimit } from '../model/limits.js';
@@ -47,11 +48,23 @@ export function applySetting(settings: Settings, key: SettingKey, value: string)
   }
 }
 
+/** `rlimit.NAME=VALUE` of create and run: put into `into` (created on first use); false for another key. */
+const RLIMIT_PREFIX = 'rlimit.';
+function takeRlimit(key: string, value: string, into: { rlimits?: Rlimits }): boolean {
+  if (!key.startsWith(RLIMIT_PREFIX)) return false;
+  const name = parseRlimitName(key.slice(RLIMIT_PREFIX.length));
+  (into.rlimits ??= {})[name] = parseRlimit(name, value);
+  return true;
+}
+
 function splitKeyValue(token: string): [string, string] | undefined {
   const eq = token.indexOf('=');
   if (eq <= 0) return undefined;
   return [token.slice(0, eq), token.slice(eq + 1)];
 }
+
+/** How `cat ctl` explains rlimit.NAME= (create and run). */
+const RLIMIT_USAGE = `    rlimit.NAME=N|unlimited|SOFT:HARD   NAME: ${RLIMIT_NAMES.join(' ')}`;
 
 /** The keys `create` takes besides the settings. */
 const CREATE_KEYS = ['image', 'net', 'env', 'seccomp', 'privileged'] as const;
@@ -80,6 +93,7 @@ function parseCreate(args: string[]): CreateArgs {
     } else if (key === 'privileged') options.privileged = parseBool(val, 'privileged');
     else if (key === 'env') options.env.push(parseEnv(val));
     else if (isSettingKey(key)) applySetting(options.settings, key, val);
+    else if (takeRlimit(key, val, options)) continue;
     else throw new BadRequest(`unknown option ${JSON.stringify(key)}`);
   }
   return name === undefined ? { options } : { name, options };
@@ -100,6 +114,7 @@ function parseRun(args: string[], usage: () => BadRequest): RunOptions {
       opts.dir = val;
     } else if (key === 'user') opts.user = parseUser(val);
     else if (key === 'env') opts.env.push(parseEnv(val));
+    else if (takeRlimit(key, val, opts)) continue;
     else break; // the first token that is not a known option starts the program (docs/interface.md)
   }
   opts.argv = args.slice(i);
@@ -120,8 +135,8 @@ export const GLOBAL_CTL = {
   rows: [
     row({
       verb: 'create', args: '[NAME] [KEY=VALUE ...]', min: 0, max: Infinity,
-      note: `keys: ${[...CREATE_KEYS, ...SETTING_KEYS].join(' ')}`,
-      more: ['    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all'],
+      note: `keys: ${[...CREATE_KEYS, ...SETTING_KEYS, 'rlimit.NAME'].join(' ')}`,
+      more: [RLIMIT_USAGE, '    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all'],
       summary: 'make a container, without NAME a generated one (c-XXXXXX); returns once it can run processes',
       reply: 'the container name',
       parse: parseCreate,
@@ -156,7 +171,8 @@ export const CONTAINER_CTL = {
   footer: QUOTING_USAGE,
   rows: [
     row({
-      verb: 'run', args: '[id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [--] PROGRAM [ARG ...]', min: 1, max: Infinity,
+      verb: 'run', args: '[id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [rlimit.NAME=VALUE ...] [--] PROGRAM [ARG ...]', min: 1, max: Infinity,
+      more: [RLIMIT_USAGE],
       summary: 'start a process; options end at `--` or at the first word that is not a known KEY=VALUE option; without id= the ids are 1, 2, 3 …',
       reply: 'the process id',
       parse: parseRun,

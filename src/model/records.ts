@@ -4,6 +4,7 @@
  * go to and from disk is core's (core/record.ts, core/processes.ts).
  */
 import type { NetMode, SeccompMode, Settings } from './settings.js';
+import type { Rlimits } from './rlimits.js';
 
 /** A container's user namespace: its ids 0…size-1 are the host's base…base+size-1. */
 export interface IdRange { base: number; size: number }
@@ -22,6 +23,8 @@ export interface ContainerRecord {
   seccomp?: SeccompMode;
   /** The host ids of its user namespace; absent: privileged (its root is the host's root). */
   idmap?: IdRange;
+  /** `create rlimit.NAME=`: the default rlimits of its processes (absent: none, or an older record). */
+  rlimits?: Rlimits;
 }
 
 /** What a process was started as (procs/ID/meta.json). */
@@ -41,5 +44,7 @@ export interface RunOptions {
   dir?: string;
   user?: User;
   env: string[];
+  /** `rlimit.NAME=`: over the container's defaults (absent: none given). */
+  rlimits?: Rlimits;
   argv: string[];
 }
