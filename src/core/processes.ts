@@ -9,7 +9,7 @@ import { BadRequest, Busy, Exists, NotFound, q, SystemFailure, BrokenPipe, inter
 import type { RunOptions } from '../model/records.js';
 import { isValidName, type Signal } from '../ctl/values.js';
 import { buildProcessSpec } from '../drivers/runtime/spec.js';
-import { checkRlimits, hostNrOpen } from '../drivers/runtime/rlimits.js';
+import { checkRlimits, hostRlimitCeiling } from '../drivers/runtime/rlimits.js';
 import { mergeRlimits, type Rlimits } from '../model/rlimits.js';
 import { ProcPaths } from '../drivers/monitor/paths.js';
 import { startProcess, readExit, reopenStdin, endHolder } from '../drivers/monitor/conmon.js';
@@ -157,7 +157,7 @@ export class ProcessTable {
     if (o.id !== undefined && this.taken(o.id)) throw new Exists(`process ${q(o.id)} exists`);
     // The run's limits over the container's defaults, checked against the host before anything is made.
     const rlimits = mergeRlimits(this.c.record.rlimits, o.rlimits);
-    checkRlimits(rlimits, hostNrOpen());
+    checkRlimits(rlimits, hostRlimitCeiling());
     const id = o.id ?? this.autoId();
     this.reserved.add(id); // synchronous with the check: a concurrent run cannot take the same id
     const p = this.paths(id);
