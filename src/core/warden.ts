@@ -20,6 +20,8 @@ import { SYSTEM_PATH } from '../util/exec.js';
 import { ReaderBudget } from './budget.js';
 import { Network } from './network.js';
 import { detectCgroupHost, type CgroupHost } from '../drivers/cgroups/host.js';
+import { renderMetrics, sample } from './metrics.js';
+import type { Container } from './container.js';
 
 export interface WardenOptions {
   stateDir: string;
@@ -115,6 +117,12 @@ export class Warden {
     // Once a second: the periodic check of every container (checks.ts).
     this.ticker = setInterval(() => void this.checks.tick(), 1000);
     this.ticker.unref();
+  }
+
+  /** The metrics text (core/metrics.ts) of every container, by name, or of one. */
+  metrics(only?: Container): string {
+    const cs = only ? [only] : this.registry.names().map((n) => this.registry.find(n)).filter((c): c is Container => c !== undefined);
+    return renderMetrics(sample(cs, (records) => this.network.countersOf(records)));
   }
 
   stop(): void {

@@ -98,6 +98,7 @@ function containerDir(w: Warden, c: Container): DirNode {
     ['procs', procs],
     ['cgroup', cgroupDir(c)],
     ['net', netDir(w, c)],
+    ['metrics', textFile(() => w.metrics(c), { sizeAtStat: false })],
     ['rootfs', rootfs],
   ]);
 }
@@ -163,6 +164,7 @@ export function buildTree(w: Warden): DirNode {
   const root = tableDir(() => [
     ['ctl', ctlFile((text) => w.commands.global(text), GLOBAL_USAGE, (m) => w.events.error(m))],
     ['events', logFile(w.paths.events)],
+    ['metrics', textFile(() => w.metrics(), { sizeAtStat: false })],
     ['images', imagesDir(w)],
     ['containers', containersDir(w)],
     ['rootfs', perContainer(w, containerRoot)],
