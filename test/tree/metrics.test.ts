@@ -181,6 +181,16 @@ test.serial('containers/NAME/metrics: the same for one container, accepted by pr
   t.is(w, 'EPERM');
 });
 
+test.serial('an OOM kill counts, and the peak is at least the limit reached', async (t) => {
+  await tree.ctl(tree.p('ctl'), 'create moom net=none memory.max=32M');
+  const hog = await tree.ctl(tree.p('containers', 'moom', 'ctl'), 'run dd if=/dev/zero of=/dev/null bs=64M count=1');
+  t.is(await fs.readFile(tree.p('procs', 'moom', hog, 'wait'), 'utf8'), 'killed KILL\n');
+  const p = parse(await fs.readFile(tree.p('containers', 'moom', 'metrics'), 'utf8'));
+  t.is(value(p, 'wardenfs_container_oom_kills_total', 'moom'), 1);
+  t.true(value(p, 'wardenfs_container_memory_peak_bytes', 'moom')! >= 30 * 1024 * 1024);
+  await tree.ctl(tree.p('ctl'), 'destroy moom');
+});
+
 test.serial('a destroyed container leaves the metrics', async (t) => {
   await tree.ctl(tree.p('ctl'), 'create mgone net=none');
   t.true(parse(await fs.readFile(tree.p('metrics'), 'utf8')).values.get('wardenfs_container_pids')!.has('mgone'));
