@@ -136,7 +136,7 @@ export const GLOBAL_CTL = {
     row({
       verb: 'create', args: '[NAME] [KEY=VALUE ...]', min: 0, max: Infinity,
       note: `keys: ${[...CREATE_KEYS, ...SETTING_KEYS, 'rlimit.NAME'].join(' ')}`,
-      more: [RLIMIT_USAGE, '    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all'],
+      more: ['    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all', RLIMIT_USAGE],
       summary: 'make a container, without NAME a generated one (c-XXXXXX); returns once it can run processes',
       reply: 'the container name',
       parse: parseCreate,
