@@ -21,6 +21,7 @@ import { Container, recordFrom, type ContainerRecord } from './container.js';
 import { EventLog } from './events.js';
 import type { Network } from './network.js';
 import { saveRecord, loadRecord, decodeRecord } from './record.js';
+import { checkRlimits, hostRlimitCeiling } from '../drivers/runtime/rlimits.js';
 import { endAllMonitors } from '../drivers/monitor/conmon.js';
 import path from 'node:path';
 import type { Registry } from './registry.js';
@@ -140,6 +141,7 @@ export class Lifecycle {
     if (net === 'none' && (s.ports || s.rules || s.rate)) throw new BadRequest('ports, rules and rate need net=bridge');
     // Values were parsed by ctl/; the ports are checked before anything is made (a refused one changes nothing).
     if (s.ports) this.d.network.checkPorts(name, s.ports);
+    if (options.rlimits) checkRlimits(options.rlimits, hostRlimitCeiling());
     if (s['pids.max'] === undefined && this.d.defaultPidsMax !== 'max') s['pids.max'] = this.d.defaultPidsMax;
     registry.reserve(name, image); // synchronous: a second create of this name fails with EEXIST
     const cp = paths.container(name);

@@ -11,6 +11,8 @@ import { parseProperty, propertiesFrom, MAX_GRACE } from '../ctl/props.js';
 import { BadRequest } from '../errors.js';
 import { formatPortForward, formatEgressRule, formatRate } from '../model/net.js';
 import type { Settings } from '../model/settings.js';
+import { formatRlimit, type Rlimits } from '../model/rlimits.js';
+import { parseRlimit, parseRlimitName } from '../ctl/values.js';
 import { writeFileAtomic, readJson } from '../util/files.js';
 import type { ContainerRecord } from './container.js';
 import type { ContainerPaths } from './paths.js';
@@ -18,8 +20,11 @@ import type { ContainerPaths } from './paths.js';
 /** The settings as container.json holds them. */
 export type SettingsFile = Omit<Settings, 'ports' | 'rules' | 'rate'> & { ports?: string[]; rules?: string[]; rate?: string };
 
+/** The rlimits as container.json holds them: `{ "nofile": "1024:4096" }`, each value in canonical form. */
+export type RlimitsFile = Record<string, string>;
+
 /** A record as container.json holds it. */
-export type RecordFile = Omit<ContainerRecord, 'settings'> & { settings: SettingsFile };
+export type RecordFile = Omit<ContainerRecord, 'settings' | 'rlimits'> & { settings: SettingsFile; rlimits?: RlimitsFile };
 
 /** The text of container.json for a record (the keys in the record's order). */
 export function encodeRecord(r: ContainerRecord): string {
@@ -30,7 +35,8 @@ export function encodeRecord(r: ContainerRecord): string {
     else if (k === 'rate') settings[k] = formatRate(r.settings.rate!);
     else settings[k] = v;
   }
-  return JSON.stringify({ ...r, settings }, null, 2) + '\n';
+  const rlimits = r.rlimits && Object.fromEntries(Object.entries(r.rlimits).map(([k, v]) => [k, formatRlimit(v)]));
+  return JSON.stringify({ ...r, settings, ...(rlimits ? { rlimits } : {}) }, null, 2) + '\n';
 }
 
 /** The typed record of a container.json's contents; throws BadRequest on a value it cannot parse. */
@@ -40,7 +46,16 @@ export function decodeRecord(f: RecordFile): ContainerRecord {
   if (ports) settings.ports = ports.map((l) => parsePortForward(l));
   if (rules) settings.rules = rules.map((l) => parseEgressRule(l));
   if (rate) settings.rate = parseRate(rate); // an empty one (an early `rate=`) is none
-  const r: ContainerRecord = { ...f, settings };
+  const { rlimits: rf, ...rest } = f;
+  const r: ContainerRecord = { ...rest, settings };
+  if (rf) {
+    const rlimits: Rlimits = {};
+    for (const [k, v] of Object.entries(rf)) {
+      const name = parseRlimitName(k);
+      rlimits[name] = parseRlimit(name, v);
+    }
+    r.rlimits = rlimits;
+  }
   // Records before properties and grace have neither: none. Those written here are checked
   // as a write of the tree would be (a key that is no path name must never reach by-property/).
   if (f.properties !== undefined) {

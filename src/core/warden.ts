@@ -22,6 +22,8 @@ import { ReaderBudget } from './budget.js';
 import { Network } from './network.js';
 import { detectCgroupHost, type CgroupHost } from '../drivers/cgroups/host.js';
 import { removeTree } from '../util/files.js';
+import { renderMetrics, sample } from './metrics.js';
+import type { Container } from './container.js';
 
 export interface WardenOptions {
   stateDir: string;
@@ -128,6 +130,12 @@ export class Warden {
     // Once a second: the periodic check of every container (checks.ts), then the grace times (grace.ts).
     this.ticker = setInterval(() => void this.checks.tick().then(() => this.grace.tick()), 1000);
     this.ticker.unref();
+  }
+
+  /** The metrics text (core/metrics.ts) of every container, by name, or of one. */
+  metrics(only?: Container): string {
+    const cs = only ? [only] : this.registry.names().map((n) => this.registry.find(n)).filter((c): c is Container => c !== undefined);
+    return renderMetrics(sample(cs, (records) => this.network.countersOf(records)));
   }
 
   stop(): void {

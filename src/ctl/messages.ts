@@ -9,8 +9,9 @@ import { BadRequest } from '../errors.js';
 import { row, parseMessage, usageText, renderGrammar, type Cmdtab, type CommandOf } from './cmdtab.js';
 import {
   parseName, parseLimit, parseSignal,
-  parseUser, parseEnv, parseSeconds, parseBool,
+  parseUser, parseEnv, parseSeconds, parseBool, parseRlimitName, parseRlimit,
 } from './values.js';
+import { RLIMIT_NAMES, type Rlimits } from '../model/rlimits.js';
 import type { Settings, SettingKey, CreateOptions } from '../model/settings.js';
 import type { RunOptions } from '../model/records.js';
 import { putLimit } from '../model/limits.js';
@@ -48,11 +49,23 @@ export function applySetting(settings: Settings, key: SettingKey, value: string)
   }
 }
 
+/** `rlimit.NAME=VALUE` of create and run: put into `into` (created on first use); false for another key. */
+const RLIMIT_PREFIX = 'rlimit.';
+function takeRlimit(key: string, value: string, into: { rlimits?: Rlimits }): boolean {
+  if (!key.startsWith(RLIMIT_PREFIX)) return false;
+  const name = parseRlimitName(key.slice(RLIMIT_PREFIX.length));
+  (into.rlimits ??= {})[name] = parseRlimit(name, value);
+  return true;
+}
+
 function splitKeyValue(token: string): [string, string] | undefined {
   const eq = token.indexOf('=');
   if (eq <= 0) return undefined;
   return [token.slice(0, eq), token.slice(eq + 1)];
 }
+
+/** How `cat ctl` explains rlimit.NAME= (create and run). */
+const RLIMIT_USAGE = `    rlimit.NAME=N|unlimited|SOFT:HARD   NAME: ${RLIMIT_NAMES.join(' ')}`;
 
 /** The keys `create` takes besides the settings. */
 const CREATE_KEYS = ['image', 'net', 'env', 'seccomp', 'privileged', 'grace', 'prop.KEY'] as const;
@@ -92,6 +105,7 @@ function parseCreate(args: string[]): CreateArgs {
       const k = parsePropertyKey(key.slice(PROP_PREFIX.length));
       props.push([k, parsePropertyValue(k, val)]);
     } else if (isSettingKey(key)) applySetting(options.settings, key, val);
+    else if (takeRlimit(key, val, options)) continue;
     else throw new BadRequest(`unknown option ${JSON.stringify(key)}`);
   }
   if (props.length > 0) options.properties = propertiesFrom(props);
@@ -116,7 +130,8 @@ function parseRun(args: string[], usage: () => BadRequest): RunOptions {
     else if (key === 'entrypoint') {
       if (val.includes('\0')) throw new BadRequest('bad entrypoint: a NUL character');
       opts.entrypoint = val;
-    } else break; // the first token that is not a known option starts the program (docs/interface.md)
+    } else if (takeRlimit(key, val, opts)) continue;
+    else break; // the first token that is not a known option starts the program (docs/interface.md)
   }
   opts.argv = args.slice(i);
   // No program: the image's Entrypoint and Cmd (core/program.ts).
@@ -137,10 +152,11 @@ export const GLOBAL_CTL = {
   rows: [
     row({
       verb: 'create', args: '[NAME] [KEY=VALUE ...]', min: 0, max: Infinity,
-      note: `keys: ${[...CREATE_KEYS, ...SETTING_KEYS].join(' ')}`,
+      note: `keys: ${[...CREATE_KEYS, ...SETTING_KEYS, 'rlimit.NAME'].join(' ')}`,
       more: [
         '    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all',
         '    prop.KEY=VALUE (repeatable; looked up in by-property/)   grace=DURATION|none (90s 5m 1h30m: destroyed after that long with no process and no use)',
+        RLIMIT_USAGE,
       ],
       summary: 'make a container, without NAME a generated one (c-XXXXXX); returns once it can run processes',
       reply: 'the container name',
@@ -176,7 +192,8 @@ export const CONTAINER_CTL = {
   footer: QUOTING_USAGE,
   rows: [
     row({
-      verb: 'run', args: '[id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [entrypoint=PROG] [--] [PROGRAM [ARG ...]]', min: 0, max: Infinity,
+      verb: 'run', args: '[id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [rlimit.NAME=VALUE ...] [entrypoint=PROG] [--] [PROGRAM [ARG ...]]', min: 0, max: Infinity,
+      more: [RLIMIT_USAGE],
       summary: "start a process; options end at `--` or at the first word that is not a known KEY=VALUE option; without a program, the image's Entrypoint and Cmd; with an Entrypoint, the words are its arguments; without id= the ids are 1, 2, 3 …",
       reply: 'the process id',
       parse: parseRun,

@@ -112,6 +112,7 @@ function containerDir(w: Warden, c: Container): DirNode {
     ['procs', procs],
     ['cgroup', cgroupDir(c)],
     ['net', netDir(w, c)],
+    ['metrics', textFile(() => w.metrics(c), { sizeAtStat: false })],
     ['rootfs', rootfs],
     ['properties', tableFile({ key: `${c.name}/properties`, lines: () => formatProperties(c.record.properties ?? {}), set: (lines) => setProperties(c, lines), refuse: (m) => c.events.error(m) })],
     ['grace', valueFile(async () => `${formatGrace(c.record.grace)}\n`, (text) => setGrace(c, text))],
@@ -248,6 +249,7 @@ export function buildTree(w: Warden, opts: TreeOptions = {}): DirNode {
   const root = tableDir(() => [
     ['ctl', ctlFile((text, who) => w.commands.global(text, who), GLOBAL_USAGE, refuser(w.events))],
     ['events', logFile(w.paths.events)],
+    ['metrics', textFile(() => w.metrics(), { sizeAtStat: false })],
     ['images', imagesDir(w)],
     ['containers', containersDir(w)],
     ['by-property', byPropertyDir(w)],

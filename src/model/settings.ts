@@ -5,6 +5,7 @@
  */
 import type { Limits } from './limits.js';
 import type { PortForward, EgressRule, Rate } from './net.js';
+import type { Rlimits } from './rlimits.js';
 
 /** Limits and network settings a container takes at create time or through its files, parsed (ctl/). */
 export interface Settings extends Limits {
@@ -31,4 +32,6 @@ export interface CreateOptions {
   properties?: Record<string, string>;
   /** `grace=`: seconds, or none. */
   grace?: number;
+  /** `rlimit.NAME=`: the default rlimits of every process run in it (absent: none given). */
+  rlimits?: Rlimits;
 }

@@ -23,6 +23,7 @@ import { promises as fs, constants as C, watch } from 'node:fs';
 import path from 'node:path';
 import { SystemFailure } from '../../errors.js';
 import { SYSTEM_PATH } from '../../util/exec.js';
+import { specJson } from '../runtime/spec.js';
 import { typedFailure } from '../../util/hostmessages.js';
 import { isErrno, READ_NOFOLLOW, APPEND_NOFOLLOW, CREATE_EXCL, WRITE_NOFOLLOW } from '../../util/files.js';
 import { makeFifo } from '../rootfs/addon.js';
@@ -137,7 +138,7 @@ async function waitForPid(p: ProcPaths, conmonPid: number | undefined, deadline:
 export async function startProcess(r: StartRequest): Promise<Started> {
   const p = r.paths;
   await fs.mkdir(p.exitDir, { recursive: true });
-  await fs.writeFile(p.spec, JSON.stringify(r.processSpec), { mode: 0o600, flag: CREATE_EXCL });
+  await fs.writeFile(p.spec, specJson(r.processSpec), { mode: 0o600, flag: CREATE_EXCL });
   await makeFifo(p.stdin, 0o600);
   const { reader, writer } = await openFifoPair(p.stdin);
   const out = await fs.open(p.stdout, APPEND_NOFOLLOW, 0o600);
