@@ -63,9 +63,11 @@ rm -rf "$lib/node_modules/fuse-shared-library-darwin" "$lib/node_modules/fuse-sh
   "$lib/node_modules/fuse-shared-library-linux/libfuse" "$lib/node_modules/fuse-shared-library-linux/example"
 find "$lib/node_modules" -name .bin -prune -exec rm -rf {} +
 find "$lib/node_modules" \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '.npmignore' -o -name '.eslintrc*' -o -name '.travis.yml' -o -name '.github' \) -prune -exec rm -rf {} +
+# Their READMEs and changelogs are not needed to run (license files stay).
+find "$lib/node_modules" -type f \( -iname '*.md' -o -iname '*.markdown' \) ! -iname 'license*' ! -iname 'licence*' -delete
 find "$lib/node_modules" -type d -empty -delete
 # The two shared objects, without their symbol tables (not needed to load them).
-find "$lib" -name '*.node' -exec strip --strip-unneeded --remove-section=.comment --remove-section=.note {} +
+find "$lib" -name '*.node' -exec strip --strip-unneeded --remove-section=.comment --remove-section=.note {} + -exec chmod 0644 {} +
 
 say "launcher, unit, defaults, man page, docs"
 install -m 0755 packaging/launcher "$root/usr/bin/wardenfs"
@@ -91,6 +93,7 @@ depends="nodejs (>= 20), $shlibs, fuse, runc, conmon, catatonit, busybox-static,
 install -m 0755 packaging/postinst packaging/prerm packaging/postrm "$root/DEBIAN/"
 echo /etc/default/wardenfs > "$root/DEBIAN/conffiles"
 chmod -R u+rwX,go+rX,go-w "$root"
+chmod 0644 "$lib/node_modules/fuse-native/build/Release/fuse.node" "$lib/native/rootfs/build/Release/rootfs.node"
 find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 cat > "$root/DEBIAN/control" <<EOF
