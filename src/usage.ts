@@ -90,7 +90,7 @@ export const COMMANDS: CommandHelp[] = [
 
 export const EXIT_CODES: Array<[number, string]> = [
   [0, 'success; mount: the tree was unmounted (SIGINT, SIGTERM, unmount)'],
-  [1, 'the command failed: the message on stderr says why (a state dir that is not root\'s, a busy state dir, a failed mount …)'],
+  [1, 'the command failed: the message on stderr says why (a state dir that is not root\'s, a busy state dir, a failed mount)'],
   [2, 'a bad command line: the message and the usage on stderr'],
 ];
 

@@ -55,6 +55,7 @@ test('the man page is made from the same tables: every command, option and exit 
   const r = await execa(process.execPath, [MANPAGE]);
   const page = r.stdout;
   t.regex(page, /^\.TH WARDENFS 8 /);
+  t.regex(page, /^[\x00-\x7f]*$/, 'roff input is ASCII');
   const roff = (s: string) => s.replace(/-/g, '\\-');
   for (const c of COMMANDS) {
     t.true(page.includes(`.SS ${c.name}`), c.name);
