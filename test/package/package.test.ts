@@ -63,6 +63,13 @@ class ScratchRoot {
   }
 }
 
+/** `p`, or a failure after `ms`: a hang fails this test (and its teardown runs) instead of timing out the file. */
+function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms / 1000} s`)), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 async function scratch(t: { teardown: (fn: () => Promise<void>) => void }): Promise<ScratchRoot> {
   const s = new ScratchRoot();
   t.teardown(() => s.cleanup());
@@ -201,7 +208,7 @@ test.serial('containers survive a package upgrade under a running tree; the daem
 
   // A container and a process that must outlive the upgrade (runc and conmon must not have
   // seen NOTIFY_SOCKET: they would wait for the container to say READY=1).
-  t.is(await tree.ctl(tree.p('ctl'), 'create up'), 'up');
+  t.is(await within(60_000, tree.ctl(tree.p('ctl'), 'create up'), 'create (did runc see NOTIFY_SOCKET?)'), 'up');
   const c = (...p: string[]) => tree.p('containers', 'up', ...p);
   const id = await tree.ctl(c('ctl'), `run sh -c 'echo $NOTIFY_SOCKET-; i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 0.2; done'`);
   const pid = Number(await fs.readFile(c('procs', id, 'pid'), 'utf8'));
