@@ -93,8 +93,8 @@ depends="nodejs (>= 20), $shlibs, fuse, runc, conmon, catatonit, busybox-static,
 install -m 0755 packaging/postinst packaging/prerm packaging/postrm "$root/DEBIAN/"
 echo /etc/default/wardenfs > "$root/DEBIAN/conffiles"
 chmod -R u+rwX,go+rX,go-w "$root"
-# Nothing in /usr/lib/wardenfs is run directly: the launcher runs node on bin/wardenfs.js.
-find "$lib" -type f -exec chmod 0644 {} +
+# Shared objects are not programs (lintian: shared-library-is-executable).
+find "$lib" -name '*.node' -exec chmod 0644 {} +
 find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 cat > "$root/DEBIAN/control" <<EOF
