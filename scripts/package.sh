@@ -19,6 +19,11 @@ mkdir -p "$out"
 say() { echo "package: $*" >&2; }
 
 bash scripts/setup.sh >&2
+# Packaging-time tools, not dependencies of wardenfs: dpkg-shlibdeps (dpkg-dev), strip (binutils).
+for tool in dpkg-dev binutils; do
+  dpkg-query -W -f='${Status}' "$tool" 2>/dev/null | grep -q 'install ok installed' \
+    || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$tool" >&2
+done
 
 version=$(node -p "require('./package.json').version")
 arch=$(dpkg --print-architecture)

@@ -21,7 +21,20 @@ const work = mkdtempSync(path.join(os.tmpdir(), 'wfs-pkg-'));
 let deb = '';
 const pkgVersion = (JSON.parse(await fs.readFile(path.join(PROJECT, 'package.json'), 'utf8')) as { version: string }).version;
 
+/** Tools of the checks, not dependencies of wardenfs: installed when missing (lintian brings man-db). */
+async function ensureTools(): Promise<void> {
+  const want = { lintian: 'lintian', man: 'man-db', 'systemd-analyze': 'systemd' };
+  const missing: string[] = [];
+  for (const [program, pkg] of Object.entries(want)) {
+    if ((await execa('sh', ['-c', `command -v ${program}`], { reject: false })).exitCode !== 0) missing.push(pkg);
+  }
+  if (missing.length) {
+    await execa('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env: { DEBIAN_FRONTEND: 'noninteractive' } });
+  }
+}
+
 test.before(async () => {
+  await ensureTools();
   // A clean clone: what is committed builds, with nothing from this checkout's node_modules or dist.
   await execa('git', ['clone', '-q', PROJECT, path.join(work, 'clone')]);
   const r = await execa('bash', ['scripts/package.sh', path.join(work, 'out')], { cwd: path.join(work, 'clone'), all: true, reject: false });
@@ -103,10 +116,6 @@ test.serial('dpkg-deb shows the launcher, the unit, the man page, the conffile a
 });
 
 test.serial('lintian finds no error and no warning', async (t) => {
-  // lintian is a packaging tool, not a dependency of wardenfs: installed here when missing.
-  if ((await execa('sh', ['-c', 'command -v lintian'], { reject: false })).exitCode !== 0) {
-    await execa('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'lintian'], { env: { DEBIAN_FRONTEND: 'noninteractive' } });
-  }
   const r = await execa('lintian', ['--fail-on', 'error,warning', '--no-tag-display-limit', deb], { reject: false, all: true });
   t.is(r.exitCode, 0, r.all);
   t.notRegex(r.stdout, /^[EW]: /m);
@@ -199,12 +208,16 @@ test.serial('containers survive a package upgrade under a running tree; the daem
   t.teardown(() => tree.cleanup());
   await tree.start();
   const daemon1 = tree.daemon!.pid!;
+  // The first start's long step says what it does, on stderr (and to systemd as STATUS=).
+  t.regex(tree.log, /^wardenfs: building image \S+ from busybox-static$/m);
+  t.regex(tree.log, /^wardenfs: image \S+ ready$/m);
   await sleep(200);
   const ready = listener.messages.find((m) => m.msg.split('\n').includes('READY=1'));
   t.truthy(ready, JSON.stringify(listener.messages));
   t.is(ready?.pid, daemon1, 'sent by the daemon itself, so that systemd knows whose it is');
   t.true(ready!.msg.includes(`MAINPID=${daemon1}`));
-  t.true(listener.messages.some((m) => m.msg === 'STATUS=0 container(s) taken up'), 'progress as STATUS=');
+  t.true(listener.messages.some((m) => /^STATUS=building image \S+ from busybox-static$/.test(m.msg)), 'progress as STATUS=');
+  t.true(listener.messages.some((m) => m.msg === 'STATUS=0 container(s) taken up'));
 
   // A container and a process that must outlive the upgrade (runc and conmon must not have
   // seen NOTIFY_SOCKET: they would wait for the container to say READY=1).
