@@ -230,6 +230,14 @@ test.serial('containers survive a package upgrade under a running tree; the daem
   await sleep(500);
   t.regex(await fs.readFile(c('procs', id, 'stdout'), 'utf8'), /^-\ntick 1\n/, 'no NOTIFY_SOCKET in the container');
 
+  // Why KillMode=process: the process's monitor (conmon) stays in the daemon's cgroup, the
+  // service's under systemd, which the default KillMode would kill at every stop; the
+  // container's processes are in their own (/wardenfs/…), out of the unit's reach.
+  const conmon = Number(await fs.readFile(path.join(tree.state, 'containers/up/procs', id, 'conmon.pid'), 'utf8'));
+  const unified = async (p: number) => /^0::(.*)$/m.exec(await fs.readFile(`/proc/${p}/cgroup`, 'utf8'))?.[1];
+  t.is(await unified(conmon), await unified(daemon1));
+  t.regex((await unified(pid)) ?? '', /^\/wardenfs\//);
+
   // The upgrade: the same package again over the running daemon (dpkg replaces every file).
   const before = (await fs.stat(s.p('usr/lib/wardenfs/dist/src/cli.js'))).ino;
   const up = await s.chroot('dpkg', '-i', '/tmp/wardenfs.deb');
