@@ -234,7 +234,11 @@ test.serial('containers survive a package upgrade under a running tree; the daem
   // service's under systemd, which the default KillMode would kill at every stop; the
   // container's processes are in their own (/wardenfs/…), out of the unit's reach.
   const conmon = Number(await fs.readFile(path.join(tree.state, 'containers/up/procs', id, 'conmon.pid'), 'utf8'));
-  const unified = async (p: number) => /^0::(.*)$/m.exec(await fs.readFile(`/proc/${p}/cgroup`, 'utf8'))?.[1];
+  // the hierarchy systemd tracks units by: the unified one, or name=systemd on a legacy host
+  const unified = async (p: number) => {
+    const text = await fs.readFile(`/proc/${p}/cgroup`, 'utf8');
+    return (/^0::(.*)$/m.exec(text) ?? /^\d+:name=systemd:(.*)$/m.exec(text))?.[1];
+  };
   t.is(await unified(conmon), await unified(daemon1));
   t.regex((await unified(pid)) ?? '', /^\/wardenfs\//);
 
