@@ -64,8 +64,10 @@ find "$fn/build/Release" -mindepth 1 ! -name fuse.node -exec rm -rf {} +
 # fuse-shared-library ships a libfuse build, setuid helper scripts and copies of fusermount
 # for Fuse.configure(), which wardenfs never calls (the binding links Debian's libfuse2):
 # only its JavaScript stays, as fuse-native requires it; the other platforms' go whole.
-rm -rf "$lib/node_modules/fuse-shared-library-darwin" "$lib/node_modules/fuse-shared-library-linux-arm" \
-  "$lib/node_modules/fuse-shared-library-linux/libfuse" "$lib/node_modules/fuse-shared-library-linux/example"
+fsl=$(node -p "require('os').arch() === 'arm' ? 'fuse-shared-library-linux-arm' : 'fuse-shared-library-linux'")
+for d in "$lib"/node_modules/fuse-shared-library-*; do
+  if [ "$(basename "$d")" = "$fsl" ]; then rm -rf "$d/libfuse" "$d/example"; else rm -rf "$d"; fi
+done
 find "$lib/node_modules" -name .bin -prune -exec rm -rf {} +
 find "$lib/node_modules" \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '.npmignore' -o -name '.eslintrc*' -o -name '.travis.yml' -o -name '.github' \) -prune -exec rm -rf {} +
 # Their READMEs and changelogs are not needed to run (license files stay).
@@ -73,6 +75,15 @@ find "$lib/node_modules" -type f \( -iname '*.md' -o -iname '*.markdown' \) ! -i
 find "$lib/node_modules" -type d -empty -delete
 # The two shared objects, without their symbol tables (not needed to load them).
 find "$lib" -name '*.node' -exec strip --strip-unneeded --remove-section=.comment --remove-section=.note {} + -exec chmod 0644 {} +
+
+# The staged tree runs: the CLI starts, fuse-native loads our build, the addon loads.
+node "$lib/bin/wardenfs.js" --version >/dev/null
+(cd "$lib" && node -e "
+  const p = require('node-gyp-build').path('node_modules/fuse-native');
+  if (!p.endsWith('/build/Release/fuse.node')) throw new Error('fuse-native would load ' + p);
+  require('fuse-native');
+  require('./native/rootfs/build/Release/rootfs.node');
+")
 
 say "launcher, unit, defaults, man page, docs"
 install -m 0755 packaging/launcher "$root/usr/bin/wardenfs"
