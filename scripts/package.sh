@@ -94,7 +94,6 @@ gzip -9n "$root/usr/share/man/man8/wardenfs.8"
 gzip -9nc packaging/changelog > "$doc/changelog.gz"
 for d in operating interface; do gzip -9nc "docs/$d.md" > "$doc/$d.md.gz"; done
 bash scripts/package-copyright.sh "$lib/node_modules" > "$doc/copyright"
-install -m 0644 packaging/lintian-overrides -D "$root/usr/share/lintian/overrides/wardenfs"
 
 # Depends: the host programs the daemon runs (scripts/setup.sh installs the same), Node >= 20
 # (Debian 12's nodejs is 18: docs/operating.md says where 20 comes from), and the shared

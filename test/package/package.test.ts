@@ -145,7 +145,9 @@ test.serial('it installs into a scratch root: the launcher runs, the unit is ena
   const unit = await fs.readFile(s.p('lib/systemd/system/wardenfs.service'), 'utf8');
   await fs.writeFile(s.p('tmp/broken.service'), unit.replace('Type=notify', 'Type=notifyy'));
   t.regex((await s.chroot('systemd-analyze', 'verify', '/tmp/broken.service')).all, /notifyy/);
+  t.regex(unit, /^Type=notify$/m);
   t.regex(unit, /^KillMode=process$/m);
+  t.regex(unit, /^RestartPreventExitStatus=2$/m);
   t.regex(unit, /^Restart=on-failure$/m);
   t.regex(unit, /^EnvironmentFile=-\/etc\/default\/wardenfs$/m);
 
