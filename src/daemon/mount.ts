@@ -15,6 +15,7 @@ import { acquire, release } from './lock.js';
 import { trustStateDir } from './statedir.js';
 import { logger } from '../util/log.js';
 import { mountDev, type MountGuard } from '../drivers/images/source.js';
+import { takeNotifySocket } from './notify.js';
 
 const log = logger('daemon');
 
@@ -36,9 +37,12 @@ export async function runMount(opts: MountOptions): Promise<void> {
   if (inside(stateDir, mountpoint)) throw new BadRequest('the state dir cannot be inside the mountpoint');
 
   quietOutputs();
+  // Under systemd (Type=notify): READY=1 once the tree is mounted, progress as STATUS=.
+  const notify = takeNotifySocket();
   const progress = (line: string): void => {
     say(`wardenfs: ${line}\n`);
     log(line);
+    notify.send(`STATUS=${line}`);
   };
   // Only a state dir that is root's is trusted (statedir.ts): checked before anything is written in it.
   await trustStateDir(stateDir);
@@ -100,6 +104,7 @@ export async function runMount(opts: MountOptions): Promise<void> {
   const stop = async (why: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    notify.send('STOPPING=1');
     progress(`${why}: unmounting ${mountpoint}`);
     clearInterval(watch);
     warden.stop();
@@ -117,6 +122,7 @@ export async function runMount(opts: MountOptions): Promise<void> {
   }, 1000);
 
   say(`ready ${mountpoint}\n`, process.stdout);
+  notify.send('READY=1', `STATUS=serving ${mountpoint}`, `MAINPID=${process.pid}`);
 }
 
 /**

@@ -54,3 +54,11 @@ export function umount(target: string, detach = false): Promise<void> {
 export function idmapMount(source: string, target: string, base: number, size: number): void {
   addon().idmapMount(source, target, base, size);
 }
+
+/**
+ * sd_notify(3): `message` (READY=1, STATUS=…, STOPPING=1) to the service manager's socket
+ * (native/rootfs/notify.c), from this very process so that systemd can tell whose it is.
+ */
+export function sdNotify(socketPath: string, message: string): void {
+  addon().sdNotify(socketPath, message);
+}

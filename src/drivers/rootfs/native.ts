@@ -47,5 +47,7 @@ export interface Native {
   umount(target: string, detach: boolean): Promise<void>;
   /** idmap.c: a read-only bind mount of source on target showing id N as base+N (synchronous). */
   idmapMount(source: string, target: string, base: number, size: number): void;
+  /** notify.c: one datagram to $NOTIFY_SOCKET (a path or @abstract), sent by this process (synchronous). */
+  sdNotify(socketPath: string, message: string): void;
   UTIME_NOW: number; UTIME_OMIT: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number; O_PATH: number;
 }
