@@ -22,6 +22,8 @@ import { EventLog } from './events.js';
 import type { Network } from './network.js';
 import { saveRecord, loadRecord, decodeRecord } from './record.js';
 import { endAllMonitors } from '../drivers/monitor/conmon.js';
+import { RootfsResolver } from '../drivers/rootfs/resolver.js';
+import { attachAll, checkHost, mountPolicy, type MountPolicy } from './mounts.js';
 import path from 'node:path';
 import type { Registry } from './registry.js';
 import type { StatePaths, ContainerPaths } from './paths.js';
@@ -46,7 +48,7 @@ async function checkPassable(dir: string): Promise<void> {
 /** What a life cycle needs of the OCI runtime (OciRuntime; a fake in core unit tests). */
 export type ContainerRuntime = Pick<OciRuntime, 'binary' | 'root' | 'runDetached' | 'state' | 'delete' | 'list'>;
 /** What it needs of the image store. */
-export type LifecycleImages = Pick<ImageStore, 'isChanging' | 'has' | 'rootfs'>;
+export type LifecycleImages = Pick<ImageStore, 'isChanging' | 'has' | 'rootfs'> & Partial<Pick<ImageStore, 'guard'>>;
 /** What it needs of the network. */
 export type LifecycleNetwork = Pick<Network, 'allocate' | 'release' | 'checkPorts' | 'setup' | 'nsPath' | 'teardown' | 'adopt'>;
 
@@ -89,9 +91,13 @@ export class Lifecycle {
   private readonly host: LifecycleHost;
   private readonly claims: LifecycleHost['claims'];
 
+  /** The checks of bind mounts' host paths (core/mounts.ts). */
+  readonly mountPolicy: MountPolicy;
+
   constructor(private readonly d: LifecycleDeps) {
     this.host = d.host ?? realLifecycleHost();
     this.claims = this.host.claims;
+    this.mountPolicy = mountPolicy(d.paths.root, () => d.images.guard);
   }
 
   /** Id ranges of creates under way (not in the registry yet). */
@@ -140,6 +146,7 @@ export class Lifecycle {
     if (net === 'none' && (s.ports || s.rules || s.rate)) throw new BadRequest('ports, rules and rate need net=bridge');
     // Values were parsed by ctl/; the ports are checked before anything is made (a refused one changes nothing).
     if (s.ports) this.d.network.checkPorts(name, s.ports);
+    for (const m of s.mounts ?? []) await checkHost(m, this.mountPolicy); // a refused host path changes nothing
     if (s['pids.max'] === undefined && this.d.defaultPidsMax !== 'max') s['pids.max'] = this.d.defaultPidsMax;
     registry.reserve(name, image); // synchronous: a second create of this name fails with EEXIST
     const cp = paths.container(name);
@@ -206,6 +213,16 @@ export class Lifecycle {
     await writeFileAtomic(cp.config, JSON.stringify(spec, null, 2) + '\n', 0o600);
     const pid = await this.d.runtime.runDetached(record.name, cp.bundle);
     if (record.idmap) await this.d.network.setup(record, { adopting, initPid: pid });
+    // Bind mounts are attached into the running init's namespace, at create as live (mounts.ts),
+    // so that both take the same checks and the same walk of the container's path.
+    if (record.settings.mounts?.length) {
+      const root = RootfsResolver.open(cp.rootfs);
+      try {
+        await attachAll({ pid, root: () => root, ...(record.idmap ? { idmap: record.idmap } : {}) }, record.settings.mounts, this.mountPolicy);
+      } finally {
+        await (await root.catch(() => undefined))?.close();
+      }
+    }
     return pid;
   }
 

@@ -9,12 +9,13 @@ import { BadRequest } from '../errors.js';
 import { row, parseMessage, usageText, renderGrammar, type Cmdtab, type CommandOf } from './cmdtab.js';
 import {
   parseName, parseLimit, parseSignal,
-  parseUser, parseEnv, parseSeconds, parseBool,
+  parseUser, parseEnv, parseSeconds, parseBool, parseSize,
 } from './values.js';
 import type { Settings, SettingKey, CreateOptions } from '../model/settings.js';
 import type { RunOptions } from '../model/records.js';
 import { putLimit } from '../model/limits.js';
 import { parsePortForward, parseEgressRule, parseRate } from './net-values.js';
+import { parseBindMount, checkBindMounts } from './mount-values.js';
 
 // What create takes is the model's (src/model/settings.ts).
 export type { Settings, SettingKey, NetMode, SeccompMode, CreateOptions } from '../model/settings.js';
@@ -29,7 +30,7 @@ export const QUOTING_USAGE = [
 
 /** Setting keys: the writable files under cgroup/ and net/ (docs/interface.md, cgroup/ and net/). */
 export const SETTING_KEYS: readonly SettingKey[] = [
-  'memory.max', 'cpu.max', 'cpu.weight', 'pids.max', 'ports', 'rules', 'rate',
+  'memory.max', 'cpu.max', 'cpu.weight', 'pids.max', 'ports', 'rules', 'rate', 'disk.max',
 ];
 
 function isSettingKey(k: string): k is SettingKey {
@@ -44,6 +45,8 @@ export function applySetting(settings: Settings, key: SettingKey, value: string)
     case 'rules': (settings.rules ??= []).push(parseEgressRule(value)); break;
     // An empty `rate=` has always meant none given.
     case 'rate': if (value !== '') settings.rate = parseRate(value); else delete settings.rate; break;
+    case 'mounts': (settings.mounts ??= []).push(parseBindMount(value)); break;
+    case 'disk.max': settings['disk.max'] = parseDiskMax(value); break;
   }
 }
 
@@ -54,7 +57,17 @@ function splitKeyValue(token: string): [string, string] | undefined {
 }
 
 /** The keys `create` takes besides the settings. */
-const CREATE_KEYS = ['image', 'net', 'env', 'seccomp', 'privileged'] as const;
+const CREATE_KEYS = ['image', 'net', 'env', 'seccomp', 'privileged', 'mount'] as const;
+
+/** `disk.max`: a size (K, M, G) of at least 16M, or max (docs/interface.md). */
+export function parseDiskMax(value: string): number | 'max' {
+  const v = parseSize(value);
+  if (v !== 'max' && v < DISK_MIN) throw new BadRequest(`bad disk.max ${JSON.stringify(value)}: at least 16M`);
+  return v;
+}
+
+/** The smallest disk.max: the layer's own file system needs room for its journal and tables. */
+export const DISK_MIN = 16 * 1024 * 1024;
 
 interface CreateArgs { name?: string; options: CreateOptions }
 
@@ -79,9 +92,11 @@ function parseCreate(args: string[]): CreateArgs {
       options.seccomp = val;
     } else if (key === 'privileged') options.privileged = parseBool(val, 'privileged');
     else if (key === 'env') options.env.push(parseEnv(val));
+    else if (key === 'mount') applySetting(options.settings, 'mounts', val);
     else if (isSettingKey(key)) applySetting(options.settings, key, val);
     else throw new BadRequest(`unknown option ${JSON.stringify(key)}`);
   }
+  if (options.settings.mounts) checkBindMounts(options.settings.mounts);
   return name === undefined ? { options } : { name, options };
 }
 
@@ -121,7 +136,10 @@ export const GLOBAL_CTL = {
     row({
       verb: 'create', args: '[NAME] [KEY=VALUE ...]', min: 0, max: Infinity,
       note: `keys: ${[...CREATE_KEYS, ...SETTING_KEYS].join(' ')}`,
-      more: ['    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all'],
+      more: [
+        '    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all',
+        '    mount=HOSTPATH:PATH[:ro|:rw] (repeatable; read-only unless :rw)   disk.max=SIZE (K M G, at least 16M) or max',
+      ],
       summary: 'make a container, without NAME a generated one (c-XXXXXX); returns once it can run processes',
       reply: 'the container name',
       parse: parseCreate,

@@ -27,6 +27,8 @@ import { setLimit } from '../core/limits.js';
 import { valueFile } from './nodes/value.js';
 import { tableFile } from './nodes/table.js';
 import { setPorts, setRules, setRate } from '../core/netconfig.js';
+import { setMounts } from '../core/mounts.js';
+import { formatBindMount } from '../model/mounts.js';
 
 function procDir(w: Warden, c: Container, p: Proc): DirNode {
   const files = tableDir(() => [
@@ -98,6 +100,7 @@ function containerDir(w: Warden, c: Container): DirNode {
     ['procs', procs],
     ['cgroup', cgroupDir(c)],
     ['net', netDir(w, c)],
+    ['mounts', tableFile({ key: `${c.name}/mounts`, lines: () => (c.record.settings.mounts ?? []).map(formatBindMount), set: (lines) => setMounts(c, lines, w.lifecycle.mountPolicy), refuse: (m) => c.events.error(m) })],
     ['rootfs', rootfs],
   ]);
 }

@@ -42,5 +42,11 @@ export interface Native {
   umount(target: string, detach: boolean): Promise<void>;
   /** idmap.c: a read-only bind mount of source on target showing id N as base+N (synchronous). */
   idmapMount(source: string, target: string, base: number, size: number): void;
+  /** hostmount.c: a detached recursive clone of hostPath (nosuid, nodev, read-only if asked); `path` its real path. */
+  bindOpen(hostPath: string, readonly: boolean): Promise<{ fd: number; path: string; dir: boolean }>;
+  /** hostmount.c: attach a detached tree at `rel` in the mount namespace of `pid` (no symlinks in `rel`). */
+  bindAttach(treeFd: number, pid: number, rel: string): Promise<void>;
+  /** hostmount.c: detach (MNT_DETACH) the mount at `rel` in the mount namespace of `pid`. */
+  bindDetach(pid: number, rel: string): Promise<void>;
   UTIME_NOW: number; UTIME_OMIT: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number; O_PATH: number;
 }
