@@ -1,5 +1,5 @@
 {
-  # The rootfs confinement addon (rootfs.c; idmap.c: idmapped mounts; hostmount.c: live bind mounts, project quotas). Plain C against node_api.h: no npm
+  # The rootfs confinement addon (rootfs.c; idmap.c: idmapped mounts; hostmount.c: live bind mounts, growing a layer's XFS). Plain C against node_api.h: no npm
   # dependencies; built by scripts/build-native.sh with node-gyp --nodedir.
   "targets": [
     {

@@ -1,5 +1,5 @@
 /*
- * Bind mounts into a running container and the project quotas of the layer store
+ * Bind mounts into a running container, and growing a container's own XFS layer
  * (issue 14). Every call runs on the libuv thread pool (a host path may be slow, or on
  * a FUSE mount) and returns a promise; errors carry .code as node:fs errors do.
  *
@@ -17,9 +17,9 @@
  *   bindDetach(pid, rel)
  *       the same walk, then umount2(MNT_DETACH) of the mount at that fd (through the
  *       host's /proc/self/fd, opened before the setns).
- *   projectSet(dir, id)       FS_IOC_FSSETXATTR: project id + PROJINHERIT on a directory
- *   quotaSet(dir, id, bytes)  Q_XSETQLIM of project id (0: no limit), on dir's filesystem
- *   quotaGet(dir, id)         Q_XGETQUOTA: {bytes, inodes} used by project id
+ *   xfsGrow(dir, bytes)       XFS_IOC_FSGROWFSDATA: grow the XFS mounted on dir to `bytes`
+ *                             (xfs_growfs(8) would stat every mount point of the host, and
+ *                             hangs on any dead FUSE mount)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,19 +31,17 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/quota.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <linux/dqblk_xfs.h>
-#include <linux/fs.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
 
 #include <node_api.h>
 
-enum hop { H_OPEN, H_ATTACH, H_DETACH, H_PROJECT, H_QSET, H_QGET };
+enum hop { H_OPEN, H_ATTACH, H_DETACH, H_XFSGROW };
 
 typedef struct {
   napi_async_work work;
@@ -52,8 +50,7 @@ typedef struct {
   char path[4096];
   char real[4096];
   int fd, pid, readonly, dir;
-  uint32_t id;
-  uint64_t bytes, inodes;
+  uint64_t bytes;
   int err;
   const char *what;
 } hreq_t;
@@ -152,38 +149,18 @@ static void do_inns(hreq_t *r) {
   close(procfd);
 }
 
-static void do_project(hreq_t *r) {
-  int fd = open(r->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) { hfail(r, "open"); return; }
-  struct fsxattr x;
-  if (ioctl(fd, FS_IOC_FSGETXATTR, &x) < 0) { hfail(r, "FS_IOC_FSGETXATTR"); close(fd); return; }
-  x.fsx_projid = r->id;
-  x.fsx_xflags |= FS_XFLAG_PROJINHERIT;
-  if (ioctl(fd, FS_IOC_FSSETXATTR, &x) < 0) hfail(r, "FS_IOC_FSSETXATTR");
-  close(fd);
-}
+/* From xfsprogs' xfs_fs.h (xfslibs-dev is not needed for two definitions). */
+struct xfs_growfs_data { uint64_t newblocks; uint32_t imaxpct; };
+#define XFS_IOC_FSGROWFSDATA _IOW('X', 110, struct xfs_growfs_data)
 
-static void do_quota(hreq_t *r) {
+static void do_xfsgrow(hreq_t *r) {
   int fd = open(r->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) { hfail(r, "open"); return; }
-  struct fs_disk_quota q;
-  memset(&q, 0, sizeof q);
-  if (r->op == H_QSET) {
-    q.d_version = FS_DQUOT_VERSION;
-    q.d_id = r->id;
-    q.d_flags = FS_PROJ_QUOTA;
-    q.d_fieldmask = FS_DQ_BHARD | FS_DQ_BSOFT;
-    q.d_blk_hardlimit = q.d_blk_softlimit = (r->bytes + 511) / 512; /* basic blocks */
-    if (syscall(SYS_quotactl_fd, fd, QCMD(Q_XSETQLIM, PRJQUOTA), r->id, &q) < 0) hfail(r, "quotactl Q_XSETQLIM");
-  } else {
-    if (syscall(SYS_quotactl_fd, fd, QCMD(Q_XGETQUOTA, PRJQUOTA), r->id, &q) < 0) {
-      if (errno == ENOENT) { r->bytes = r->inodes = 0; } /* no dquot yet: nothing used */
-      else hfail(r, "quotactl Q_XGETQUOTA");
-    } else {
-      r->bytes = q.d_bcount * 512;
-      r->inodes = q.d_icount;
-    }
-  }
+  struct statfs sfs;
+  if (fstatfs(fd, &sfs) < 0) { hfail(r, "fstatfs"); close(fd); return; }
+  /* imaxpct 25: what mkfs.xfs gives a file system below 1 TiB (drivers/rootfs/disklayer.ts). */
+  struct xfs_growfs_data g = {.newblocks = r->bytes / (uint64_t)sfs.f_bsize, .imaxpct = 25};
+  if (ioctl(fd, XFS_IOC_FSGROWFSDATA, &g) < 0) hfail(r, "XFS_IOC_FSGROWFSDATA");
   close(fd);
 }
 
@@ -194,8 +171,7 @@ static void hexecute(napi_env env, void *data) {
   switch (r->op) {
   case H_OPEN: do_open(r); break;
   case H_ATTACH: case H_DETACH: do_inns(r); break;
-  case H_PROJECT: do_project(r); break;
-  case H_QSET: case H_QGET: do_quota(r); break;
+  case H_XFSGROW: do_xfsgrow(r); break;
   }
 }
 
@@ -227,10 +203,6 @@ static void hcomplete(napi_env env, napi_status status, void *data) {
       napi_set_named_property(env, v, "path", s);
       napi_get_boolean(env, r->dir, &b);
       napi_set_named_property(env, v, "dir", b);
-    } else if (r->op == H_QGET) {
-      napi_create_object(env, &v);
-      set_num(env, v, "bytes", (double)r->bytes);
-      set_num(env, v, "inodes", (double)r->inodes);
     } else {
       napi_get_undefined(env, &v);
     }
@@ -240,8 +212,7 @@ static void hcomplete(napi_env env, napi_status status, void *data) {
   free(r);
 }
 
-/* Arguments by op: OPEN (path, readonly) ATTACH (fd, pid, rel) DETACH (pid, rel)
- * PROJECT (dir, id) QSET (dir, id, bytes) QGET (dir, id). */
+/* Arguments by op: OPEN (path, readonly) ATTACH (fd, pid, rel) DETACH (pid, rel) XFSGROW (dir, bytes). */
 static napi_value hstart(napi_env env, napi_callback_info info, enum hop op, const char *usage) {
   size_t argc = 3;
   napi_value argv[3], promise, resource;
@@ -264,9 +235,8 @@ static napi_value hstart(napi_env env, napi_callback_info info, enum hop op, con
     ok = ok && napi_get_value_int32(env, argv[1], &r->pid) == napi_ok && STR(2);
     break;
   case H_DETACH: ok = argc == 2 && napi_get_value_int32(env, argv[0], &r->pid) == napi_ok && STR(1); break;
-  case H_PROJECT: case H_QGET: ok = argc == 2 && STR(0) && napi_get_value_uint32(env, argv[1], &r->id) == napi_ok; break;
-  case H_QSET:
-    ok = argc == 3 && STR(0) && napi_get_value_uint32(env, argv[1], &r->id) == napi_ok && napi_get_value_double(env, argv[2], &d) == napi_ok && d >= 0;
+  case H_XFSGROW:
+    ok = argc == 2 && STR(0) && napi_get_value_double(env, argv[1], &d) == napi_ok && d >= 0;
     r->bytes = ok ? (uint64_t)d : 0;
     break;
   }
@@ -293,6 +263,4 @@ static napi_value hstart(napi_env env, napi_callback_info info, enum hop op, con
 napi_value js_bindOpen(napi_env env, napi_callback_info info) { return hstart(env, info, H_OPEN, "bindOpen(hostPath, readonly)"); }
 napi_value js_bindAttach(napi_env env, napi_callback_info info) { return hstart(env, info, H_ATTACH, "bindAttach(treeFd, pid, rel)"); }
 napi_value js_bindDetach(napi_env env, napi_callback_info info) { return hstart(env, info, H_DETACH, "bindDetach(pid, rel)"); }
-napi_value js_projectSet(napi_env env, napi_callback_info info) { return hstart(env, info, H_PROJECT, "projectSet(dir, id)"); }
-napi_value js_quotaSet(napi_env env, napi_callback_info info) { return hstart(env, info, H_QSET, "quotaSet(dir, id, bytes)"); }
-napi_value js_quotaGet(napi_env env, napi_callback_info info) { return hstart(env, info, H_QGET, "quotaGet(dir, id)"); }
+napi_value js_xfsGrow(napi_env env, napi_callback_info info) { return hstart(env, info, H_XFSGROW, "xfsGrow(dir, bytes)"); }

@@ -1067,9 +1067,7 @@ napi_value js_idmapMount(napi_env env, napi_callback_info info); /* idmap.c */
 napi_value js_bindOpen(napi_env env, napi_callback_info info);
 napi_value js_bindAttach(napi_env env, napi_callback_info info);
 napi_value js_bindDetach(napi_env env, napi_callback_info info);
-napi_value js_projectSet(napi_env env, napi_callback_info info);
-napi_value js_quotaSet(napi_env env, napi_callback_info info);
-napi_value js_quotaGet(napi_env env, napi_callback_info info);
+napi_value js_xfsGrow(napi_env env, napi_callback_info info);
 
 static napi_value init(napi_env env, napi_value exports) {
 #define FN(name) {#name, NULL, js_##name, NULL, NULL, NULL, napi_enumerable, NULL}
@@ -1080,7 +1078,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN(getxattr), FN(listxattr), FN(setxattr), FN(removexattr), FN(mkfifo),
       FN(mountOverlay), FN(umount), FN(resolve),
       FN(idmapMount), FN(bindOpen), FN(bindAttach), FN(bindDetach),
-      FN(projectSet), FN(quotaSet), FN(quotaGet),
+      FN(xfsGrow),
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)
     return NULL;

@@ -23,6 +23,7 @@ import type { Network } from './network.js';
 import { saveRecord, loadRecord, decodeRecord } from './record.js';
 import { endAllMonitors } from '../drivers/monitor/conmon.js';
 import { RootfsResolver } from '../drivers/rootfs/resolver.js';
+import { makeLayerFs, mountLayerFs, unmountLayerFs } from '../drivers/rootfs/disklayer.js';
 import { attachAll, checkHost, mountPolicy, type MountPolicy } from './mounts.js';
 import path from 'node:path';
 import type { Registry } from './registry.js';
@@ -192,8 +193,15 @@ export class Lifecycle {
       await this.host.chown(cp.dir, 0, record.idmap.base);
       await fs.chmod(cp.dir, 0o710);
     }
+    // disk.max: the layer on a file system of its own, as large as the limit (disklayer.ts).
+    const disk = record.settings['disk.max'];
+    if (typeof disk === 'number') {
+      if (!(await exists(cp.layerImage))) await makeLayerFs(cp.layerImage, disk);
+      await mountLayerFs(cp.layerImage, cp.layer);
+    }
+    const own = typeof disk === 'number';
     await this.host.mountOverlay({
-      lower: this.d.images.rootfs(record.image), upper: cp.upper, work: cp.work, merged: cp.rootfs,
+      lower: this.d.images.rootfs(record.image), upper: own ? cp.layerUpper : cp.upper, work: own ? cp.layerWork : cp.work, merged: cp.rootfs,
       ...(record.idmap ? { idmap: record.idmap, idmapAt: cp.idmappedLower } : {}),
     });
     // A container in a user namespace gets its network after the start: the runtime makes
@@ -260,6 +268,7 @@ export class Lifecycle {
     await this.d.network.teardown(name, record);
     await this.host.unmountOverlay(cp.rootfs);
     await this.host.unmountOverlay(cp.idmappedLower); // attached only during a start; read-only, so rm can never reach the image
+    if (await exists(cp.layerImage)) await unmountLayerFs(cp.layer); // after the overlay, which holds it
     await fs.rm(cp.dir, { recursive: true, force: true });
     await this.claims.release(cp.dir, record?.idmap?.base);
   }

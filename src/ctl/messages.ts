@@ -59,15 +59,15 @@ function splitKeyValue(token: string): [string, string] | undefined {
 /** The keys `create` takes besides the settings. */
 const CREATE_KEYS = ['image', 'net', 'env', 'seccomp', 'privileged', 'mount'] as const;
 
-/** `disk.max`: a size (K, M, G) of at least 16M, or max (docs/interface.md). */
+/** `disk.max`: a size (K, M, G) of at least 300M, or max (docs/interface.md). */
 export function parseDiskMax(value: string): number | 'max' {
   const v = parseSize(value);
-  if (v !== 'max' && v < DISK_MIN) throw new BadRequest(`bad disk.max ${JSON.stringify(value)}: at least 16M`);
+  if (v !== 'max' && v < DISK_MIN) throw new BadRequest(`bad disk.max ${JSON.stringify(value)}: at least 300M (the smallest XFS)`);
   return v;
 }
 
-/** The smallest disk.max: the layer's own file system needs room for its journal and tables. */
-export const DISK_MIN = 16 * 1024 * 1024;
+/** The smallest disk.max: the smallest XFS mkfs.xfs makes (the layer's own file system). */
+export const DISK_MIN = 300 * 1024 * 1024;
 
 interface CreateArgs { name?: string; options: CreateOptions }
 
@@ -138,7 +138,7 @@ export const GLOBAL_CTL = {
       note: `keys: ${[...CREATE_KEYS, ...SETTING_KEYS].join(' ')}`,
       more: [
         '    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all',
-        '    mount=HOSTPATH:PATH[:ro|:rw] (repeatable; read-only unless :rw)   disk.max=SIZE (K M G, at least 16M) or max',
+        '    mount=HOSTPATH:PATH[:ro|:rw] (repeatable; read-only unless :rw)   disk.max=SIZE (K M G, at least 300M) or max',
       ],
       summary: 'make a container, without NAME a generated one (c-XXXXXX); returns once it can run processes',
       reply: 'the container name',

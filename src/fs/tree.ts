@@ -28,6 +28,7 @@ import { valueFile } from './nodes/value.js';
 import { tableFile } from './nodes/table.js';
 import { setPorts, setRules, setRate } from '../core/netconfig.js';
 import { setMounts } from '../core/mounts.js';
+import { setDiskMax, diskMaxText, diskCurrentText } from '../core/disk.js';
 import { formatBindMount } from '../model/mounts.js';
 
 function procDir(w: Warden, c: Container, p: Proc): DirNode {
@@ -101,6 +102,8 @@ function containerDir(w: Warden, c: Container): DirNode {
     ['cgroup', cgroupDir(c)],
     ['net', netDir(w, c)],
     ['mounts', tableFile({ key: `${c.name}/mounts`, lines: () => (c.record.settings.mounts ?? []).map(formatBindMount), set: (lines) => setMounts(c, lines, w.lifecycle.mountPolicy), refuse: (m) => c.events.error(m) })],
+    ['disk.max', valueFile(async () => diskMaxText(c), (text) => setDiskMax(c, text))],
+    ['disk.current', textFile(() => diskCurrentText(c))],
     ['rootfs', rootfs],
   ]);
 }

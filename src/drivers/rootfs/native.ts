@@ -48,5 +48,7 @@ export interface Native {
   bindAttach(treeFd: number, pid: number, rel: string): Promise<void>;
   /** hostmount.c: detach (MNT_DETACH) the mount at `rel` in the mount namespace of `pid`. */
   bindDetach(pid: number, rel: string): Promise<void>;
+  /** hostmount.c: grow the XFS mounted on dir to `bytes` (XFS_IOC_FSGROWFSDATA). */
+  xfsGrow(dir: string, bytes: number): Promise<void>;
   UTIME_NOW: number; UTIME_OMIT: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number; O_PATH: number;
 }
