@@ -11,8 +11,9 @@ import { BadRequest } from '../../src/errors.js';
 
 test('the usage texts are the ones cat ctl has always shown', (t) => {
   t.is(GLOBAL_USAGE, [
-    'create [NAME] [KEY=VALUE ...]   keys: image net env seccomp privileged memory.max cpu.max cpu.weight pids.max ports rules rate',
+    'create [NAME] [KEY=VALUE ...]   keys: image net env seccomp privileged mount memory.max cpu.max cpu.weight pids.max ports rules rate disk.max',
     '    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all',
+    '    mount=HOSTPATH:PATH[:ro|:rw] (repeatable; read-only unless :rw)   disk.max=SIZE (K M G, at least 300M) or max',
     'destroy NAME',
     'image import NAME PATH',
     'image remove NAME',
