@@ -1,5 +1,5 @@
 /**
- * Bind mounts from the host (docs/interface.md, containers/NAME/mounts; docs/security.md §10):
+ * Bind mounts from the host (docs/interface.md, containers/NAME/mounts; docs/security.md §8):
  * checked here, attached by drivers/rootfs/bindmount.ts into the container's mount
  * namespace, at create (after the init starts), again when an init is restarted, and live
  * through the table file.
