@@ -99,3 +99,16 @@ test.serial('a refused create with disk.max leaves no image, mount or loop devic
   const tooSmall = await tree.sh(`echo 'create d4 disk.max=100M' > "$M/ctl"`);
   t.not(tooSmall.exitCode, 0);
 });
+
+test.serial('an init started again (host reboot) is on the same limited layer', async (t) => {
+  await tree.ctl(tree.p('ctl'), 'create d5 disk.max=300M');
+  t.is((await inside('d5', 'echo kept > /kept')).wait, 'exited 0');
+  const before = await tree.status('d5');
+  await tree.stop();
+  process.kill(Number(before.pid), 'SIGKILL');
+  await tree.start();
+  t.not((await tree.status('d5')).pid, before.pid);
+  t.is((await inside('d5', 'cat /kept && dd if=/dev/zero of=/big bs=1M count=320')).err.includes('No space left on device'), true);
+  await tree.ctl(tree.p('ctl'), 'destroy d5');
+  t.is(await loops(`${tree.state}/containers/d5/layer.img`), '');
+});

@@ -149,3 +149,26 @@ test.serial('the table survives a restart of the daemon, and the mount stays', a
   t.is((await tree.sh(`: > "$M/containers/m5/mounts"`)).exitCode, 0);
   t.not((await inside('m5', 'cat /k/k')).wait, 'exited 0');
 });
+
+test.serial('a host file is mounted on a file, made in the layer owned by the container root', async (t) => {
+  const d = await hostDir('file', 'greeting', 'hello file\n');
+  await tree.ctl(tree.p('ctl'), `create m6 mount=${d}/greeting:/etc/greeting`);
+  t.is((await inside('m6', 'cat /etc/greeting')).out, 'hello file\n');
+  t.is((await inside('m6', 'stat -c %u /etc')).out, '0\n');
+  // a file over a directory is refused
+  t.is(await append('m6', `${d}/greeting:/etc`), 'EINVAL');
+  t.is(await fs.readFile(c('m6', 'mounts'), 'utf8'), `${d}/greeting:/etc/greeting:ro\n`);
+});
+
+test.serial('an init started again (host reboot) gets its mounts again', async (t) => {
+  const d = await hostDir('reboot', 'r', 'after reboot\n');
+  await tree.ctl(tree.p('ctl'), `create m7 mount=${d}:/r`);
+  const before = await tree.status('m7');
+  await tree.stop();
+  process.kill(Number(before.pid), 'SIGKILL');
+  await tree.start();
+  const after = await tree.status('m7');
+  t.not(after.pid, before.pid);
+  t.regex(await fs.readFile(c('m7', 'events'), 'utf8'), /^restarted pid=/m);
+  t.is((await inside('m7', 'cat /r/r')).out, 'after reboot\n');
+});
