@@ -169,7 +169,7 @@ export function setMounts(c: Container, lines: string[], policy: MountPolicy): P
     try {
       const next = lines.map((l) => parseBindMount(l));
       checkBindMounts(next);
-      if (c.state === 'destroying') throw new NotFound(`container ${q(c.name)} is being destroyed`);
+      if (c.state === 'destroying') throw new BadRequest(`container ${q(c.name)} is being destroyed`);
       const cur = c.record.settings.mounts ?? [];
       const same = (a: BindMount, b: BindMount): boolean => formatBindMount(a) === formatBindMount(b);
       const removed = cur.filter((m) => !next.some((n) => same(n, m)));
