@@ -68,6 +68,10 @@ test.serial('a mount given at create is seen inside, read-only unless :rw', asyn
   // :rw writes land on the host
   t.is((await inside('m1', 'echo yes > /srv/rw/new')).wait, 'exited 0');
   t.is(await fs.readFile(path.join(rw, 'new'), 'utf8'), 'yes\n');
+  // not idmapped: host root's files are nobody's inside; what the container's root makes is its host id's
+  t.is((await inside('m1', 'stat -c %u:%g /data/hello')).out, '65534:65534\n');
+  const base = Number(/uid (\d+)/.exec((await tree.status('m1'))['user namespace']!)![1]);
+  t.is((await fs.stat(path.join(rw, 'new'))).uid, base);
   // the mount is in the container's namespace, not on the host's view of its layer
   const mi = await fs.readFile('/proc/self/mountinfo', 'utf8');
   t.false(mi.includes(`${tree.state}/containers/m1/rootfs/data`));
