@@ -99,8 +99,12 @@ static void child(hreq_t *r, int ns, int procfd, int out) {
   if (r->op == H_ATTACH) {
     if (syscall(SYS_move_mount, r->fd, "", t, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) { res[0] = 4; goto out; }
   } else {
-    char link[64];
-    snprintf(link, sizeof link, "self/fd/%d", t);
+    /* "self/fd/T" by hand: snprintf is not async-signal-safe (a forked child of a threaded process). */
+    char link[32] = "self/fd/", digits[12];
+    int n = 0, v = t, len = 8;
+    do digits[n++] = (char)('0' + v % 10); while ((v /= 10) > 0);
+    while (n > 0) link[len++] = digits[--n];
+    link[len] = '\0';
     if (fchdir(procfd) < 0) { res[0] = 5; goto out; }
     if (umount2(link, MNT_DETACH) < 0) { res[0] = 6; goto out; }
   }
