@@ -1278,6 +1278,11 @@ OP_FN(js_umount, OP_UMOUNT)
 
 napi_value js_idmapMount(napi_env env, napi_callback_info info); /* idmap.c */
 napi_value js_sdNotify(napi_env env, napi_callback_info info);   /* notify.c */
+/* hostmount.c */
+napi_value js_bindOpen(napi_env env, napi_callback_info info);
+napi_value js_bindAttach(napi_env env, napi_callback_info info);
+napi_value js_bindDetach(napi_env env, napi_callback_info info);
+napi_value js_xfsGrow(napi_env env, napi_callback_info info);
 
 static napi_value init(napi_env env, napi_value exports) {
 #define FN(name) {#name, NULL, js_##name, NULL, NULL, NULL, napi_enumerable, NULL}
@@ -1287,7 +1292,8 @@ static napi_value init(napi_env env, napi_value exports) {
       FN(chmod),    FN(chown),    FN(utimens), FN(truncate), FN(statfs), FN(mknod),
       FN(getxattr), FN(listxattr), FN(setxattr), FN(removexattr), FN(mkfifo),
       FN(mountOverlay), FN(umount), FN(resolve), FN(access),
-      FN(idmapMount), FN(sdNotify),
+      FN(idmapMount), FN(sdNotify), FN(bindOpen), FN(bindAttach), FN(bindDetach),
+      FN(xfsGrow),
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)
     return NULL;

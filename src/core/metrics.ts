@@ -1,5 +1,5 @@
 /**
- * The metrics of containers (docs/interface.md §5.9): `metrics` at the top of the tree and
+ * The metrics of containers (docs/interface.md §5.12): `metrics` at the top of the tree and
  * `containers/NAME/metrics`, in the Prometheus text exposition format (version 0.0.4), which
  * node_exporter's textfile collector and any scraper read.
  *

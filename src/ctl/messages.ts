@@ -9,7 +9,7 @@ import { BadRequest } from '../errors.js';
 import { row, parseMessage, usageText, renderGrammar, type Cmdtab, type CommandOf } from './cmdtab.js';
 import {
   parseName, parseLimit, parseSignal,
-  parseUser, parseEnv, parseSeconds, parseBool, parseRlimitName, parseRlimit,
+  parseUser, parseEnv, parseSeconds, parseBool, parseRlimitName, parseRlimit, parseSize,
 } from './values.js';
 import { RLIMIT_NAMES, type Rlimits } from '../model/rlimits.js';
 import type { Settings, SettingKey, CreateOptions } from '../model/settings.js';
@@ -17,6 +17,7 @@ import type { RunOptions } from '../model/records.js';
 import { putLimit } from '../model/limits.js';
 import { parsePortForward, parseEgressRule, parseRate } from './net-values.js';
 import { parsePropertyKey, parsePropertyValue, parseGrace, propertiesFrom } from './props.js';
+import { parseBindMount, checkBindMounts } from './mount-values.js';
 
 // What create takes is the model's (src/model/settings.ts).
 export type { Settings, SettingKey, NetMode, SeccompMode, CreateOptions } from '../model/settings.js';
@@ -31,7 +32,7 @@ export const QUOTING_USAGE = [
 
 /** Setting keys: the writable files under cgroup/ and net/ (docs/interface.md, cgroup/ and net/). */
 export const SETTING_KEYS: readonly SettingKey[] = [
-  'memory.max', 'cpu.max', 'cpu.weight', 'pids.max', 'ports', 'rules', 'rate',
+  'memory.max', 'cpu.max', 'cpu.weight', 'pids.max', 'ports', 'rules', 'rate', 'disk.max',
 ];
 
 function isSettingKey(k: string): k is SettingKey {
@@ -46,6 +47,8 @@ export function applySetting(settings: Settings, key: SettingKey, value: string)
     case 'rules': (settings.rules ??= []).push(parseEgressRule(value)); break;
     // An empty `rate=` has always meant none given.
     case 'rate': if (value !== '') settings.rate = parseRate(value); else delete settings.rate; break;
+    case 'mounts': (settings.mounts ??= []).push(parseBindMount(value)); break;
+    case 'disk.max': settings['disk.max'] = parseDiskMax(value); break;
   }
 }
 
@@ -68,10 +71,20 @@ function splitKeyValue(token: string): [string, string] | undefined {
 const RLIMIT_USAGE = `    rlimit.NAME=N|unlimited|SOFT:HARD   NAME: ${RLIMIT_NAMES.join(' ')}`;
 
 /** The keys `create` takes besides the settings. */
-const CREATE_KEYS = ['image', 'net', 'env', 'seccomp', 'privileged', 'grace', 'prop.KEY'] as const;
+const CREATE_KEYS = ['image', 'net', 'env', 'seccomp', 'privileged', 'grace', 'prop.KEY', 'mount'] as const;
 
 /** `prop.KEY=VALUE` in a create: the prefix of a property's key. */
 const PROP_PREFIX = 'prop.';
+
+/** `disk.max`: a size (K, M, G) of at least 300M, or max (docs/interface.md). */
+export function parseDiskMax(value: string): number | 'max' {
+  const v = parseSize(value);
+  if (v !== 'max' && v < DISK_MIN) throw new BadRequest(`bad disk.max ${JSON.stringify(value)}: at least 300M (the smallest XFS)`);
+  return v;
+}
+
+/** The smallest disk.max: the smallest XFS mkfs.xfs makes (the layer's own file system). */
+export const DISK_MIN = 300 * 1024 * 1024;
 
 interface CreateArgs { name?: string; options: CreateOptions }
 
@@ -104,11 +117,13 @@ function parseCreate(args: string[]): CreateArgs {
     } else if (key.startsWith(PROP_PREFIX)) {
       const k = parsePropertyKey(key.slice(PROP_PREFIX.length));
       props.push([k, parsePropertyValue(k, val)]);
-    } else if (isSettingKey(key)) applySetting(options.settings, key, val);
+    } else if (key === 'mount') applySetting(options.settings, 'mounts', val);
+    else if (isSettingKey(key)) applySetting(options.settings, key, val);
     else if (takeRlimit(key, val, options)) continue;
     else throw new BadRequest(`unknown option ${JSON.stringify(key)}`);
   }
   if (props.length > 0) options.properties = propertiesFrom(props);
+  if (options.settings.mounts) checkBindMounts(options.settings.mounts);
   return name === undefined ? { options } : { name, options };
 }
 
@@ -156,6 +171,7 @@ export const GLOBAL_CTL = {
       more: [
         '    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all',
         '    prop.KEY=VALUE (repeatable; looked up in by-property/)   grace=DURATION|none (90s 5m 1h30m: destroyed after that long with no process and no use)',
+        '    mount=HOSTPATH:PATH[:ro|:rw] (repeatable; read-only unless :rw)   disk.max=SIZE (K M G, at least 300M) or max',
         RLIMIT_USAGE,
       ],
       summary: 'make a container, without NAME a generated one (c-XXXXXX); returns once it can run processes',

@@ -40,6 +40,9 @@ function refuser(events: EventLog, prefix = '') {
     await events.error(message);
   };
 }
+import { setMounts } from '../core/mounts.js';
+import { setDiskMax, diskMaxText, diskCurrentText } from '../core/disk.js';
+import { formatBindMount } from '../model/mounts.js';
 
 function procDir(w: Warden, c: Container, p: Proc): DirNode {
   const files = tableDir(() => [
@@ -113,6 +116,9 @@ function containerDir(w: Warden, c: Container): DirNode {
     ['cgroup', cgroupDir(c)],
     ['net', netDir(w, c)],
     ['metrics', textFile(() => w.metrics(c), { sizeAtStat: false })],
+    ['mounts', tableFile({ key: `${c.name}/mounts`, lines: () => (c.record.settings.mounts ?? []).map(formatBindMount), set: (lines) => setMounts(c, lines, w.lifecycle.mountPolicy), refuse: (m) => c.events.error(m) })],
+    ['disk.max', valueFile(async () => diskMaxText(c), (text) => setDiskMax(c, text))],
+    ['disk.current', textFile(() => diskCurrentText(c))],
     ['rootfs', rootfs],
     ['properties', tableFile({ key: `${c.name}/properties`, lines: () => formatProperties(c.record.properties ?? {}), set: (lines) => setProperties(c, lines), refuse: (m) => c.events.error(m) })],
     ['grace', valueFile(async () => `${formatGrace(c.record.grace)}\n`, (text) => setGrace(c, text))],

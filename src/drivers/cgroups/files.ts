@@ -17,7 +17,7 @@ import { logger } from '../../util/log.js';
 const log = logger('cgroups');
 
 /**
- * A container's usage in numbers, for the metrics (docs/interface.md §5.9): what one read of
+ * A container's usage in numbers, for the metrics (docs/interface.md §5.12): what one read of
  * a few cgroup files gives. A field the kernel does not have (memory.peak before Linux 5.19 on
  * v2) or a file gone (the container is being destroyed) is absent.
  */

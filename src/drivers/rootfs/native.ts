@@ -49,5 +49,13 @@ export interface Native {
   idmapMount(source: string, target: string, base: number, size: number): void;
   /** notify.c: one datagram to $NOTIFY_SOCKET (a path or @abstract), sent by this process (synchronous). */
   sdNotify(socketPath: string, message: string): void;
+  /** hostmount.c: a detached recursive clone of hostPath (nosuid, nodev, read-only if asked); `path` its real path. */
+  bindOpen(hostPath: string, readonly: boolean): Promise<{ fd: number; path: string; dir: boolean }>;
+  /** hostmount.c: attach a detached tree at `rel` in the mount namespace of `pid` (no symlinks in `rel`). */
+  bindAttach(treeFd: number, pid: number, rel: string): Promise<void>;
+  /** hostmount.c: detach (MNT_DETACH) the mount at `rel` in the mount namespace of `pid`. */
+  bindDetach(pid: number, rel: string): Promise<void>;
+  /** hostmount.c: grow the XFS mounted on dir to `bytes` (XFS_IOC_FSGROWFSDATA). */
+  xfsGrow(dir: string, bytes: number): Promise<void>;
   UTIME_NOW: number; UTIME_OMIT: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number; O_PATH: number;
 }
