@@ -65,6 +65,18 @@ test.serial('writes past disk.max fail with ENOSPC inside and through rootfs/; r
   await t.throwsAsync(fs.writeFile(c('d1', 'disk.max'), '400M\n'), { code: 'EBUSY' });
   t.is(await fs.readFile(c('d1', 'disk.max'), 'utf8'), `${512 * M}\n`);
 
+  // the metrics carry the layer's use and size, as disk.current and disk.max say
+  const metrics = await fs.readFile(c('d1', 'metrics'), 'utf8');
+  const value = (name: string): number => Number(new RegExp(`^${name}\\{container="d1"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+  t.is(value('wardenfs_container_fs_limit_bytes'), 512 * M);
+  const used = value('wardenfs_container_fs_usage_bytes');
+  const now = await current('d1');
+  t.true(Math.abs(used - now.bytes) < 8 * M, `metrics ${used} ≈ disk.current ${now.bytes}`);
+  t.true(value('wardenfs_container_fs_inodes') > 0);
+  t.regex(metrics, /^# TYPE wardenfs_container_fs_usage_bytes gauge$/m);
+  const lint = await execa('promtool', ['check', 'metrics'], { input: metrics, reject: false });
+  t.is(lint.exitCode, 0, lint.stdout + lint.stderr);
+
   // kept across a restart of the daemon; destroy frees the loop device
   await tree.stop();
   await tree.start();
@@ -77,6 +89,7 @@ test.serial('writes past disk.max fail with ENOSPC inside and through rootfs/; r
 test.serial('a container without disk.max: disk.current counts its layer, disk.max reads max and cannot be set', async (t) => {
   await tree.ctl(tree.p('ctl'), 'create d2');
   t.is(await fs.readFile(c('d2', 'disk.max'), 'utf8'), 'max\n');
+  t.notRegex(await fs.readFile(c('d2', 'metrics'), 'utf8'), /^wardenfs_container_fs_/m, 'no disk samples without a disk.max');
   const before = await current('d2');
   t.is((await inside('d2', 'dd if=/dev/zero of=/f bs=1M count=3 && mkdir /a /a/b')).wait, 'exited 0');
   const after = await current('d2');
@@ -85,6 +98,7 @@ test.serial('a container without disk.max: disk.current counts its layer, disk.m
   await t.throwsAsync(fs.writeFile(c('d2', 'disk.max'), '1G\n'), { code: 'EINVAL' });
   await fs.writeFile(c('d2', 'disk.max'), 'max\n');
   t.is(await fs.readFile(c('d2', 'disk.max'), 'utf8'), 'max\n');
+  t.notRegex(await fs.readFile(c('d2', 'metrics'), 'utf8'), /^wardenfs_container_fs_/m, 'no disk samples without a disk.max');
 });
 
 test.serial('a refused create with disk.max leaves no image, mount or loop device', async (t) => {

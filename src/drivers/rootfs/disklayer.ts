@@ -7,7 +7,7 @@
  * XFS cannot shrink. XFS rather than ext4: ext4's online resize needs CAP_SYS_RESOURCE,
  * which the daemon may not have (this project's CI machines do not give it to root).
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, statfsSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../../util/exec.js';
 import { isErrno } from '../../util/files.js';
@@ -62,6 +62,15 @@ export async function growLayerFs(image: string, dir: string, bytes: number): Pr
 /** Bytes and inodes in use on the layer's file system (its own journal and tables included). */
 export async function layerFsUse(dir: string): Promise<{ bytes: number; inodes: number }> {
   const s = await fs.statfs(dir);
+  return { bytes: (s.blocks - s.bfree) * s.bsize, inodes: s.files - s.ffree };
+}
+
+/**
+ * The same, synchronously, for the metrics (one statfs(2) of a local XFS mount, never of the
+ * tree's own mount: it cannot wait on the daemon).
+ */
+export function layerFsUseSync(dir: string): { bytes: number; inodes: number } {
+  const s = statfsSync(dir);
   return { bytes: (s.blocks - s.bfree) * s.bsize, inodes: s.files - s.ffree };
 }
 
