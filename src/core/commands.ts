@@ -16,6 +16,7 @@ import type { Container } from './container.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { ImageStore } from '../drivers/images/store.js';
 import { logger } from '../util/log.js';
+import { commitContainer, type CommitImages } from './commit.js';
 
 const log = logger('ctl');
 
@@ -61,7 +62,7 @@ export interface CommandTargets {
   readonly registry: Pick<Registry, 'get'>;
   readonly events: EventLog;
   readonly lifecycle: Pick<Lifecycle, 'create' | 'destroy'>;
-  readonly images: Pick<ImageStore, 'import' | 'remove'>;
+  readonly images: Pick<ImageStore, 'import' | 'remove'> & CommitImages;
 }
 
 /** One handler per command kind of a table: a missing or misnamed one is a compile error. */
@@ -84,6 +85,11 @@ const GLOBAL_HANDLERS: Handlers<GlobalCommand, CommandTargets> = {
   'image import': async (c, w) => {
     await w.images.import(c.name, c.path, (line) => void w.events.append(line));
     await w.events.append(`image imported ${c.name}`);
+    return OK;
+  },
+  'image commit': async (c, w) => {
+    await commitContainer(w.registry, w.images, c.name, c.container, (line) => void w.events.append(line));
+    await w.events.append(`image committed ${c.name} from ${c.container}`);
     return OK;
   },
   'image remove': async (c, w) => {

@@ -21,6 +21,7 @@ import { Container, recordFrom, type ContainerRecord } from './container.js';
 import { EventLog } from './events.js';
 import type { Network } from './network.js';
 import { saveRecord, loadRecord, decodeRecord } from './record.js';
+import { propertiesAtCreate } from './properties.js';
 import { endAllMonitors } from '../drivers/monitor/conmon.js';
 import path from 'node:path';
 import type { Registry } from './registry.js';
@@ -151,12 +152,15 @@ export class Lifecycle {
       if (!(await images.has(image))) throw new NotFound(`no such image ${q(image)}`);
       // The image's run configuration is copied into the record: the container keeps it whatever becomes of the image.
       const imageConfig = await images.config(image);
-      const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name), address, idmap, imageConfig);
+      // Its labels are the default properties; the create's own prop. options win.
+      const props = propertiesAtCreate(imageConfig.Labels, options.properties);
+      const record = recordFrom(name, { ...options, properties: props.properties }, image, cgroupsPathFor(this.d.instance, name), address, idmap, imageConfig);
       const pid = await this.build(record, cp);
       await saveRecord(cp, record);
       const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
       registry.add(c);
       await c.events.append(`created image=${image} pid=${pid}`);
+      if (props.skipped.length > 0) await c.events.append(`labels not made properties: ${props.skipped.map((k) => JSON.stringify(k)).join(' ')}`);
       await this.d.events.append(`created ${name}`);
       log('created %s (pid %d)', name, pid);
       return c;
@@ -223,6 +227,8 @@ export class Lifecycle {
       c.state = 'destroying';
       await c.events.append(`destroying${why}`);
       try {
+        // A commit under way copies from the overlay: the teardown waits for it (core/commit.ts).
+        await c.committing;
         await c.closeRootfs();
         await this.teardown(name, c.paths, c.record.cgroupsPath, c.record);
         c.procs.endAll();
@@ -276,6 +282,8 @@ export class Lifecycle {
         const record = decodeRecord(file); // a value it cannot take: kept on disk, not adopted (below)
         const pid = await this.revive(record, cp);
         const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
+        // A daemon killed during an image commit left the container frozen (core/commit.ts).
+        await c.cgroup.thaw().catch((e: unknown) => log('thawing %s: %s', name, e)); // no freezer: nothing was frozen
         await c.procs.adopt();
         // The forwards' host ports were held by the daemon that stopped: held again here.
         for (const m of await this.d.network.adopt(record)) await c.events.error(m);

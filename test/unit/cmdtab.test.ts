@@ -16,6 +16,7 @@ test('the usage texts are the ones cat ctl has always shown', (t) => {
     '    prop.KEY=VALUE (repeatable; looked up in by-property/)   grace=DURATION|none (90s 5m 1h30m: destroyed after that long with no process and no use)',
     'destroy NAME',
     'image import NAME PATH',
+    'image commit NEWNAME CONTAINER',
     'image remove NAME',
   ].join('\n') + '\n' + QUOTING_USAGE);
   t.is(CONTAINER_USAGE, [
