@@ -15,15 +15,14 @@
  * holds N, as an imported image does (an id outside the range — nothing the container can
  * make — becomes 65534, nobody).
  */
-import { constants as C, link as fsLink, read as fsRead, write as fsWrite, fchown, fchmod, close as fsClose } from 'node:fs';
+import { constants as C, link as fsLink, copyFile as fsCopyFile, fchown, fchmod, close as fsClose } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { isErrno } from '../../util/files.js';
 import type { RootfsResolver, RootStat } from '../rootfs/resolver.js';
 import type { IdRange } from '../../model/records.js';
 
-const pRead = promisify(fsRead);
-const pWrite = promisify(fsWrite);
+const pCopyFile = promisify(fsCopyFile);
 const pFchown = promisify(fchown);
 const pFchmod = promisify(fchmod);
 const pClose = promisify(fsClose);
@@ -36,6 +35,8 @@ const S_IFLNK = 0o120000;
 const S_IFIFO = 0o010000;
 
 const NOBODY = 65534;
+/** Entries of one directory in flight at once (commitRoot's walk). */
+const CONCURRENCY = 8;
 
 /** Extended attributes kept (as an import keeps them); the overlay's own never show in the merged view. */
 function keepXattr(name: string): boolean {
@@ -79,9 +80,8 @@ export function unshiftId(id: number, idmap?: IdRange): number {
 export async function commitRoot(src: CommitSource, dst: RootfsResolver, dstHost: string, onCount?: (n: number) => void): Promise<CommitStats> {
   const stats: CommitStats = { entries: 0, shared: 0, copied: 0, bytes: 0, skipped: 0 };
   const dirTimes: Array<[string, bigint]> = [];
-  /** Copied files with more than one name: the merged inode → the first name made. */
-  const links = new Map<string, string>();
-  const buf = Buffer.allocUnsafe(1024 * 1024);
+  /** Copied files with more than one name: the merged inode → the first name, made once `done` settles. */
+  const links = new Map<string, { rel: string; done: Promise<unknown> }>();
   const uid = (st: RootStat): number => unshiftId(st.uid, src.idmap);
   const gid = (st: RootStat): number => unshiftId(st.gid, src.idmap);
 
@@ -125,21 +125,27 @@ export async function commitRoot(src: CommitSource, dst: RootfsResolver, dstHost
       const key = `${st.dev}:${st.inoBig}`;
       const first = links.get(key);
       if (first !== undefined) {
-        await dst.link(first, rel);
+        await first.done; // copied by another branch of the walk, maybe still under way
+        await dst.link(first.rel, rel);
         return;
       }
-      links.set(key, rel);
+      // Set before the first await: a second name met meanwhile waits for this copy.
+      const done = copyData(rel, st);
+      links.set(key, { rel, done: done.catch(() => undefined) });
+      return done;
     }
+    return copyData(rel, st);
+  };
+
+  const copyData = async (rel: string, st: RootStat): Promise<void> => {
     const from = await src.merged.open(rel, C.O_RDONLY | C.O_NONBLOCK);
     try {
       const to = await dst.open(rel, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600);
       try {
-        for (let pos = 0; ;) {
-          const { bytesRead } = await pRead(from, buf, 0, buf.length, pos);
-          if (bytesRead === 0) break;
-          for (let off = 0; off < bytesRead;) off += (await pWrite(to, buf, off, bytesRead - off)).bytesWritten;
-          pos += bytesRead;
-        }
+        // The data moves inside the kernel (copy_file_range or sendfile: libuv's copyfile), between
+        // the two files already open: the magic links of /proc/self/fd name those very files,
+        // whatever the container did to the path since (nothing is resolved through its tree).
+        await pCopyFile(`/proc/self/fd/${from}`, `/proc/self/fd/${to}`);
         stats.bytes += st.size;
         await pFchown(to, uid(st), gid(st));
         await pFchmod(to, st.mode & 0o7777); // after chown, which clears set-id bits
@@ -154,45 +160,59 @@ export async function commitRoot(src: CommitSource, dst: RootfsResolver, dstHost
     stats.copied++;
   };
 
+  /**
+   * The entries of a directory are done CONCURRENCY at a time (each a handful of calls on the
+   * thread pool, which would otherwise wait on one another); a subdirectory is made before
+   * its walk starts, so every entry's parent exists when it is made.
+   */
   const walk = async (dir: string, lowerReal: boolean): Promise<void> => {
-    for (const name of (await src.merged.readdir(dir)).sort()) {
-      const rel = dir === '' ? name : `${dir}/${name}`;
-      const st = await lstatOr(src.merged, rel);
-      if (!st) continue; // gone since it was listed (a write through the tree's rootfs/)
-      switch (st.mode & S_IFMT) {
-        case S_IFDIR: {
-          await dst.mkdir(rel, 0o700);
-          await dst.chown(rel, uid(st), gid(st));
-          await dst.chmod(rel, st.mode & 0o7777);
-          await xattrs(rel);
-          dirTimes.push([rel, st.mtimeNs]);
-          counted();
-          const low = lowerReal ? await lstatOr(src.lower, rel) : undefined;
-          await walk(rel, low !== undefined && (low.mode & S_IFMT) === S_IFDIR);
-          break;
-        }
-        case S_IFREG:
-          if (await sharedWith(rel, st, lowerReal)) stats.shared++;
-          else await copyFile(rel, st);
-          counted();
-          break;
-        case S_IFLNK:
-          await dst.symlink(await src.merged.readlink(rel), rel);
-          await dst.chown(rel, uid(st), gid(st));
-          await dst.utimens(rel, 'omit', st.mtimeNs);
-          counted();
-          break;
-        case S_IFIFO:
-          await dst.mknod(rel, S_IFIFO | 0o600);
-          await dst.chown(rel, uid(st), gid(st));
-          await dst.chmod(rel, st.mode & 0o7777);
-          await dst.utimens(rel, 'omit', st.mtimeNs);
-          counted();
-          break;
-        default:
-          // Devices (the runtime makes /dev; an image carries none) and sockets (nothing to copy).
-          stats.skipped++;
+    const names = (await src.merged.readdir(dir)).sort();
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < names.length) {
+        const name = names[next++]!;
+        await one(dir === '' ? name : `${dir}/${name}`, lowerReal);
       }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, names.length) }, worker));
+  };
+
+  const one = async (rel: string, lowerReal: boolean): Promise<void> => {
+    const st = await lstatOr(src.merged, rel);
+    if (!st) return; // gone since it was listed (a write through the tree's rootfs/)
+    switch (st.mode & S_IFMT) {
+      case S_IFDIR: {
+        await dst.mkdir(rel, 0o700);
+        await dst.chown(rel, uid(st), gid(st));
+        await dst.chmod(rel, st.mode & 0o7777);
+        await xattrs(rel);
+        dirTimes.push([rel, st.mtimeNs]);
+        counted();
+        const low = lowerReal ? await lstatOr(src.lower, rel) : undefined;
+        await walk(rel, low !== undefined && (low.mode & S_IFMT) === S_IFDIR);
+        break;
+      }
+      case S_IFREG:
+        if (await sharedWith(rel, st, lowerReal)) stats.shared++;
+        else await copyFile(rel, st);
+        counted();
+        break;
+      case S_IFLNK:
+        await dst.symlink(await src.merged.readlink(rel), rel);
+        await dst.chown(rel, uid(st), gid(st));
+        await dst.utimens(rel, 'omit', st.mtimeNs);
+        counted();
+        break;
+      case S_IFIFO:
+        await dst.mknod(rel, S_IFIFO | 0o600);
+        await dst.chown(rel, uid(st), gid(st));
+        await dst.chmod(rel, st.mode & 0o7777);
+        await dst.utimens(rel, 'omit', st.mtimeNs);
+        counted();
+        break;
+      default:
+        // Devices (the runtime makes /dev; an image carries none) and sockets (nothing to copy).
+        stats.skipped++;
     }
   };
 

@@ -192,6 +192,7 @@ export class ImageStore {
       progress(`image commit ${name}: ${line}`);
     };
     let stats: CommitStats | undefined;
+    const t0 = Date.now();
     await this.build(name, `container ${from.container}`, async (rootfs) => {
       const dst = await RootfsResolver.open(rootfs);
       try {
@@ -202,6 +203,7 @@ export class ImageStore {
       } finally {
         await dst.close();
       }
+      log('commit %s: copied in %d ms', name, Date.now() - t0);
       say(`${stats.entries} entries, ${stats.shared} files shared with image ${from.image}, ${stats.copied} copied (${stats.bytes} bytes)${stats.skipped ? `, ${stats.skipped} devices or sockets skipped` : ''}`);
       return config && Object.keys(config).length > 0 ? config : undefined;
     });
