@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -76,6 +77,8 @@ enum op {
   OP_RENAME, OP_LINK, OP_SYMLINK, OP_READLINK, OP_CHMOD, OP_CHOWN, OP_UTIMENS,
   OP_TRUNCATE, OP_STATFS, OP_MKNOD, OP_GETXATTR, OP_LISTXATTR, OP_SETXATTR, OP_REMOVEXATTR,
   OP_RESOLVE,
+  /* Two fds the caller opened (through resolvers), no path: */
+  OP_COPYFD,
   /* Trusted host paths (the daemon's own state dir), never a container's root: */
   OP_MKFIFO, OP_MOUNT_OVERLAY, OP_UMOUNT,
 };
@@ -111,6 +114,7 @@ typedef struct {
   size_t names_len, names_cap;
   uint32_t names_count;
   uint32_t consumed;   /* resolve: how many components of the path were resolved */
+  int fd2;             /* copyFd: the file written (rootfd is the one read) */
 } req_t;
 
 /* ---- pool thread side: syscalls only, no napi ---- */
@@ -503,6 +507,73 @@ static void do_xattr(req_t *r, int pfd, const char *name) {
   close_keep_errno(fd);
 }
 
+/*
+ * copyFd (image commit, src/drivers/images/commit.ts): the whole of one file made from
+ * another, both already open (each through its own confined root; no path is resolved
+ * here): the data (copy_file_range, else sendfile: both stay in the kernel), then owner,
+ * mode (after chown, which clears set-id bits and file capabilities), the extended
+ * attributes an image keeps (user.*, security.capability: keepXattr in commit.ts), and last
+ * the times (futimens: to the nanosecond). One pool job instead of one per step.
+ */
+static int keep_xattr(const char *name) {
+  return strncmp(name, "user.", 5) == 0 || strcmp(name, "security.capability") == 0;
+}
+
+static void do_copyfd(req_t *r) {
+  int in = r->rootfd, out = r->fd2;
+  int cfr = 1;
+  for (;;) {
+    ssize_t n;
+    if (cfr) {
+      n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+        cfr = 0; /* across file systems (overlay to the state dir's): sendfile, from the same offsets */
+        continue;
+      }
+    } else {
+      n = sendfile(out, in, NULL, 1 << 30);
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(r, cfr ? "copy_file_range" : "sendfile");
+      return;
+    }
+    if (n == 0) break;
+    r->size += n;
+  }
+  if (fchown(out, r->uid, r->gid) < 0) { fail(r, "fchown"); return; }
+  if (fchmod(out, r->mode & 07777) < 0) { fail(r, "fchmod"); return; }
+  /* 64 KiB each at most: on the heap, not on a pool thread's stack. */
+  char *names = malloc(XATTR_LIST_MAX), *value = malloc(XATTR_SIZE_MAX);
+  if (!names || !value) {
+    free(names);
+    free(value);
+    errno = ENOMEM;
+    fail(r, "malloc");
+    return;
+  }
+  ssize_t len = flistxattr(in, names, XATTR_LIST_MAX);
+  int ok = len >= 0 || errno == ENOTSUP || errno == EOPNOTSUPP;
+  if (!ok) fail(r, "flistxattr");
+  for (ssize_t off = 0; ok && len > 0 && off < len; off += (ssize_t)strlen(names + off) + 1) {
+    const char *name = names + off;
+    if (!keep_xattr(name)) continue;
+    ssize_t vlen = fgetxattr(in, name, value, XATTR_SIZE_MAX);
+    if (vlen < 0) {
+      if (errno == ENODATA) continue; /* removed since it was listed */
+      ok = 0;
+      fail(r, "fgetxattr");
+    } else if (fsetxattr(out, name, value, (size_t)vlen, 0) < 0) {
+      ok = 0;
+      fail(r, "fsetxattr");
+    }
+  }
+  free(names);
+  free(value);
+  if (!ok) return;
+  if (futimens(out, r->times) < 0) fail(r, "futimens");
+}
+
 static void execute(napi_env env, void *data) {
   (void)env;
   req_t *r = data;
@@ -560,6 +631,15 @@ static void execute(napi_env env, void *data) {
   }
   if (r->op == OP_CLOSE) {
     if (close(r->rootfd) < 0) fail(r, "close");
+    return;
+  }
+  if (r->op == OP_COPYFD) {
+    if (r->fd2 < 0) {
+      errno = EBADF;
+      fail(r, "copyFd");
+      return;
+    }
+    do_copyfd(r);
     return;
   }
   if (r->op == OP_OPEN && r->follow) {
@@ -731,6 +811,9 @@ static napi_value result_value(napi_env env, req_t *r) {
     if (napi_create_int32(env, r->fd, &v) != napi_ok) return NULL;
     return v;
   case OP_LSTAT: return stat_object(env, &r->st);
+  case OP_COPYFD:
+    if (napi_create_double(env, (double)r->size, &v) != napi_ok) return NULL;
+    return v;
   case OP_STATFS: return statfs_object(env, &r->sfs);
   case OP_READLINK:
     if (napi_create_string_utf8(env, r->path2, (size_t)r->linklen, &v) != napi_ok) return NULL;
@@ -873,7 +956,7 @@ static const size_t arg_count[] = {
     [OP_SYMLINK] = 3,  [OP_READLINK] = 2, [OP_CHMOD] = 3,   [OP_CHOWN] = 4,   [OP_UTIMENS] = 6,
     [OP_TRUNCATE] = 3, [OP_STATFS] = 2,  [OP_MKNOD] = 4,   [OP_GETXATTR] = 3, [OP_LISTXATTR] = 2,
     [OP_SETXATTR] = 5, [OP_REMOVEXATTR] = 3, [OP_MKFIFO] = 2,
-    [OP_MOUNT_OVERLAY] = 2, [OP_UMOUNT] = 2, [OP_RESOLVE] = 2,
+    [OP_MOUNT_OVERLAY] = 2, [OP_UMOUNT] = 2, [OP_RESOLVE] = 2, [OP_COPYFD] = 7,
 };
 
 /* Returns 0, or -1 with a JS exception pending. */
@@ -905,6 +988,22 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
   }
   if (get_int(env, a[0], &r->rootfd) < 0) return -1;
   if (r->op == OP_CLOSE) return 0;
+  if (r->op == OP_COPYFD) { /* (fromFd, toFd, uid, gid, mode, mtimeSec, mtimeNsec): atime = mtime */
+    uint32_t id;
+    int64_t t;
+    if (get_int(env, a[1], &r->fd2) < 0) return -1;
+    if (get_id(env, a[2], &id, r) < 0) return -1;
+    r->uid = id;
+    if (get_id(env, a[3], &id, r) < 0) return -1;
+    r->gid = id;
+    if (get_u32(env, a[4], &id) < 0) return -1;
+    r->mode = id;
+    if (get_i64(env, a[5], &t) < 0) return -1;
+    r->times[0].tv_sec = r->times[1].tv_sec = (time_t)t;
+    if (get_i64(env, a[6], &t) < 0) return -1;
+    r->times[0].tv_nsec = r->times[1].tv_nsec = (long)t;
+    return 0;
+  }
   if (r->op == OP_SYMLINK) { /* (rootFd, target, rel) */
     if (get_str(env, a[1], r->path2, sizeof r->path2, r) < 0) return -1;
     return get_str(env, a[2], r->path, sizeof r->path, r);
@@ -991,8 +1090,8 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
 }
 
 static napi_value start(napi_env env, napi_callback_info info, enum op op, const char *what) {
-  size_t argc = 6;
-  napi_value argv[6], promise, resource;
+  size_t argc = 7;
+  napi_value argv[7], promise, resource;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   req_t *r = calloc(1, sizeof *r);
   if (!r) {
@@ -1002,6 +1101,7 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op, const
   r->op = op;
   r->fd = -1;
   r->rootfd = -1;
+  r->fd2 = -1;
   if (parse_args(env, r, argc, argv) < 0) {
     free(r->value);
     free(r);
@@ -1058,6 +1158,7 @@ OP_FN(js_listxattr, OP_LISTXATTR)
 OP_FN(js_setxattr, OP_SETXATTR)
 OP_FN(js_removexattr, OP_REMOVEXATTR)
 OP_FN(js_resolve, OP_RESOLVE)
+OP_FN(js_copyFd, OP_COPYFD)
 OP_FN(js_mkfifo, OP_MKFIFO)
 OP_FN(js_mountOverlay, OP_MOUNT_OVERLAY)
 OP_FN(js_umount, OP_UMOUNT)
@@ -1071,7 +1172,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN(rmdir),    FN(unlink),   FN(rename), FN(link), FN(symlink),  FN(readlink),
       FN(chmod),    FN(chown),    FN(utimens), FN(truncate), FN(statfs), FN(mknod),
       FN(getxattr), FN(listxattr), FN(setxattr), FN(removexattr), FN(mkfifo),
-      FN(mountOverlay), FN(umount), FN(resolve),
+      FN(mountOverlay), FN(umount), FN(resolve), FN(copyFd),
       FN(idmapMount),
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)

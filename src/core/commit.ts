@@ -34,7 +34,9 @@ export async function commitContainer(
     const upper = await RootfsResolver.open(c.paths.upper);
     try {
       progress(`image commit ${newName}: freezing ${containerName}`);
+      const t0 = Date.now();
       await c.cgroup.freeze();
+      log('%s frozen in %d ms', containerName, Date.now() - t0);
       try {
         return await images.commit(
           newName,

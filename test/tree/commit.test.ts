@@ -109,7 +109,16 @@ test.serial('a committed image holds the container\'s changes, shares the unchan
       'mkdir -p /data/newdir && echo f > /data/newdir/f && chown 1002 /data/newdir', 'mkfifo /data/fifo',
       `ln -s ${path.join(tree.base, 'secret')} /data/evil`, 'ln -s / /data/evildir',
     ].join(' && '));
+    // An extended attribute an image keeps, set by the host through the container's overlay mount.
+    const merged = path.join(tree.state, 'containers', 'cc1', 'rootfs');
+    await execa('python3', ['-c', `import os; os.setxattr(${JSON.stringify(path.join(merged, 'data', 'change'))}, 'user.note', b'kept')`]);
     t.is(await tree.ctl(tree.p('ctl'), 'image commit cimg cc1'), 'ok');
+    // Times to the nanosecond, and the attribute.
+    for (const f of ['change', 'added', 'newdir', 'sym']) {
+      t.is((await fs.lstat(img('cimg', 'rootfs', 'data', f), { bigint: true })).mtimeNs, (await fs.lstat(path.join(merged, 'data', f), { bigint: true })).mtimeNs, f);
+    }
+    const note = await execa('python3', ['-c', `import os; print(os.getxattr(${JSON.stringify(img('cimg', 'rootfs', 'data', 'change'))}, 'user.note').decode())`]);
+    t.is(note.stdout, 'kept');
     const events = await fs.readFile(tree.p('events'), 'utf8');
     t.regex(events, /^image commit cimg: freezing cc1$/m);
     t.regex(events, /^image commit cimg: \d+ entries, \d+ files shared with image cbase, \d+ copied/m);

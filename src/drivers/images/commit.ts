@@ -15,17 +15,14 @@
  * holds N, as an imported image does (an id outside the range — nothing the container can
  * make — becomes 65534, nobody).
  */
-import { constants as C, link as fsLink, copyFile as fsCopyFile, fchown, fchmod, close as fsClose } from 'node:fs';
+import { constants as C, link as fsLink, closeSync } from 'node:fs';
+import { copyFd } from '../rootfs/addon.js';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { isErrno } from '../../util/files.js';
 import type { RootfsResolver, RootStat } from '../rootfs/resolver.js';
 import type { IdRange } from '../../model/records.js';
 
-const pCopyFile = promisify(fsCopyFile);
-const pFchown = promisify(fchown);
-const pFchmod = promisify(fchmod);
-const pClose = promisify(fsClose);
 const pLink = promisify(fsLink);
 
 const S_IFMT = 0o170000;
@@ -106,7 +103,7 @@ export async function commitRoot(src: CommitSource, dst: RootfsResolver, dstHost
     }
   };
 
-  const counted = (): void => onCount?.(++stats.entries);
+  const counted = (): void => { stats.entries++; onCount?.(stats.entries); };
 
   /** A file the container never changed: a hard link to the original image's. */
   const sharedWith = async (rel: string, st: RootStat, lowerReal: boolean): Promise<boolean> => {
@@ -142,21 +139,16 @@ export async function commitRoot(src: CommitSource, dst: RootfsResolver, dstHost
     try {
       const to = await dst.open(rel, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600);
       try {
-        // The data moves inside the kernel (copy_file_range or sendfile: libuv's copyfile), between
-        // the two files already open: the magic links of /proc/self/fd name those very files,
-        // whatever the container did to the path since (nothing is resolved through its tree).
-        await pCopyFile(`/proc/self/fd/${from}`, `/proc/self/fd/${to}`);
-        stats.bytes += st.size;
-        await pFchown(to, uid(st), gid(st));
-        await pFchmod(to, st.mode & 0o7777); // after chown, which clears set-id bits
+        // Data (in the kernel), owner, mode, kept xattrs and times in one pool job, between the
+        // two files already open: nothing is resolved by path through the container's tree.
+        const n = await copyFd(from, to, uid(st), gid(st), st.mode, st.mtimeNs);
+        stats.bytes += n; // after the await: `stats.bytes += await …` would add to a stale value
       } finally {
-        await pClose(to);
+        closeSync(to); // a file of the state dir: a close never waits
       }
     } finally {
-      await pClose(from).catch(() => undefined); // read-only: a failed close loses nothing
+      try { closeSync(from); } catch { /* read-only: a failed close loses nothing */ }
     }
-    await dst.utimens(rel, st.mtimeNs, st.mtimeNs);
-    await xattrs(rel);
     stats.copied++;
   };
 

@@ -54,3 +54,18 @@ export function umount(target: string, detach = false): Promise<void> {
 export function idmapMount(source: string, target: string, base: number, size: number): void {
   addon().idmapMount(source, target, base, size);
 }
+
+/**
+ * A file made whole from another, both open already (each through its own confined root: no
+ * path is resolved): its data (in the kernel: copy_file_range or sendfile), owner, mode, the
+ * extended attributes an image keeps (`user.*`, `security.capability`) and its atime and
+ * mtime (`mtimeNs`, exact). One pool job for what is otherwise six (image commit). Resolves to
+ * the bytes copied.
+ */
+export function copyFd(fromFd: number, toFd: number, uid: number, gid: number, mode: number, mtimeNs: bigint): Promise<number> {
+  const NS = 1_000_000_000n;
+  let sec = mtimeNs / NS;
+  let nsec = mtimeNs % NS;
+  if (nsec < 0n) { sec -= 1n; nsec += NS; } // BigInt division truncates toward zero
+  return addon().copyFd(fromFd, toFd, uid, gid, mode & 0o7777, Number(sec), Number(nsec));
+}
