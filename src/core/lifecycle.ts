@@ -280,10 +280,11 @@ export class Lifecycle {
       }
       try {
         const record = decodeRecord(file); // a value it cannot take: kept on disk, not adopted (below)
+        // A daemon killed during an image commit left the container frozen (core/commit.ts);
+        // thawed first: the runtime says "paused" of a frozen one, which revive() would restart.
+        await cgroupOf(this.d.cgroupHost, record.cgroupsPath).thaw().catch((e: unknown) => log('thawing %s: %s', name, e)); // no cgroup or freezer: nothing frozen
         const pid = await this.revive(record, cp);
         const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
-        // A daemon killed during an image commit left the container frozen (core/commit.ts).
-        await c.cgroup.thaw().catch((e: unknown) => log('thawing %s: %s', name, e)); // no freezer: nothing was frozen
         await c.procs.adopt();
         // The forwards' host ports were held by the daemon that stopped: held again here.
         for (const m of await this.d.network.adopt(record)) await c.events.error(m);

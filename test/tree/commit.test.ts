@@ -211,3 +211,41 @@ test.serial('a commit while a process writes is a frozen snapshot; the process g
     await removeImage('csnap');
   }
 });
+
+/** Whether the container's cgroup is frozen, from the kernel's own file (v1 freezer or v2 cgroup.events). */
+async function frozen(name: string): Promise<boolean> {
+  const rec = JSON.parse(await fs.readFile(path.join(tree.state, 'containers', name, 'container.json'), 'utf8')) as { cgroupsPath: string };
+  const v1 = path.join('/sys/fs/cgroup/freezer', rec.cgroupsPath, 'freezer.state');
+  const text = await fs.readFile(v1, 'utf8').catch(() => undefined);
+  if (text !== undefined) return text.trim() === 'FROZEN';
+  return /^frozen 1$/m.test(await fs.readFile(path.join('/sys/fs/cgroup', rec.cgroupsPath, 'cgroup.events'), 'utf8'));
+}
+
+test.serial('a daemon killed mid-commit leaves no image; the next start thaws the container', async (t) => {
+  try {
+    t.is(await tree.ctl(tree.p('ctl'), 'create cc6 image=cbase net=none'), 'cc6');
+    await sh('cc6', 'mkdir /many && cd /many && i=0; while [ $i -lt 20000 ]; do echo $i > f$i; i=$((i+1)); done');
+    const upperA = path.join(tree.state, 'containers', 'cc6', 'upper', 'w', 'a');
+    const wid = await tree.ctl(tree.p('containers', 'cc6', 'ctl'), "run -- /bin/sh -c 'mkdir -p /w; i=0; while :; do i=$((i+1)); echo $i > /w/.a; mv /w/.a /w/a; done'");
+    const commit = fs.writeFile(tree.p('ctl'), 'image commit ckill cc6\n').catch((e: unknown) => e);
+    for (let i = 0; i < 200 && !/^image commit ckill: freezing cc6$/m.test(await fs.readFile(tree.p('events'), 'utf8')); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await new Promise((r) => setTimeout(r, 150));
+    t.true((await fs.readdir(img())).some((n) => n.startsWith('.import-ckill-')), 'the commit is under way');
+    t.true(await frozen('cc6'));
+    await tree.stop('SIGKILL');
+    await commit;
+    t.true(await frozen('cc6'), 'left frozen by the killed daemon');
+    await tree.start();
+    t.false((await fs.readdir(tree.p('images'))).includes('ckill'));
+    t.deepEqual((await fs.readdir(img())).filter((n) => n.startsWith('.')), [], 'the half-made image is swept');
+    t.false(await frozen('cc6'), 'thawed at adoption');
+    t.notRegex(await fs.readFile(tree.p('containers', 'cc6', 'events'), 'utf8'), /^restarted/m, 'adopted as it was, not restarted');
+    const before = Number(await fs.readFile(upperA, 'utf8'));
+    await new Promise((r) => setTimeout(r, 300));
+    t.true(Number(await fs.readFile(upperA, 'utf8')) > before, `the writer goes on: ${await fs.readFile(tree.p('containers', 'cc6', 'procs', wid, 'status'), 'utf8')} ${await fs.readFile(tree.p('containers', 'cc6', 'events'), 'utf8')}`);
+  } finally {
+    await destroy('cc6');
+  }
+});
