@@ -44,6 +44,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/sendfile.h>
+#include <endian.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -115,6 +117,7 @@ typedef struct {
   uint32_t names_count;
   uint32_t consumed;   /* resolve: how many components of the path were resolved */
   int fd2;             /* copyFd: the file written (rootfd is the one read) */
+  int64_t capbase;     /* copyFd: the host id of the container's root (-1: no user namespace) */
 } req_t;
 
 /* ---- pool thread side: syscalls only, no napi ---- */
@@ -519,6 +522,27 @@ static int keep_xattr(const char *name) {
   return strncmp(name, "user.", 5) == 0 || strcmp(name, "security.capability") == 0;
 }
 
+/*
+ * A file capability as the host reads it from a container in a user namespace: v3, with the
+ * host id of the namespace's root (capbase) as its rootid. In an image it is v2 (the root of
+ * whatever namespace runs it, as an imported image's): same bits, no rootid. A v3 of another
+ * root is not this container's to give and is left out (0); a v2, or anything without a user
+ * namespace, is kept as read (1).
+ */
+static int unshift_cap(const req_t *r, char *value, ssize_t *vlen) {
+  if (r->capbase < 0 || *vlen != (ssize_t)XATTR_CAPS_SZ_3) return 1;
+  uint32_t magic, rootid;
+  memcpy(&magic, value, 4);
+  magic = le32toh(magic);
+  if ((magic & VFS_CAP_REVISION_MASK) != VFS_CAP_REVISION_3) return 1;
+  memcpy(&rootid, value + XATTR_CAPS_SZ_2, 4);
+  if ((int64_t)le32toh(rootid) != r->capbase) return 0;
+  magic = htole32((magic & ~(uint32_t)VFS_CAP_REVISION_MASK) | VFS_CAP_REVISION_2);
+  memcpy(value, &magic, 4);
+  *vlen = XATTR_CAPS_SZ_2;
+  return 1;
+}
+
 static void do_copyfd(req_t *r) {
   int in = r->rootfd, out = r->fd2;
   int cfr = 1;
@@ -563,6 +587,8 @@ static void do_copyfd(req_t *r) {
       if (errno == ENODATA) continue; /* removed since it was listed */
       ok = 0;
       fail(r, "fgetxattr");
+    } else if (strcmp(name, "security.capability") == 0 && !unshift_cap(r, value, &vlen)) {
+      continue;
     } else if (fsetxattr(out, name, value, (size_t)vlen, 0) < 0) {
       ok = 0;
       fail(r, "fsetxattr");
@@ -956,7 +982,7 @@ static const size_t arg_count[] = {
     [OP_SYMLINK] = 3,  [OP_READLINK] = 2, [OP_CHMOD] = 3,   [OP_CHOWN] = 4,   [OP_UTIMENS] = 6,
     [OP_TRUNCATE] = 3, [OP_STATFS] = 2,  [OP_MKNOD] = 4,   [OP_GETXATTR] = 3, [OP_LISTXATTR] = 2,
     [OP_SETXATTR] = 5, [OP_REMOVEXATTR] = 3, [OP_MKFIFO] = 2,
-    [OP_MOUNT_OVERLAY] = 2, [OP_UMOUNT] = 2, [OP_RESOLVE] = 2, [OP_COPYFD] = 7,
+    [OP_MOUNT_OVERLAY] = 2, [OP_UMOUNT] = 2, [OP_RESOLVE] = 2, [OP_COPYFD] = 8,
 };
 
 /* Returns 0, or -1 with a JS exception pending. */
@@ -988,7 +1014,7 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
   }
   if (get_int(env, a[0], &r->rootfd) < 0) return -1;
   if (r->op == OP_CLOSE) return 0;
-  if (r->op == OP_COPYFD) { /* (fromFd, toFd, uid, gid, mode, mtimeSec, mtimeNsec): atime = mtime */
+  if (r->op == OP_COPYFD) { /* (fromFd, toFd, uid, gid, mode, mtimeSec, mtimeNsec, capBase): atime = mtime */
     uint32_t id;
     int64_t t;
     if (get_int(env, a[1], &r->fd2) < 0) return -1;
@@ -1002,7 +1028,7 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
     r->times[0].tv_sec = r->times[1].tv_sec = (time_t)t;
     if (get_i64(env, a[6], &t) < 0) return -1;
     r->times[0].tv_nsec = r->times[1].tv_nsec = (long)t;
-    return 0;
+    return get_i64(env, a[7], &r->capbase);
   }
   if (r->op == OP_SYMLINK) { /* (rootFd, target, rel) */
     if (get_str(env, a[1], r->path2, sizeof r->path2, r) < 0) return -1;
@@ -1090,8 +1116,8 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
 }
 
 static napi_value start(napi_env env, napi_callback_info info, enum op op, const char *what) {
-  size_t argc = 7;
-  napi_value argv[7], promise, resource;
+  size_t argc = 8;
+  napi_value argv[8], promise, resource;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   req_t *r = calloc(1, sizeof *r);
   if (!r) {

@@ -107,8 +107,18 @@ test.serial('a committed image holds the container\'s changes, shares the unchan
       'echo new > /data/added', 'echo changed > /data/change', 'rm /data/del', 'rm -r /data/deldir',
       'ln -s keep /data/sym', 'ln /data/added /data/hard', 'chown 1000:1001 /data/added',
       'mkdir -p /data/newdir && echo f > /data/newdir/f && chown 1002 /data/newdir', 'mkfifo /data/fifo',
-      `ln -s ${path.join(tree.base, 'secret')} /data/evil`, 'ln -s / /data/evildir',
+      `ln -s ${path.join(tree.base, 'secret')} /data/evil`, 'ln -s / /data/evildir', 'echo cap > /data/cap',
     ].join(' && '));
+    // A file capability set by the container's root (in its user namespace: the kernel stores it as
+    // v3 with the host id of that root) must come out as the v2 an imported image carries.
+    const sleeper = await tree.ctl(tree.p('containers', 'cc1', 'ctl'), 'run -- sleep 60');
+    const pid = (await fs.readFile(tree.p('containers', 'cc1', 'procs', sleeper, 'pid'), 'utf8')).trim();
+    const capFile = path.join(tree.state, 'containers', 'cc1', 'rootfs', 'data', 'cap');
+    const V2_NET_BIND = '0100000200040000000000000000000000000000';
+    await execa('nsenter', ['--user', '-t', pid, '--', 'python3', '-c', `import os; os.setxattr(${JSON.stringify(capFile)}, 'security.capability', bytes.fromhex('${V2_NET_BIND}'))`]);
+    const hostCap = await execa('python3', ['-c', `import os; print(os.getxattr(${JSON.stringify(capFile)}, 'security.capability').hex())`]);
+    t.is(hostCap.stdout.length, 48, 'the host reads a v3 capability');
+    await tree.ctl(tree.p('containers', 'cc1', 'procs', sleeper, 'ctl'), 'kill KILL');
     // An extended attribute an image keeps, set by the host through the container's overlay mount.
     const merged = path.join(tree.state, 'containers', 'cc1', 'rootfs');
     await execa('python3', ['-c', `import os; os.setxattr(${JSON.stringify(path.join(merged, 'data', 'change'))}, 'user.note', b'kept')`]);
@@ -119,6 +129,8 @@ test.serial('a committed image holds the container\'s changes, shares the unchan
     }
     const note = await execa('python3', ['-c', `import os; print(os.getxattr(${JSON.stringify(img('cimg', 'rootfs', 'data', 'change'))}, 'user.note').decode())`]);
     t.is(note.stdout, 'kept');
+    const cap = await execa('python3', ['-c', `import os; print(os.getxattr(${JSON.stringify(img('cimg', 'rootfs', 'data', 'cap'))}, 'security.capability').hex())`]);
+    t.is(cap.stdout, V2_NET_BIND);
     const events = await fs.readFile(tree.p('events'), 'utf8');
     t.regex(events, /^image commit cimg: freezing cc1$/m);
     t.regex(events, /^image commit cimg: \d+ entries, \d+ files shared with image cbase, \d+ copied/m);
@@ -149,7 +161,7 @@ test.serial('a committed image holds the container\'s changes, shares the unchan
     // A container of the new image sees the changes.
     t.is(await tree.ctl(tree.p('ctl'), 'create cc2 image=cimg net=none'), 'cc2');
     t.is(await sh('cc2', 'cat /data/change /data/added /data/hard /data/keep /data/newdir/f'), 'changed\nnew\nnew\nkept\nf\n');
-    t.is(await sh('cc2', 'ls /data'), 'added\nchange\nevil\nevildir\nfifo\nhard\nkeep\nnewdir\nowned\nsym\n');
+    t.is(await sh('cc2', 'ls /data'), 'added\ncap\nchange\nevil\nevildir\nfifo\nhard\nkeep\nnewdir\nowned\nsym\n');
     t.is(await sh('cc2', 'test ! -e /data/del && test ! -e /data/deldir && echo gone'), 'gone\n');
     t.is(await sh('cc2', 'stat -c "%u:%g" /data/added /data/owned /data/newdir; readlink /data/sym; cat /data/sym'), '1000:1001\n1000:1001\n1002:0\nkeep\nkept\n');
     t.is(await sh('cc2', 'echo $FROM'), 'image\n');

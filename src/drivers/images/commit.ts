@@ -141,7 +141,7 @@ export async function commitRoot(src: CommitSource, dst: RootfsResolver, dstHost
       try {
         // Data (in the kernel), owner, mode, kept xattrs and times in one pool job, between the
         // two files already open: nothing is resolved by path through the container's tree.
-        const n = await copyFd(from, to, uid(st), gid(st), st.mode, st.mtimeNs);
+        const n = await copyFd(from, to, uid(st), gid(st), st.mode, st.mtimeNs, src.idmap?.base);
         stats.bytes += n; // after the await: `stats.bytes += await …` would add to a stale value
       } finally {
         closeSync(to); // a file of the state dir: a close never waits

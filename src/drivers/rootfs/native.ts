@@ -38,7 +38,7 @@ export interface Native {
   removexattr(rootFd: number, rel: string, name: string): Promise<void>;
   resolve(rootFd: number, rel: string): Promise<{ path: string; consumed: number }>;
   /** Data, owner, mode, kept xattrs and times of `toFd` from `fromFd` (rootfs.c do_copyfd); resolves to the bytes copied. */
-  copyFd(fromFd: number, toFd: number, uid: number, gid: number, mode: number, mtimeSec: number, mtimeNsec: number): Promise<number>;
+  copyFd(fromFd: number, toFd: number, uid: number, gid: number, mode: number, mtimeSec: number, mtimeNsec: number, capBase: number): Promise<number>;
   mkfifo(hostPath: string, mode: number): Promise<void>;
   mountOverlay(target: string, options: string): Promise<void>;
   umount(target: string, detach: boolean): Promise<void>;
