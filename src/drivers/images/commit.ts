@@ -16,6 +16,7 @@
  * make — becomes 65534, nobody).
  */
 import { constants as C, link as fsLink, closeSync } from 'node:fs';
+import { opendir } from 'node:fs/promises';
 import { copyFd } from '../rootfs/addon.js';
 import { promisify } from 'node:util';
 import path from 'node:path';
@@ -153,20 +154,27 @@ export async function commitRoot(src: CommitSource, dst: RootfsResolver, dstHost
   };
 
   /**
-   * The entries of a directory are done CONCURRENCY at a time (each a handful of calls on the
-   * thread pool, which would otherwise wait on one another); a subdirectory is made before
-   * its walk starts, so every entry's parent exists when it is made.
+   * The entries of a directory are done CONCURRENCY at a time (each a few calls on the thread
+   * pool, which would otherwise wait on one another); a subdirectory is made before its walk
+   * starts, so every entry's parent exists when it is made. The names are read in batches from
+   * the directory opened through the resolver (its /proc/self/fd/N is that very directory),
+   * never whole: a container decides how many there are (docs/security.md §6).
    */
   const walk = async (dir: string, lowerReal: boolean): Promise<void> => {
-    const names = (await src.merged.readdir(dir)).sort();
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < names.length) {
-        const name = names[next++]!;
-        await one(dir === '' ? name : `${dir}/${name}`, lowerReal);
+    const fd = await src.merged.open(dir, C.O_RDONLY | C.O_DIRECTORY);
+    try {
+      const d = await opendir(`/proc/self/fd/${fd}`, { bufferSize: 128 });
+      try {
+        const worker = async (): Promise<void> => {
+          for (let e = await d.read(); e; e = await d.read()) await one(dir === '' ? e.name : `${dir}/${e.name}`, lowerReal);
+        };
+        await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+      } finally {
+        await d.close().catch(() => undefined); // read-only: a failed close loses nothing
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, names.length) }, worker));
+    } finally {
+      closeSync(fd);
+    }
   };
 
   const one = async (rel: string, lowerReal: boolean): Promise<void> => {
