@@ -243,12 +243,12 @@ export class V1Cgroup implements Cgroup {
     return path.join(this.dirs.freezer, 'freezer.state');
   }
 
-  freeze(): Promise<void> {
+  async freeze(): Promise<void> {
     const f = this.freezerState();
     return freezeAndWait((on) => writeFile(f, on ? 'FROZEN' : 'THAWED'), async () => (await readFile(f)).trim() === 'FROZEN');
   }
 
-  thaw(): Promise<void> {
+  async thaw(): Promise<void> {
     return writeFile(this.freezerState(), 'THAWED');
   }
 }
