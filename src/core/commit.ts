@@ -26,8 +26,10 @@ export async function commitContainer(
   progress: (line: string) => void,
 ): Promise<CommitStats> {
   const c = registry.get(containerName); // NotFound: no such container
-  if (c.state !== 'active') throw new BadRequest(`container ${q(containerName)} is being destroyed`);
   if (images.isChanging(newName) || (await images.has(newName))) throw new Exists(`image ${q(newName)} exists`);
+  // Checked after the await, in the same synchronous step as `committing` is set below: a
+  // destroy that began meanwhile is seen here, and one that begins later waits for the commit.
+  if (c.state !== 'active') throw new BadRequest(`container ${q(containerName)} is being destroyed`);
   if (c.committing) throw new Busy(`container ${q(containerName)} is being committed`);
   const work = (async (): Promise<CommitStats> => {
     const merged = await c.rootfs();

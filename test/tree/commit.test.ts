@@ -256,8 +256,21 @@ test.serial('a daemon killed mid-commit leaves no image; the next start thaws th
     t.notRegex(await fs.readFile(tree.p('containers', 'cc6', 'events'), 'utf8'), /^restarted/m, 'adopted as it was, not restarted');
     const before = Number(await fs.readFile(upperA, 'utf8'));
     await new Promise((r) => setTimeout(r, 300));
-    t.true(Number(await fs.readFile(upperA, 'utf8')) > before, `the writer goes on: ${await fs.readFile(tree.p('containers', 'cc6', 'procs', wid, 'status'), 'utf8')} ${await fs.readFile(tree.p('containers', 'cc6', 'events'), 'utf8')}`);
+    const goesOn = Number(await fs.readFile(upperA, 'utf8')) > before;
+    t.true(goesOn, `the writer goes on: ${await fs.readFile(tree.p('containers', 'cc6', 'procs', wid, 'status'), 'utf8')} ${await fs.readFile(tree.p('containers', 'cc6', 'events'), 'utf8')}`);
+
+    // A run during a commit waits for it (a frozen container cannot exec), then runs.
+    const commit2 = tree.ctl(tree.p('ctl'), 'image commit cafter cc6');
+    for (let i = 0; i < 200 && !/^image commit cafter: freezing cc6$/m.test(await fs.readFile(tree.p('events'), 'utf8')); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    t.true(await frozen('cc6'), 'the commit is under way');
+    t.is(await runOut('cc6', 'run -- echo after'), 'after\n');
+    t.is(await commit2, 'ok');
+    t.is((await fs.readdir(img('cafter', 'rootfs', 'many'))).length, 20000);
   } finally {
     await destroy('cc6');
+    await removeImage('cafter');
   }
 });
