@@ -44,6 +44,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
+#include <endian.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -83,6 +86,8 @@ enum op {
   OP_RENAME, OP_LINK, OP_SYMLINK, OP_READLINK, OP_CHMOD, OP_CHOWN, OP_UTIMENS,
   OP_TRUNCATE, OP_STATFS, OP_MKNOD, OP_GETXATTR, OP_LISTXATTR, OP_SETXATTR, OP_REMOVEXATTR,
   OP_RESOLVE, OP_ACCESS,
+  /* Two fds the caller opened (through resolvers), no path: */
+  OP_COPYFD,
   /* Trusted host paths (the daemon's own state dir), never a container's root: */
   OP_MKFIFO, OP_MOUNT_OVERLAY, OP_UMOUNT,
 };
@@ -125,6 +130,8 @@ typedef struct {
   gid_t cgid;
   size_t ngroups;
   gid_t *groups;
+  int fd2;             /* copyFd: the file written (rootfd is the one read) */
+  int64_t capbase;     /* copyFd: the host id of the container's root (-1: no user namespace) */
 } req_t;
 
 /* ---- pool thread side: syscalls only, no napi ---- */
@@ -630,6 +637,96 @@ static void do_xattr(req_t *r, int pfd, const char *name) {
 }
 
 /*
+ * copyFd (image commit, src/drivers/images/commit.ts): the whole of one file made from
+ * another, both already open (each through its own confined root; no path is resolved
+ * here): the data (copy_file_range, else sendfile: both stay in the kernel), then owner,
+ * mode (after chown, which clears set-id bits and file capabilities), the extended
+ * attributes an image keeps (user.*, security.capability: keepXattr in commit.ts), and last
+ * the times (futimens: to the nanosecond). One pool job instead of one per step.
+ */
+static int keep_xattr(const char *name) {
+  return strncmp(name, "user.", 5) == 0 || strcmp(name, "security.capability") == 0;
+}
+
+/*
+ * A file capability as the host reads it from a container in a user namespace: v3, with the
+ * host id of the namespace's root (capbase) as its rootid. In an image it is v2 (the root of
+ * whatever namespace runs it, as an imported image's): same bits, no rootid. A v3 of another
+ * root is not this container's to give and is left out (0); a v2, or anything without a user
+ * namespace, is kept as read (1).
+ */
+static int unshift_cap(const req_t *r, char *value, ssize_t *vlen) {
+  if (r->capbase < 0 || *vlen != (ssize_t)XATTR_CAPS_SZ_3) return 1;
+  uint32_t magic, rootid;
+  memcpy(&magic, value, 4);
+  magic = le32toh(magic);
+  if ((magic & VFS_CAP_REVISION_MASK) != VFS_CAP_REVISION_3) return 1;
+  memcpy(&rootid, value + XATTR_CAPS_SZ_2, 4);
+  if ((int64_t)le32toh(rootid) != r->capbase) return 0;
+  magic = htole32((magic & ~(uint32_t)VFS_CAP_REVISION_MASK) | VFS_CAP_REVISION_2);
+  memcpy(value, &magic, 4);
+  *vlen = XATTR_CAPS_SZ_2;
+  return 1;
+}
+
+static void do_copyfd(req_t *r) {
+  int in = r->rootfd, out = r->fd2;
+  int cfr = 1;
+  for (;;) {
+    ssize_t n;
+    if (cfr) {
+      n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+        cfr = 0; /* across file systems (overlay to the state dir's): sendfile, from the same offsets */
+        continue;
+      }
+    } else {
+      n = sendfile(out, in, NULL, 1 << 30);
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(r, cfr ? "copy_file_range" : "sendfile");
+      return;
+    }
+    if (n == 0) break;
+    r->size += n;
+  }
+  if (fchown(out, r->uid, r->gid) < 0) { fail(r, "fchown"); return; }
+  if (fchmod(out, r->mode & 07777) < 0) { fail(r, "fchmod"); return; }
+  /* 64 KiB each at most: on the heap, not on a pool thread's stack. */
+  char *names = malloc(XATTR_LIST_MAX), *value = malloc(XATTR_SIZE_MAX);
+  if (!names || !value) {
+    free(names);
+    free(value);
+    errno = ENOMEM;
+    fail(r, "malloc");
+    return;
+  }
+  ssize_t len = flistxattr(in, names, XATTR_LIST_MAX);
+  int ok = len >= 0 || errno == ENOTSUP || errno == EOPNOTSUPP;
+  if (!ok) fail(r, "flistxattr");
+  for (ssize_t off = 0; ok && len > 0 && off < len; off += (ssize_t)strlen(names + off) + 1) {
+    const char *name = names + off;
+    if (!keep_xattr(name)) continue;
+    ssize_t vlen = fgetxattr(in, name, value, XATTR_SIZE_MAX);
+    if (vlen < 0) {
+      if (errno == ENODATA) continue; /* removed since it was listed */
+      ok = 0;
+      fail(r, "fgetxattr");
+    } else if (strcmp(name, "security.capability") == 0 && !unshift_cap(r, value, &vlen)) {
+      continue;
+    } else if (fsetxattr(out, name, value, (size_t)vlen, 0) < 0) {
+      ok = 0;
+      fail(r, "fsetxattr");
+    }
+  }
+  free(names);
+  free(value);
+  if (!ok) return;
+  if (futimens(out, r->times) < 0) fail(r, "futimens");
+}
+
+/*
  * The mode of a file made through the tree arrives with the caller's umask already applied
  * (the kernel masks it before FUSE passes it on: libfuse 2 never asks for FUSE_CAP_DONT_MASK),
  * so the daemon's own umask must not cut it again (`umask 0; mkdir -m 777 d` gave 0755).
@@ -725,6 +822,15 @@ static void execute_op(req_t *r) {
   }
   if (r->op == OP_CLOSE) {
     if (close(r->rootfd) < 0) fail(r, "close");
+    return;
+  }
+  if (r->op == OP_COPYFD) {
+    if (r->fd2 < 0) {
+      errno = EBADF;
+      fail(r, "copyFd");
+      return;
+    }
+    do_copyfd(r);
     return;
   }
   if (r->op == OP_OPEN && r->follow) {
@@ -901,6 +1007,9 @@ static napi_value result_value(napi_env env, req_t *r) {
     if (napi_create_int32(env, r->fd, &v) != napi_ok) return NULL;
     return v;
   case OP_LSTAT: return stat_object(env, &r->st);
+  case OP_COPYFD:
+    if (napi_create_double(env, (double)r->size, &v) != napi_ok) return NULL;
+    return v;
   case OP_STATFS: return statfs_object(env, &r->sfs);
   case OP_READLINK:
     if (napi_create_string_utf8(env, r->path2, (size_t)r->linklen, &v) != napi_ok) return NULL;
@@ -1078,7 +1187,7 @@ static const size_t arg_count[] = {
     [OP_SYMLINK] = 3,  [OP_READLINK] = 2, [OP_CHMOD] = 3,   [OP_CHOWN] = 4,   [OP_UTIMENS] = 6,
     [OP_TRUNCATE] = 3, [OP_STATFS] = 2,  [OP_MKNOD] = 4,   [OP_GETXATTR] = 3, [OP_LISTXATTR] = 2,
     [OP_SETXATTR] = 5, [OP_REMOVEXATTR] = 3, [OP_MKFIFO] = 2,
-    [OP_MOUNT_OVERLAY] = 2, [OP_UMOUNT] = 2, [OP_RESOLVE] = 2, [OP_ACCESS] = 3,
+    [OP_MOUNT_OVERLAY] = 2, [OP_UMOUNT] = 2, [OP_RESOLVE] = 2, [OP_ACCESS] = 3, [OP_COPYFD] = 8,
 };
 
 /* Returns 0, or -1 with a JS exception pending. */
@@ -1110,6 +1219,22 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
   }
   if (get_int(env, a[0], &r->rootfd) < 0) return -1;
   if (r->op == OP_CLOSE) return 0;
+  if (r->op == OP_COPYFD) { /* (fromFd, toFd, uid, gid, mode, mtimeSec, mtimeNsec, capBase): atime = mtime */
+    uint32_t id;
+    int64_t t;
+    if (get_int(env, a[1], &r->fd2) < 0) return -1;
+    if (get_id(env, a[2], &id, r) < 0) return -1;
+    r->uid = id;
+    if (get_id(env, a[3], &id, r) < 0) return -1;
+    r->gid = id;
+    if (get_u32(env, a[4], &id) < 0) return -1;
+    r->mode = id;
+    if (get_i64(env, a[5], &t) < 0) return -1;
+    r->times[0].tv_sec = r->times[1].tv_sec = (time_t)t;
+    if (get_i64(env, a[6], &t) < 0) return -1;
+    r->times[0].tv_nsec = r->times[1].tv_nsec = (long)t;
+    return get_i64(env, a[7], &r->capbase);
+  }
   if (r->op == OP_SYMLINK) { /* (rootFd, target, rel) */
     if (get_str(env, a[1], r->path2, sizeof r->path2, r) < 0) return -1;
     return get_str(env, a[2], r->path, sizeof r->path, r);
@@ -1197,8 +1322,8 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
 }
 
 static napi_value start(napi_env env, napi_callback_info info, enum op op, const char *what) {
-  size_t argc = 7;
-  napi_value argv[7], promise, resource;
+  size_t argc = 8;
+  napi_value argv[8], promise, resource;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   req_t *r = calloc(1, sizeof *r);
   if (!r) {
@@ -1208,8 +1333,9 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op, const
   r->op = op;
   r->fd = -1;
   r->rootfd = -1;
+  r->fd2 = -1;
   /* Operations on a root fd may name a caller after their own arguments (get_caller). */
-  int rooted = op != OP_OPENROOT && op != OP_MKFIFO && op != OP_MOUNT_OVERLAY && op != OP_UMOUNT;
+  int rooted = op != OP_OPENROOT && op != OP_MKFIFO && op != OP_MOUNT_OVERLAY && op != OP_UMOUNT && op != OP_COPYFD;
   if (parse_args(env, r, argc, argv) < 0 ||
       (rooted && argc > arg_count[op] && get_caller(env, argv[arg_count[op]], r) < 0)) {
     free(r->value);
@@ -1272,6 +1398,7 @@ OP_FN(js_setxattr, OP_SETXATTR)
 OP_FN(js_removexattr, OP_REMOVEXATTR)
 OP_FN(js_resolve, OP_RESOLVE)
 OP_FN(js_access, OP_ACCESS)
+OP_FN(js_copyFd, OP_COPYFD)
 OP_FN(js_mkfifo, OP_MKFIFO)
 OP_FN(js_mountOverlay, OP_MOUNT_OVERLAY)
 OP_FN(js_umount, OP_UMOUNT)
@@ -1291,7 +1418,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN(rmdir),    FN(unlink),   FN(rename), FN(link), FN(symlink),  FN(readlink),
       FN(chmod),    FN(chown),    FN(utimens), FN(truncate), FN(statfs), FN(mknod),
       FN(getxattr), FN(listxattr), FN(setxattr), FN(removexattr), FN(mkfifo),
-      FN(mountOverlay), FN(umount), FN(resolve), FN(access),
+      FN(mountOverlay), FN(umount), FN(resolve), FN(access), FN(copyFd),
       FN(idmapMount), FN(sdNotify), FN(bindOpen), FN(bindAttach), FN(bindDetach),
       FN(xfsGrow),
   };

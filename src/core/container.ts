@@ -22,6 +22,8 @@ export class Container {
   readonly events: EventLog;
   /** Set while a destroy is under way, so that a second destroy joins it. */
   destroying?: Promise<void>;
+  /** Set while an image commit copies its files, frozen (core/commit.ts); settles (never rejects) when it ends. */
+  committing?: Promise<void>;
 
   readonly procs: ProcessTable;
 

@@ -22,6 +22,7 @@ import { EventLog } from './events.js';
 import type { Network } from './network.js';
 import { saveRecord, loadRecord, decodeRecord } from './record.js';
 import { checkRlimits, hostRlimitCeiling } from '../drivers/runtime/rlimits.js';
+import { propertiesAtCreate } from './properties.js';
 import { endAllMonitors } from '../drivers/monitor/conmon.js';
 import { RootfsResolver } from '../drivers/rootfs/resolver.js';
 import { makeLayerFs, mountLayerFs, unmountLayerFs } from '../drivers/rootfs/disklayer.js';
@@ -161,12 +162,15 @@ export class Lifecycle {
       if (!(await images.has(image))) throw new NotFound(`no such image ${q(image)}`);
       // The image's run configuration is copied into the record: the container keeps it whatever becomes of the image.
       const imageConfig = await images.config(image);
-      const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name), address, idmap, imageConfig);
+      // Its labels are the default properties; the create's own prop. options win.
+      const props = propertiesAtCreate(imageConfig.Labels, options.properties);
+      const record = recordFrom(name, { ...options, properties: props.properties }, image, cgroupsPathFor(this.d.instance, name), address, idmap, imageConfig);
       const pid = await this.build(record, cp);
       await saveRecord(cp, record);
       const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
       registry.add(c);
       await c.events.append(`created image=${image} pid=${pid}`);
+      if (props.skipped.length > 0) await c.events.append(`labels not made properties: ${props.skipped.map((k) => JSON.stringify(k)).join(' ')}`);
       await this.d.events.append(`created ${name}`);
       log('created %s (pid %d)', name, pid);
       return c;
@@ -250,6 +254,8 @@ export class Lifecycle {
       c.state = 'destroying';
       await c.events.append(`destroying${why}`);
       try {
+        // A commit under way copies from the overlay: the teardown waits for it (core/commit.ts).
+        await c.committing;
         await c.closeRootfs();
         await this.teardown(name, c.paths, c.record.cgroupsPath, c.record);
         c.procs.endAll();
@@ -302,6 +308,9 @@ export class Lifecycle {
       }
       try {
         const record = decodeRecord(file); // a value it cannot take: kept on disk, not adopted (below)
+        // A daemon killed during an image commit left the container frozen (core/commit.ts);
+        // thawed first: the runtime says "paused" of a frozen one, which revive() would restart.
+        await cgroupOf(this.d.cgroupHost, record.cgroupsPath).thaw().catch((e: unknown) => log('thawing %s: %s', name, e)); // no cgroup or freezer: nothing frozen
         const pid = await this.revive(record, cp);
         const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
         await c.procs.adopt();

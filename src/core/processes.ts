@@ -50,6 +50,8 @@ export interface ProcessHost {
   rootfs(): Promise<RootfsResolver>;
   /** The end of a process restarts the container's grace clock (core/grace.ts): it counts from there. */
   touch?(): void;
+  /** Set while an image commit has the container frozen (core/commit.ts): a run waits for its end. */
+  readonly committing?: Promise<void>;
 }
 
 /** Ended processes kept per container (retention); older ones are forgotten as by rmdir. */
@@ -163,6 +165,8 @@ export class ProcessTable {
   }
 
   async run(asked: RunOptions): Promise<string> {
+    // A frozen container cannot exec (the runtime refuses): the run starts after the commit.
+    if (this.c.committing) await this.c.committing;
     if (asked.id !== undefined && this.taken(asked.id)) throw new Exists(`process ${q(asked.id)} exists`);
     // The image's Entrypoint, Cmd, WorkingDir and User fill in what the run leaves out.
     const o = runDefaults(asked, this.c.record.imageConfig ?? {});

@@ -194,6 +194,12 @@ export const GLOBAL_CTL = {
       },
     }),
     row({
+      verb: 'image commit', args: 'NEWNAME CONTAINER', min: 2, max: 2,
+      summary: "save the container's files (its image and what it changed) as a new image NEWNAME, with its image's config; the container is frozen meanwhile",
+      reply: '`ok`',
+      parse: ([name, container]) => ({ name: parseName(name!, 'image name'), container: parseName(container!, 'container name') }),
+    }),
+    row({
       verb: 'image remove', args: 'NAME', min: 1, max: 1,
       summary: 'remove an image; EBUSY while a container uses it',
       reply: '`ok`',

@@ -18,6 +18,7 @@ test('the usage texts are the ones cat ctl has always shown', (t) => {
     '    rlimit.NAME=N|unlimited|SOFT:HARD   NAME: as core cpu data fsize locks memlock msgqueue nice nofile nproc rss rtprio rttime sigpending stack',
     'destroy NAME',
     'image import NAME PATH',
+    'image commit NEWNAME CONTAINER',
     'image remove NAME',
   ].join('\n') + '\n' + QUOTING_USAGE);
   t.is(CONTAINER_USAGE, [

@@ -131,7 +131,7 @@ test('a run being started keeps it; one started while the check waited too (the 
 
 test('a run after the decision is refused cleanly, never half-started', async (t) => {
   const s = await setup();
-  const commands = new Commands({ registry: s.registry, events: s.events, lifecycle: s.lifecycle, images: { async import() {}, async remove() {} } });
+  const commands = new Commands({ registry: s.registry, events: s.events, lifecycle: s.lifecycle, images: { async import() {}, async remove() {}, async has() { return false; }, isChanging: () => false, async commit() { throw new Error('no commit here'); } } });
   const a = await s.make('a', 2);
   let started = 0;
   a.procs.run = async () => { started++; return '1'; };

@@ -44,6 +44,10 @@ test('destroy and image messages', (t) => {
   t.deepEqual(parseGlobal('image remove alpine'), { verb: 'image remove', name: 'alpine' });
   t.throws(() => parseGlobal('destroy'), { instanceOf: BadRequest, message: 'usage: destroy NAME' });
   t.throws(() => parseGlobal('image import x'), { instanceOf: BadRequest, message: 'usage: image import NAME PATH' });
+  t.deepEqual(parseGlobal('image commit web2 web'), { verb: 'image commit', name: 'web2', container: 'web' });
+  t.throws(() => parseGlobal('image commit web2'), { instanceOf: BadRequest, message: 'usage: image commit NEWNAME CONTAINER' });
+  t.throws(() => parseGlobal('image commit ../x web'), { instanceOf: BadRequest });
+  t.throws(() => parseGlobal('image commit x we/b'), { instanceOf: BadRequest });
   t.throws(() => parseGlobal('image frob'), { instanceOf: BadRequest, message: 'unknown message "image frob"' });
 });
 

@@ -18,6 +18,7 @@ import { exportArchive } from './export.js';
 import { formatImageConfig } from './config.js';
 import { readJson } from '../../util/files.js';
 import { realSource, type MountGuard } from './source.js';
+import { commitRoot, type CommitSource, type CommitStats } from './commit.js';
 import { RootfsResolver } from '../rootfs/resolver.js';
 
 const log = logger('images');
@@ -171,6 +172,42 @@ export class ImageStore {
         await root.close();
       }
     });
+  }
+
+  /**
+   * `image commit NAME CONTAINER`: the container's files (`from`, minus the original image's
+   * resolver and host path, which come from here) become image NAME, with `config`
+   * (the container's copy of its image's config). Built like an import: in a temporary
+   * directory, renamed into place, so that a failed or killed commit leaves no image.
+   * The caller keeps the container still (frozen) meanwhile.
+   */
+  async commit(
+    name: string,
+    from: Omit<CommitSource, 'lower' | 'lowerHost'> & { image: string; container: string },
+    config: ImageConfig | undefined,
+    progress: (line: string) => void = () => undefined,
+  ): Promise<CommitStats> {
+    const say = (line: string): void => {
+      log('commit %s: %s', name, line);
+      progress(`image commit ${name}: ${line}`);
+    };
+    let stats: CommitStats | undefined;
+    const t0 = Date.now();
+    await this.build(name, `container ${from.container}`, async (rootfs) => {
+      const dst = await RootfsResolver.open(rootfs);
+      try {
+        stats = await commitRoot(
+          { ...from, lower: await this.resolver(from.image), lowerHost: this.rootfs(from.image) },
+          dst, rootfs, (n) => { if (n % 5000 === 0) say(`${n} entries`); },
+        );
+      } finally {
+        await dst.close();
+      }
+      log('commit %s: copied in %d ms', name, Date.now() - t0);
+      say(`${stats.entries} entries, ${stats.shared} files shared with image ${from.image}, ${stats.copied} copied (${stats.bytes} bytes)${stats.skipped ? `, ${stats.skipped} devices or sockets skipped` : ''}`);
+      return config && Object.keys(config).length > 0 ? config : undefined;
+    });
+    return stats!;
   }
 
   private async build(name: string, source: string, fill: (rootfs: string) => Promise<ImageConfig | undefined | void>): Promise<void> {

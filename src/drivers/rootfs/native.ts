@@ -42,6 +42,8 @@ export interface Native {
   setxattr(rootFd: number, rel: string, name: string, value: Buffer, flags: number, caller?: Uint32Array): Promise<void>;
   removexattr(rootFd: number, rel: string, name: string, caller?: Uint32Array): Promise<void>;
   resolve(rootFd: number, rel: string, caller?: Uint32Array): Promise<{ path: string; consumed: number }>;
+  /** Data, owner, mode, kept xattrs and times of `toFd` from `fromFd` (rootfs.c do_copyfd); resolves to the bytes copied. */
+  copyFd(fromFd: number, toFd: number, uid: number, gid: number, mode: number, mtimeSec: number, mtimeNsec: number, capBase: number): Promise<number>;
   mkfifo(hostPath: string, mode: number): Promise<void>;
   mountOverlay(target: string, options: string): Promise<void>;
   umount(target: string, detach: boolean): Promise<void>;
