@@ -1063,6 +1063,7 @@ OP_FN(js_mountOverlay, OP_MOUNT_OVERLAY)
 OP_FN(js_umount, OP_UMOUNT)
 
 napi_value js_idmapMount(napi_env env, napi_callback_info info); /* idmap.c */
+napi_value js_attachConnect(napi_env env, napi_callback_info info); /* seqpacket.c */
 
 static napi_value init(napi_env env, napi_value exports) {
 #define FN(name) {#name, NULL, js_##name, NULL, NULL, NULL, napi_enumerable, NULL}
@@ -1072,7 +1073,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN(chmod),    FN(chown),    FN(utimens), FN(truncate), FN(statfs), FN(mknod),
       FN(getxattr), FN(listxattr), FN(setxattr), FN(removexattr), FN(mkfifo),
       FN(mountOverlay), FN(umount), FN(resolve),
-      FN(idmapMount),
+      FN(idmapMount), FN(attachConnect),
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)
     return NULL;

@@ -29,6 +29,7 @@ import { makeFifo } from '../rootfs/addon.js';
 import { logger } from '../../util/log.js';
 import { ProcPaths } from './paths.js';
 import { isAlive, readPid, aliveWith } from './procfs.js';
+import { TtyLog, connectAttach, type StdinSink } from './terminal.js';
 
 const log = logger('monitor');
 
@@ -42,14 +43,17 @@ export interface StartRequest {
   runtimeBinary: string;
   runtimeRoot: string;
   processSpec: Record<string, unknown>;
+  /** A terminal (the spec says `terminal: true` with its size): conmon's terminal mode (terminal.ts). */
+  tty?: boolean;
 }
 
 export interface Started {
   pid: number;
   conmonPid: number;
-  holderPid: number;
-  /** The daemon's own writer on the stdin FIFO (O_NONBLOCK). */
-  stdin: fs.FileHandle;
+  /** The stdin FIFO's holder; none for a terminal (conmon holds the terminal). */
+  holderPid?: number;
+  /** The daemon's own writer: on the stdin FIFO (O_NONBLOCK), or the terminal's attach socket. */
+  stdin: StdinSink;
 }
 
 /** Open a FIFO without blocking and without leaving O_NONBLOCK on the reader the process inherits. */
@@ -76,7 +80,7 @@ function spawnDetached(file: string, args: string[], stdio: Array<'ignore' | num
 }
 
 /** Spawn conmon and wait for the first conmon to return (it double-forks; the monitor lives on). */
-function spawnConmon(args: string[], stdio: number[], cwd: string): Promise<void> {
+function spawnConmon(args: string[], stdio: Array<number | 'ignore'>, cwd: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(CONMON, args, {
       cwd, // conmon writes ./oom here on an OOM kill
@@ -135,6 +139,7 @@ async function waitForPid(p: ProcPaths, conmonPid: number | undefined, deadline:
 }
 
 export async function startProcess(r: StartRequest): Promise<Started> {
+  if (r.tty) return startTerminal(r);
   const p = r.paths;
   await fs.mkdir(p.exitDir, { recursive: true });
   await fs.writeFile(p.spec, JSON.stringify(r.processSpec), { mode: 0o600, flag: CREATE_EXCL });
@@ -186,6 +191,64 @@ export async function startProcess(r: StartRequest): Promise<Started> {
   }
   log('started %s in %s: pid %d, conmon %d, holder %d', argv0, r.containerId, pid, conmonPid, holderPid);
   return { pid, conmonPid: conmonPid!, holderPid, stdin: writer };
+}
+
+/**
+ * A process with a terminal: conmon in terminal mode (`-t`) with its bundle dir (the
+ * process's dir: its attach socket and control FIFO are made there, `--full-attach` keeps
+ * the socket there too) and a k8s-file log that the daemon decodes (terminal.ts). No stdin
+ * FIFO and no holder: conmon holds the terminal's master as long as the process lives.
+ * conmon's own stdio is not the process's here: the runtime's messages go to the log.
+ */
+async function startTerminal(r: StartRequest): Promise<Started> {
+  const p = r.paths;
+  await fs.mkdir(p.exitDir, { recursive: true });
+  await fs.writeFile(p.spec, JSON.stringify(r.processSpec), { mode: 0o600, flag: CREATE_EXCL });
+  await TtyLog.init(p);
+  const sync = await fs.open(p.sync, APPEND_NOFOLLOW, 0o600);
+  const argv0 = String((r.processSpec.args as string[])[0]);
+  try {
+    await spawnConmon([
+      '--api-version',
+      '--cid', r.containerId,
+      '--cuuid', r.uuid,
+      '--runtime', r.runtimeBinary,
+      '--runtime-arg', '--root', '--runtime-arg', r.runtimeRoot,
+      '--exec', '--exec-process-spec', p.spec,
+      '--container-pidfile', p.pid,
+      '--conmon-pidfile', p.conmonPid,
+      '--exit-dir', p.exitDir,
+      '--persist-dir', p.dir,
+      '--bundle', p.dir,
+      '--full-attach',
+      '--terminal',
+      '--log-path', `k8s-file:${p.ttyLog}`,
+    ], ['ignore', 'ignore', 'ignore', sync.fd], p.dir);
+  } finally {
+    await sync.close();
+  }
+  const conmonPid = await readPid(p.conmonPid);
+  const pid = await waitForPid(p, conmonPid, Date.now() + 30_000);
+  let stdin: StdinSink | undefined;
+  let failure: Error | undefined;
+  if (pid) {
+    try {
+      stdin = connectAttach(p);
+      if (!stdin) failure = new SystemFailure('the terminal\'s monitor went away at the start');
+    } catch (e) {
+      failure = new SystemFailure(`cannot connect to the terminal: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  if (!pid || !stdin) {
+    if (pid) killQuietly(pid);
+    if (conmonPid && (await isAlive(conmonPid))) killQuietly(conmonPid);
+    if (failure) throw failure;
+    // The runtime's message is in the log, as stderr: decode it for startFailure.
+    await new TtyLog(p).pump().catch((e: unknown) => log('decoding %s: %s', p.ttyLog, e));
+    throw await startFailure(p, argv0);
+  }
+  log('started %s in %s with a terminal: pid %d, conmon %d', argv0, r.containerId, pid, conmonPid);
+  return { pid, conmonPid: conmonPid!, stdin };
 }
 
 function killQuietly(pid: number): void {

@@ -54,3 +54,11 @@ export function umount(target: string, detach = false): Promise<void> {
 export function idmapMount(source: string, target: string, base: number, size: number): void {
   addon().idmapMount(source, target, base, size);
 }
+
+/**
+ * A connection to the SOCK_SEQPACKET socket `dir/name` (conmon's attach socket, in the
+ * daemon's own state dir): non-blocking, its read side shut (native/rootfs/seqpacket.c).
+ */
+export function attachConnect(dir: string, name: string): number {
+  return addon().attachConnect(dir, name);
+}

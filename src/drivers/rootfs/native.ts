@@ -42,5 +42,7 @@ export interface Native {
   umount(target: string, detach: boolean): Promise<void>;
   /** idmap.c: a read-only bind mount of source on target showing id N as base+N (synchronous). */
   idmapMount(source: string, target: string, base: number, size: number): void;
+  /** seqpacket.c: a non-blocking connection to the SOCK_SEQPACKET socket dir/name, its read side shut (synchronous). */
+  attachConnect(dir: string, name: string): number;
   UTIME_NOW: number; UTIME_OMIT: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number; O_PATH: number;
 }
