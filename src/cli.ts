@@ -10,6 +10,7 @@ import { runUnmount, runReset } from './daemon/admin.js';
 import { parseSize, parseIntIn, parseCount } from './ctl/values.js';
 import { BadRequest } from './errors.js';
 import { DEFAULT_PIDS_MAX } from './core/warden.js';
+import { runAttach, runExec, SessionUsage, ATTACH_USAGE, EXEC_USAGE } from './cli/attach.js';
 
 export const DEFAULTS = {
   mountpoint: '/mnt/wardenfs',
@@ -23,6 +24,9 @@ const USAGE = `usage:
                  [--output-cap SIZE] [--max-blocked-readers N] [--default-pids-max N|max]
   wardenfs unmount MOUNTPOINT
   wardenfs reset [--state-dir DIR]
+  ${ATTACH_USAGE}
+  ${EXEC_USAGE}
+      (a terminal session on a process: Ctrl-] detaches; the exit status is the process's)
 defaults: mountpoint ${DEFAULTS.mountpoint}, state dir ${DEFAULTS.stateDir}, runtime ${DEFAULTS.runtime}, subnet ${DEFAULTS.subnet},
           pids.max of a container created without one ${DEFAULT_PIDS_MAX}
 `;
@@ -78,6 +82,13 @@ function pidsFlag(v: string | undefined): number | 'max' | undefined {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  // Sessions (src/cli/attach.ts) have their own options and end with the process's status.
+  if (command === 'attach' || command === 'exec') {
+    const status = await (command === 'attach' ? runAttach(rest) : runExec(rest));
+    // Exit now: after a detach, a read of the process's stdout still waits in the thread pool.
+    process.stdout.write('', () => process.exit(status));
+    return;
+  }
   const { positional, flags } = parse(rest);
   const common = {
     stateDir: flags.get('--state-dir') ?? DEFAULTS.stateDir,
@@ -113,6 +124,10 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof SessionUsage) {
+    process.stderr.write(`wardenfs: ${e.message}\n`);
+    process.exit(2);
+  }
   if (e instanceof UsageError) {
     process.stderr.write(`wardenfs: ${e.message}\n${USAGE}`);
     process.exit(2);

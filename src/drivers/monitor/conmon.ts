@@ -52,8 +52,8 @@ export interface Started {
   conmonPid: number;
   /** The stdin FIFO's holder; none for a terminal (conmon holds the terminal). */
   holderPid?: number;
-  /** The daemon's own writer: on the stdin FIFO (O_NONBLOCK), or the terminal's attach socket. */
-  stdin: StdinSink;
+  /** The daemon's own writer: on the stdin FIFO (O_NONBLOCK), or the terminal's attach socket (none when the process ended at once). */
+  stdin?: StdinSink;
 }
 
 /** Open a FIFO without blocking and without leaving O_NONBLOCK on the reader the process inherits. */
@@ -205,6 +205,8 @@ async function startTerminal(r: StartRequest): Promise<Started> {
   await fs.mkdir(p.exitDir, { recursive: true });
   await fs.writeFile(p.spec, JSON.stringify(r.processSpec), { mode: 0o600, flag: CREATE_EXCL });
   await TtyLog.init(p);
+  // The streams exist from the start, as the files a process without a terminal writes.
+  await Promise.all([p.stdout, p.stderr].map((f) => fs.writeFile(f, '', { mode: 0o600, flag: CREATE_EXCL })));
   const sync = await fs.open(p.sync, APPEND_NOFOLLOW, 0o600);
   const argv0 = String((r.processSpec.args as string[])[0]);
   try {
@@ -233,13 +235,13 @@ async function startTerminal(r: StartRequest): Promise<Started> {
   let failure: Error | undefined;
   if (pid) {
     try {
+      // No socket any more: the process has ended already (conmon removes it as it exits).
       stdin = connectAttach(p);
-      if (!stdin) failure = new SystemFailure('the terminal\'s monitor went away at the start');
     } catch (e) {
       failure = new SystemFailure(`cannot connect to the terminal: ${(e as Error).message}`, { cause: e });
     }
   }
-  if (!pid || !stdin) {
+  if (!pid || failure) {
     if (pid) killQuietly(pid);
     if (conmonPid && (await isAlive(conmonPid))) killQuietly(conmonPid);
     if (failure) throw failure;
