@@ -9,10 +9,12 @@
  * Ctrl-] detaches (the process runs on; `wardenfs attach` comes back to it).
  */
 import { promises as fs, constants as C } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { quote } from '../ctl/tokenize.js';
 import { BadRequest } from '../errors.js';
+import { SYSTEM_PATH } from '../util/exec.js';
 
 /** The detach key: Ctrl-] (telnet's escape), as Docker's Ctrl-P Ctrl-Q would take two. */
 export const DETACH_KEY = 0x1d;
@@ -107,6 +109,10 @@ async function session(o: SessionOptions, io: Io = STD): Promise<number> {
   try {
     if (raw) {
       io.stdin.setRawMode(true);
+      // libuv's raw mode keeps output processing (ONLCR): the process's terminal has made
+      // its \r\n already, and ours would show \r\r\n. Off, as cfmakeraw(3) has it; leaving
+      // raw mode restores the terminal's settings as they were (all of them).
+      spawnSync('stty', ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'], env: { PATH: SYSTEM_PATH } });
       cleanups.push(() => io.stdin.setRawMode(false));
     }
     // The user's terminal size, now (a redraw for a program attached to) and at each change.
