@@ -19,7 +19,7 @@ test('the usage texts are the ones cat ctl has always shown', (t) => {
     'image remove NAME',
   ].join('\n') + '\n' + QUOTING_USAGE);
   t.is(CONTAINER_USAGE, [
-    'run [id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [entrypoint=PROG] [--] [PROGRAM [ARG ...]]',
+    'run [id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [entrypoint=PROG] [tty=1 [rows=R] [cols=C]] [--] [PROGRAM [ARG ...]]',
     'kill ID [SIGNAL]',
     'stop [SECONDS]',
     'destroy',
