@@ -65,6 +65,9 @@ test.serial('bad tty options are refused and change nothing', async (t) => {
     await t.throwsAsync(fs.writeFile(c('ctl'), `run ${m}\n`), { code: 'EINVAL' }, m);
   }
   t.regex(await fs.readFile(c('events'), 'utf8'), /^error: rows= and cols= need tty=1$/m);
+  // a program that is not there: the runtime's answer, as without a terminal
+  await t.throwsAsync(fs.writeFile(c('ctl'), 'run tty=1 /no/such/program\n'), { code: 'ENOENT' });
+  t.regex(await fs.readFile(c('events'), 'utf8'), /^error: cannot run "\/no\/such\/program": .*no such file or directory/m);
   t.deepEqual(await fs.readdir(c('procs')), before);
 });
 

@@ -193,6 +193,19 @@ export async function startProcess(r: StartRequest): Promise<Started> {
   return { pid, conmonPid: conmonPid!, holderPid, stdin: writer };
 }
 
+/** The message of conmon's sync records (`{"data": -1, "message": "…"}` after a failed start). */
+async function syncMessage(p: ProcPaths): Promise<string | undefined> {
+  const text = await fs.readFile(p.sync, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => ''); // none: the default message
+  let said: string | undefined;
+  for (const line of text.split('\n')) {
+    try {
+      const m = (JSON.parse(line) as { message?: unknown }).message;
+      if (typeof m === 'string' && m.trim()) said = m.trim();
+    } catch { /* not a record (a partial line) */ }
+  }
+  return said;
+}
+
 /**
  * A process with a terminal: conmon in terminal mode (`-t`) with its bundle dir (the
  * process's dir: its attach socket and control FIFO are made there, `--full-attach` keeps
@@ -245,8 +258,10 @@ async function startTerminal(r: StartRequest): Promise<Started> {
     if (pid) killQuietly(pid);
     if (conmonPid && (await isAlive(conmonPid))) killQuietly(conmonPid);
     if (failure) throw failure;
-    // The runtime's message is in the log, as stderr: decode it for startFailure.
-    await new TtyLog(p).pump().catch((e: unknown) => log('decoding %s: %s', p.ttyLog, e));
+    // conmon sends the runtime's message on its sync fd (a file here): put it where
+    // startFailure reads it, the stderr of the process.
+    const said = await syncMessage(p);
+    if (said) await fs.appendFile(p.stderr, said.endsWith('\n') ? said : said + '\n', { flag: APPEND_NOFOLLOW });
     throw await startFailure(p, argv0);
   }
   log('started %s in %s with a terminal: pid %d, conmon %d', argv0, r.containerId, pid, conmonPid);
