@@ -225,7 +225,7 @@ export const PROCESS_CTL = {
     }),
     row({
       verb: 'closein', args: '', min: 0, max: 0,
-      summary: "close the process's stdin (it reads EOF)",
+      summary: "close the process's stdin (it reads EOF; a terminal gets Ctrl-D typed first)",
       reply: '`ok`',
       parse: () => ({}),
     }),
