@@ -55,11 +55,23 @@ async function containerDir(arg: string | undefined, usage: string): Promise<str
   return dir;
 }
 
-/** The last error line of the container's events: what a failed ctl write was about. */
-async function lastError(dir: string): Promise<string | undefined> {
-  const text = await fs.readFile(path.join(dir, 'events'), 'utf8').catch(() => '');
-  const lines = text.split('\n').filter((l) => l.startsWith('error: '));
-  return lines.pop()?.slice('error: '.length);
+/** The size of the container's events now: a failed write's error line comes after it. */
+async function eventsSize(dir: string): Promise<number> {
+  return (await fs.stat(path.join(dir, 'events')).catch(() => undefined))?.size ?? 0; // no events: from the start
+}
+
+/** The first error line of the container's events after `from`: what a failed ctl write was about. */
+async function errorSince(dir: string, from: number): Promise<string | undefined> {
+  const fh = await fs.open(path.join(dir, 'events'), C.O_RDONLY | C.O_NONBLOCK).catch(() => undefined); // no events: no detail
+  if (!fh) return undefined;
+  try {
+    const buf = Buffer.alloc(65536);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, from).catch(() => ({ bytesRead: 0 })); // nothing more: no detail
+    const line = buf.subarray(0, bytesRead).toString().split('\n').find((l) => l.startsWith('error: '));
+    return line?.slice('error: '.length);
+  } finally {
+    await fh.close();
+  }
 }
 
 interface Io {
@@ -221,12 +233,13 @@ export async function runExec(args: string[]): Promise<number> {
   const size = tty ? (termSize(process.stdout) ?? { rows: 24, cols: 80 }) : undefined;
   const message = ['run', ...opts.map(quote), ...(size ? ['tty=1', `rows=${size.rows}`, `cols=${size.cols}`] : []), '--', ...argv.map(quote)].join(' ') + '\n';
   let id: string;
+  const from = await eventsSize(dir);
   const fh = await fs.open(path.join(dir, 'ctl'), 'r+');
   try {
     try {
       await fh.write(message);
     } catch (e) {
-      throw new BadRequest(`cannot run ${JSON.stringify(argv[0])}: ${(await lastError(dir)) ?? (e as Error).message}`);
+      throw new BadRequest((await errorSince(dir, from)) ?? `cannot run ${JSON.stringify(argv[0])}: ${(e as Error).message}`);
     }
     const buf = Buffer.alloc(4096);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
