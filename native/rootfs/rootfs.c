@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <linux/openat2.h>
 #include <stdint.h>
@@ -71,25 +72,31 @@
  * a container renaming in a tight loop cannot pin a pool thread forever. */
 #define RESOLVE_RETRIES 64
 
+/* A path under a root may be longer than PATH_MAX: a caller whose cwd is deep inside
+ * rootfs/ names files by short relative paths, and libfuse hands the daemon the whole path
+ * from the mount's root (issue 13.3). Paths up to this length are taken (resolved in pieces,
+ * resolve_long); longer ones are ENAMETOOLONG. */
+#define ROOTFS_PATH_MAX (8 * PATH_MAX)
+
 enum op {
   OP_OPENROOT, OP_CLOSE, OP_OPEN, OP_LSTAT, OP_READDIR, OP_MKDIR, OP_RMDIR, OP_UNLINK,
   OP_RENAME, OP_LINK, OP_SYMLINK, OP_READLINK, OP_CHMOD, OP_CHOWN, OP_UTIMENS,
   OP_TRUNCATE, OP_STATFS, OP_MKNOD, OP_GETXATTR, OP_LISTXATTR, OP_SETXATTR, OP_REMOVEXATTR,
-  OP_RESOLVE,
+  OP_RESOLVE, OP_ACCESS,
   /* Trusted host paths (the daemon's own state dir), never a container's root: */
   OP_MKFIFO, OP_MOUNT_OVERLAY, OP_UMOUNT,
 };
 
 /* One request: the arguments copied off the JS heap (the pool thread must not touch
- * napi values), then the result. Paths live in fixed PATH_MAX buffers: longer ones are
+ * napi values), then the result. Paths live in fixed ROOTFS_PATH_MAX buffers: longer ones are
  * refused with ENAMETOOLONG before anything runs. */
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   enum op op;
   int rootfd;
-  char path[PATH_MAX];  /* rel (or the host path for openRoot) */
-  char path2[PATH_MAX]; /* rename/link destination, symlink target, readlink result, xattr name */
+  char path[ROOTFS_PATH_MAX];  /* rel (or the host path for openRoot) */
+  char path2[ROOTFS_PATH_MAX]; /* rename/link destination, symlink target, readlink result, xattr name */
   int flags;
   int follow;
   mode_t mode;
@@ -111,11 +118,21 @@ typedef struct {
   size_t names_len, names_cap;
   uint32_t names_count;
   uint32_t consumed;   /* resolve: how many components of the path were resolved */
+  /* as_caller: done with a non-root caller's credentials (the optional last argument,
+   * [uid, gid, ...groups]): see creds_enter */
+  int as_caller;
+  uid_t cuid;
+  gid_t cgid;
+  size_t ngroups;
+  gid_t *groups;
 } req_t;
 
 /* ---- pool thread side: syscalls only, no napi ---- */
 
+static int resolve_long(int rootfd, const char *path, uint64_t flags, uint64_t mode);
+
 static int resolve_in_root(int rootfd, const char *path, uint64_t flags, uint64_t mode) {
+  if (strlen(path) >= PATH_MAX) return resolve_long(rootfd, path, flags, mode);
   struct open_how how = {
       .flags = flags, .mode = mode, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
   for (int i = 0; i < RESOLVE_RETRIES; i++) {
@@ -124,6 +141,45 @@ static int resolve_in_root(int rootfd, const char *path, uint64_t flags, uint64_
     if (errno != EAGAIN) return -1;
   }
   return -1; /* errno is EAGAIN */
+}
+
+/*
+ * A path of PATH_MAX bytes or more, which openat2 refuses whole: walked in pieces shorter
+ * than PATH_MAX, cut at a '/', each directory opened O_PATH with RESOLVE_IN_ROOT relative to
+ * the one before, the last piece with the caller's flags. Each piece is confined to the
+ * directory it starts from, itself inside the root, so the whole walk stays inside the root;
+ * what differs from one openat2 of the whole path is only where a symlink met in a later
+ * piece leads with '/' or a '..' above that piece's start: to that start, never above it.
+ * The kernel follows a rootfs/ path's symlinks itself before the daemon sees the path, so
+ * only a link swapped in meanwhile is met here (and it stays inside, which is what matters).
+ */
+static int resolve_long(int rootfd, const char *path, uint64_t flags, uint64_t mode) {
+  char piece[PATH_MAX];
+  int dirfd = rootfd;
+  const char *p = path;
+  for (;;) {
+    size_t left = strlen(p);
+    if (left < PATH_MAX) {
+      int fd = resolve_in_root(dirfd, p[0] ? p : ".", flags, mode);
+      if (dirfd != rootfd) { int e = errno; close(dirfd); errno = e; }
+      return fd;
+    }
+    size_t cut = PATH_MAX - 1;
+    while (cut > 0 && p[cut] != '/') cut--;
+    if (cut == 0) { /* one name longer than PATH_MAX: no such name can exist */
+      if (dirfd != rootfd) close(dirfd);
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    memcpy(piece, p, cut);
+    piece[cut] = '\0';
+    int next = resolve_in_root(dirfd, piece, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dirfd != rootfd) { int e = errno; close(dirfd); errno = e; }
+    if (next < 0) return -1;
+    dirfd = next;
+    p += cut;
+    while (*p == '/') p++;
+  }
 }
 
 static int fail(req_t *r, const char *syscall) {
@@ -143,8 +199,8 @@ static int fail(req_t *r, const char *syscall) {
  * Returns the parent fd, or -1 with r->err set.
  */
 static int open_parent(req_t *r, const char *rel, char name[NAME_MAX + 1]) {
-  char dir[PATH_MAX];
-  size_t n = strlen(rel); /* < PATH_MAX: checked when copied in */
+  char dir[ROOTFS_PATH_MAX];
+  size_t n = strlen(rel); /* < ROOTFS_PATH_MAX: checked when copied in */
   while (n > 0 && rel[n - 1] == '/') n--;
   size_t s = n;
   while (s > 0 && rel[s - 1] != '/') s--;
@@ -178,6 +234,66 @@ static void close_keep_errno(int fd) {
   int e = errno;
   close(fd);
   errno = e;
+}
+
+/*
+ * The caller's credentials (wardenfs mount --allow-other: another host user works in a
+ * container's rootfs/). The pool thread takes the caller's filesystem uid and gid and its
+ * supplementary groups for the one operation, then gives them back: ownership of what it
+ * makes, permission checks, the sticky bit and setgid directories are then the kernel's
+ * own, exactly as for the caller on the overlay. Raw system calls on this thread only:
+ * glibc's setgroups() would change every thread of the daemon (its setxid broadcast),
+ * which runs requests of other callers at the same time. A change of fsuid away from 0
+ * also drops the filesystem capabilities of the thread (CAP_DAC_OVERRIDE, CAP_CHOWN,
+ * CAP_FOWNER …) and the change back restores them.
+ */
+static gid_t daemon_groups[256];
+static long daemon_ngroups = -1;
+
+static void creds_leave(void) {
+  syscall(SYS_setfsuid, 0);
+  syscall(SYS_setfsgid, 0);
+  if (daemon_ngroups >= 0) syscall(SYS_setgroups, (size_t)daemon_ngroups, daemon_groups);
+}
+
+/* 0, or -1 with errno EPERM when the switch could not be made (then nothing is done). */
+static int creds_enter(req_t *r) {
+  if (__atomic_load_n(&daemon_ngroups, __ATOMIC_ACQUIRE) < 0) {
+    /* The daemon's groups never change: the first caller saves them (a race writes the same). */
+    long n = syscall(SYS_getgroups, 256, daemon_groups);
+    if (n < 0) {
+      errno = EPERM;
+      return -1;
+    }
+    __atomic_store_n(&daemon_ngroups, n, __ATOMIC_RELEASE);
+  }
+  if (syscall(SYS_setgroups, r->ngroups, r->groups) < 0) {
+    errno = EPERM;
+    return -1;
+  }
+  syscall(SYS_setfsgid, r->cgid);
+  syscall(SYS_setfsuid, r->cuid);
+  if ((gid_t)syscall(SYS_setfsgid, -1) != r->cgid || (uid_t)syscall(SYS_setfsuid, -1) != r->cuid) {
+    creds_leave();
+    errno = EPERM;
+    return -1;
+  }
+  return 0;
+}
+
+/*
+ * A mode change that only clears the set-user-ID and/or set-group-ID bits of the current
+ * mode. The kernel's FUSE client asks for one on its own when a caller writes to, truncates
+ * or chowns a set-id file it may write (file_remove_privs: the file system must drop the
+ * bits, libfuse 2 cannot take that job over). The caller need not own the file, so it is
+ * done with the daemon's credentials; with default_permissions any other chmod of a file the
+ * caller does not own was refused by the kernel before it was sent.
+ */
+static int only_clears_setid(mode_t cur, mode_t want) {
+  cur &= 07777;
+  want &= 07777;
+  mode_t cleared = cur & ~want;
+  return (want & ~cur) == 0 && cleared != 0 && (cleared & ~(mode_t)(S_ISUID | S_ISGID)) == 0;
 }
 
 static int append_name(req_t *r, const char *name) {
@@ -243,10 +359,20 @@ static void do_chmod(req_t *r, int pfd, const char *name) {
     fail(r, "fchmodat");
     return;
   }
-  if (syscall(SYS_fchmodat2, pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW) == 0) return;
+  /* The kernel's request to drop set-id bits (only_clears_setid): the daemon's credentials. */
+  int as_daemon = r->as_caller && only_clears_setid(st.st_mode, r->mode);
+  if (as_daemon) creds_leave();
+  int res = syscall(SYS_fchmodat2, pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW);
   /* Before Linux 6.6: glibc's fchmodat(AT_SYMLINK_NOFOLLOW) opens the name O_PATH without
    * following and chmods that very inode through /proc/self/fd: also race-free. */
-  if (errno == ENOSYS && fchmodat(pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW) == 0) return;
+  if (res < 0 && errno == ENOSYS) res = fchmodat(pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW);
+  int err = errno;
+  if (as_daemon && creds_enter(r) < 0) {
+    /* never reached in practice: the caller's ids were taken a moment ago */
+    r->as_caller = 0;
+  }
+  if (res == 0) return;
+  errno = err;
   fail(r, "fchmodat");
 }
 
@@ -365,7 +491,7 @@ static int fd_path(int fd, char *buf, size_t cap) {
 }
 
 /* Resolve the first k components of r->path (ends[i]: the offset past component i). */
-static int try_prefix(req_t *r, const size_t *ends, char prefix[PATH_MAX], size_t k) {
+static int try_prefix(req_t *r, const size_t *ends, char prefix[ROOTFS_PATH_MAX], size_t k) {
   if (k == 0) {
     strcpy(prefix, ".");
   } else {
@@ -377,7 +503,7 @@ static int try_prefix(req_t *r, const size_t *ends, char prefix[PATH_MAX], size_
 
 static void do_resolve(req_t *r) {
   /* Component boundaries: ends[i] is the offset just past component i. */
-  static const size_t max_parts = PATH_MAX / 2 + 1;
+  static const size_t max_parts = ROOTFS_PATH_MAX / 2 + 1;
   size_t *ends = calloc(max_parts, sizeof *ends);
   if (!ends) {
     errno = ENOMEM;
@@ -387,7 +513,7 @@ static void do_resolve(req_t *r) {
   size_t n = 0, len = strlen(r->path);
   for (size_t i = 0; i < len; i++)
     if (r->path[i + 1] == '/' || r->path[i + 1] == '\0') ends[n++] = i + 1;
-  char prefix[PATH_MAX];
+  char prefix[ROOTFS_PATH_MAX];
   /* The whole path first (the usual case). Otherwise the longest prefix that resolves, by
    * bisection: a prefix resolves only if every shorter one does (the walk passes through
    * them), so a dangling link with thousands of components costs a dozen walks, not
@@ -418,7 +544,7 @@ static void do_resolve(req_t *r) {
     fail(r, "openat2");
     return;
   }
-  char root[PATH_MAX];
+  char root[ROOTFS_PATH_MAX];
   if (fd_path(r->rootfd, root, sizeof root) < 0 || fd_path(fd, r->path2, sizeof r->path2) < 0) {
     fail(r, "readlink");
     close(fd);
@@ -503,10 +629,49 @@ static void do_xattr(req_t *r, int pfd, const char *name) {
   close_keep_errno(fd);
 }
 
+/*
+ * The mode of a file made through the tree arrives with the caller's umask already applied
+ * (the kernel masks it before FUSE passes it on: libfuse 2 never asks for FUSE_CAP_DONT_MASK),
+ * so the daemon's own umask must not cut it again (`umask 0; mkdir -m 777 d` gave 0755).
+ * umask is a process's, shared by every thread: the pool thread takes an fs_struct of its own
+ * once (unshare(CLONE_FS); the daemon never changes its cwd, so nothing else differs), then
+ * sets umask 0 for the one creating call and puts the old one back, so that Node's own fs
+ * calls, which share the pool, keep the daemon's umask. Should unshare be refused, the
+ * daemon's umask applies as before. Returns the umask to restore, or -1.
+ */
+static __thread int own_fs_struct; /* 0: not tried, 1: done, -1: refused */
+static int umask_off(const req_t *r) {
+  int creates = r->op == OP_MKDIR || r->op == OP_MKNOD ||
+                (r->op == OP_OPEN && ((r->flags & O_CREAT) || (r->flags & O_TMPFILE) == O_TMPFILE));
+  if (!creates) return -1;
+  if (own_fs_struct == 0) own_fs_struct = unshare(CLONE_FS) == 0 ? 1 : -1;
+  return own_fs_struct == 1 ? (int)umask(0) : -1;
+}
+
+static void umask_back(int old) {
+  if (old >= 0) umask((mode_t)old);
+}
+
+static void execute_op(req_t *r);
+
+/* Every operation of a root fd with a caller's credentials is done as that caller (creds_enter). */
 static void execute(napi_env env, void *data) {
   (void)env;
   req_t *r = data;
   if (r->err) return; /* refused while copying the arguments */
+  if (!r->as_caller) {
+    execute_op(r);
+    return;
+  }
+  if (creds_enter(r) < 0) {
+    fail(r, "setfsuid");
+    return;
+  }
+  execute_op(r);
+  if (r->as_caller) creds_leave();
+}
+
+static void execute_op(req_t *r) {
 
   /* These spare the daemon a mkfifo(1), mount(8) or umount(8) process (and mount(8)'s
    * parsing of the whole mount table, which grows with the number of containers). */
@@ -591,8 +756,12 @@ static void execute(napi_env env, void *data) {
     }
   }
 
+  int old_umask = umask_off(r);
   switch (r->op) {
   case OP_OPEN: do_open(r, pfd, name); break;
+  case OP_ACCESS: /* the effective ids (AT_EACCESS): the ones a request acts with */
+    if (faccessat(pfd, name, (int)r->mode, AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0) fail(r, "access");
+    break;
   case OP_LSTAT:
     if (fstatat(pfd, name, &r->st, AT_SYMLINK_NOFOLLOW) < 0) fail(r, "lstat");
     break;
@@ -640,6 +809,7 @@ static void execute(napi_env env, void *data) {
   case OP_REMOVEXATTR: do_xattr(r, pfd, name); break;
   default: errno = EINVAL; fail(r, "op"); break;
   }
+  umask_back(old_umask);
   close_keep_errno(pfd2);
   close_keep_errno(pfd);
 }
@@ -806,7 +976,42 @@ static void complete(napi_env env, napi_status status, void *data) {
   napi_delete_async_work(env, r->work);
   free(r->names);
   free(r->value);
+  free(r->groups);
   free(r);
+}
+
+/*
+ * The optional argument after an operation's own: the caller to act as, a Uint32Array
+ * [uid, gid, ...supplementary groups] (undefined: the daemon's own credentials). A root
+ * caller needs nothing: its array is ignored. Returns 0, or -1 with a JS exception pending.
+ */
+static int get_caller(napi_env env, napi_value v, req_t *r) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined || t == napi_null) return 0;
+  bool is_ta = false;
+  napi_typedarray_type type;
+  size_t len = 0;
+  void *data = NULL;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, v, &type, &len, &data, NULL, NULL) != napi_ok ||
+      type != napi_uint32_array || len < 2 || len - 2 > 65536) {
+    napi_throw_type_error(env, NULL, "a caller must be a Uint32Array [uid, gid, ...groups]");
+    return -1;
+  }
+  const uint32_t *ids = data;
+  if (ids[0] == 0) return 0; /* root: the daemon's own credentials */
+  r->ngroups = len - 2;
+  r->groups = malloc((r->ngroups ? r->ngroups : 1) * sizeof(gid_t));
+  if (!r->groups) {
+    if (!r->err) r->err = ENOMEM;
+    return 0;
+  }
+  for (size_t i = 0; i < r->ngroups; i++) r->groups[i] = ids[2 + i];
+  r->cuid = ids[0];
+  r->cgid = ids[1];
+  r->as_caller = 1;
+  return 0;
 }
 
 /* Copy a JS string into a fixed buffer. Too long: ENAMETOOLONG; an embedded NUL would
@@ -873,7 +1078,7 @@ static const size_t arg_count[] = {
     [OP_SYMLINK] = 3,  [OP_READLINK] = 2, [OP_CHMOD] = 3,   [OP_CHOWN] = 4,   [OP_UTIMENS] = 6,
     [OP_TRUNCATE] = 3, [OP_STATFS] = 2,  [OP_MKNOD] = 4,   [OP_GETXATTR] = 3, [OP_LISTXATTR] = 2,
     [OP_SETXATTR] = 5, [OP_REMOVEXATTR] = 3, [OP_MKFIFO] = 2,
-    [OP_MOUNT_OVERLAY] = 2, [OP_UMOUNT] = 2, [OP_RESOLVE] = 2,
+    [OP_MOUNT_OVERLAY] = 2, [OP_UMOUNT] = 2, [OP_RESOLVE] = 2, [OP_ACCESS] = 3,
 };
 
 /* Returns 0, or -1 with a JS exception pending. */
@@ -926,6 +1131,7 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
     return 0;
   case OP_MKDIR:
   case OP_CHMOD:
+  case OP_ACCESS:
     if (get_u32(env, a[2], &u) < 0) return -1;
     r->mode = u;
     return 0;
@@ -991,8 +1197,8 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
 }
 
 static napi_value start(napi_env env, napi_callback_info info, enum op op, const char *what) {
-  size_t argc = 6;
-  napi_value argv[6], promise, resource;
+  size_t argc = 7;
+  napi_value argv[7], promise, resource;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   req_t *r = calloc(1, sizeof *r);
   if (!r) {
@@ -1002,8 +1208,12 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op, const
   r->op = op;
   r->fd = -1;
   r->rootfd = -1;
-  if (parse_args(env, r, argc, argv) < 0) {
+  /* Operations on a root fd may name a caller after their own arguments (get_caller). */
+  int rooted = op != OP_OPENROOT && op != OP_MKFIFO && op != OP_MOUNT_OVERLAY && op != OP_UMOUNT;
+  if (parse_args(env, r, argc, argv) < 0 ||
+      (rooted && argc > arg_count[op] && get_caller(env, argv[arg_count[op]], r) < 0)) {
     free(r->value);
+    free(r->groups);
     free(r);
     return NULL;
   }
@@ -1015,6 +1225,7 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op, const
     napi_value e = errno_error(env, ENOMEM, "napi", r->path);
     if (e) napi_reject_deferred(env, r->deferred, e);
     free(r->value);
+    free(r->groups);
     free(r);
     return promise;
   }
@@ -1023,12 +1234,14 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op, const
     napi_value e = errno_error(env, ENOMEM, "napi", r->path);
     if (e) napi_reject_deferred(env, r->deferred, e);
     free(r->value);
+    free(r->groups);
     free(r);
     return promise;
   }
   return promise;
 napi_fail:
   free(r->value);
+  free(r->groups);
   free(r);
   return NULL;
 }
@@ -1058,11 +1271,18 @@ OP_FN(js_listxattr, OP_LISTXATTR)
 OP_FN(js_setxattr, OP_SETXATTR)
 OP_FN(js_removexattr, OP_REMOVEXATTR)
 OP_FN(js_resolve, OP_RESOLVE)
+OP_FN(js_access, OP_ACCESS)
 OP_FN(js_mkfifo, OP_MKFIFO)
 OP_FN(js_mountOverlay, OP_MOUNT_OVERLAY)
 OP_FN(js_umount, OP_UMOUNT)
 
 napi_value js_idmapMount(napi_env env, napi_callback_info info); /* idmap.c */
+napi_value js_sdNotify(napi_env env, napi_callback_info info);   /* notify.c */
+/* hostmount.c */
+napi_value js_bindOpen(napi_env env, napi_callback_info info);
+napi_value js_bindAttach(napi_env env, napi_callback_info info);
+napi_value js_bindDetach(napi_env env, napi_callback_info info);
+napi_value js_xfsGrow(napi_env env, napi_callback_info info);
 napi_value js_attachConnect(napi_env env, napi_callback_info info); /* seqpacket.c */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -1072,8 +1292,9 @@ static napi_value init(napi_env env, napi_value exports) {
       FN(rmdir),    FN(unlink),   FN(rename), FN(link), FN(symlink),  FN(readlink),
       FN(chmod),    FN(chown),    FN(utimens), FN(truncate), FN(statfs), FN(mknod),
       FN(getxattr), FN(listxattr), FN(setxattr), FN(removexattr), FN(mkfifo),
-      FN(mountOverlay), FN(umount), FN(resolve),
-      FN(idmapMount), FN(attachConnect),
+      FN(mountOverlay), FN(umount), FN(resolve), FN(access),
+      FN(idmapMount), FN(sdNotify), FN(bindOpen), FN(bindAttach), FN(bindDetach),
+      FN(xfsGrow), FN(attachConnect),
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)
     return NULL;

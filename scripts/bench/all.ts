@@ -30,6 +30,7 @@ const BENCHES: Bench[] = [
   { id: 'rootfs', n: 5, title: 'rootfs/ throughput', args: (q) => [q ? 64 : 512, q ? 1 : 3], timeoutMin: 30 },
   { id: 'scale', n: 6, title: 'scale', args: (q) => [scaleN(q), 8], timeoutMin: 60 },
   { id: 'metadata', n: 7, title: 'metadata: find, ls -lR, du, tar', args: (q) => [q ? 3 : 7], timeoutMin: 15 },
+  { id: 'metrics', n: 8, title: 'metrics with many containers', args: (q) => [scaleN(q)], timeoutMin: 30 },
 ];
 
 interface Outcome { ok: boolean; text: string; seconds: number }

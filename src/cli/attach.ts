@@ -19,11 +19,12 @@ import { SYSTEM_PATH } from '../util/exec.js';
 /** The detach key: Ctrl-] (telnet's escape), as Docker's Ctrl-P Ctrl-Q would take two. */
 export const DETACH_KEY = 0x1d;
 
-export const ATTACH_USAGE = 'wardenfs attach MOUNTPOINT/containers/NAME [ID]';
-export const EXEC_USAGE = 'wardenfs exec [-i] [-t] [-e K=V]... [-u USER[:GROUP]] [-w DIR] MOUNTPOINT/containers/NAME [--] PROGRAM [ARG ...]';
-
-/** A bad command line (cli.ts prints it with the usage, exit status 2). */
-export class SessionUsage extends BadRequest {}
+/** A bad command line (cli.ts prints it with the command's usage from src/usage.ts, exit status 2). */
+export class SessionUsage extends BadRequest {
+  constructor(message: string, readonly command: 'attach' | 'exec') {
+    super(message);
+  }
+}
 
 /** `exited N` → N, `killed SIG` → 128 + the signal's number (a shell's convention). */
 export function exitStatus(waitLine: string): number {
@@ -45,8 +46,8 @@ function termSize(out: NodeJS.WriteStream): { rows: number; cols: number } | und
 }
 
 /** The container directory named on the command line, checked. */
-async function containerDir(arg: string | undefined, usage: string): Promise<string> {
-  if (!arg) throw new SessionUsage(`want MOUNTPOINT/containers/NAME\nusage: ${usage}`);
+async function containerDir(arg: string | undefined, command: 'attach' | 'exec'): Promise<string> {
+  if (!arg) throw new SessionUsage('want MOUNTPOINT/containers/NAME', command);
   const dir = path.resolve(arg);
   const st = await fs.stat(path.join(dir, 'ctl')).catch(() => undefined);
   if (!st || !(await fs.stat(path.join(dir, 'procs')).catch(() => undefined))) {
@@ -184,8 +185,8 @@ async function session(o: SessionOptions, io: Io = STD): Promise<number> {
 
 /** `wardenfs attach MOUNTPOINT/containers/NAME [ID]`: the process ID, or the last running one with a terminal. */
 export async function runAttach(args: string[]): Promise<number> {
-  if (args.length < 1 || args.length > 2) throw new SessionUsage(`attach takes a container and an optional process id\nusage: ${ATTACH_USAGE}`);
-  const dir = await containerDir(args[0], ATTACH_USAGE);
+  if (args.length < 1 || args.length > 2) throw new SessionUsage(`attach takes a container and an optional process id`, 'attach');
+  const dir = await containerDir(args[0], 'attach');
   let id = args[1];
   if (id === undefined) {
     const running = (await fs.readFile(path.join(dir, 'procs', '.running'), 'utf8')).split('\n').filter(Boolean);
@@ -209,10 +210,10 @@ export async function runExec(args: string[]): Promise<number> {
   for (; i < args.length; i++) {
     const a = args[i]!;
     if (!a.startsWith('-') || a === '-') break;
-    if (a === '--') throw new SessionUsage(`name the container before --\nusage: ${EXEC_USAGE}`);
+    if (a === '--') throw new SessionUsage(`name the container before --`, 'exec');
     const value = (): string => {
       const v = args[++i];
-      if (v === undefined) throw new SessionUsage(`${a} needs a value\nusage: ${EXEC_USAGE}`);
+      if (v === undefined) throw new SessionUsage(`${a} needs a value`, 'exec');
       return v;
     };
     if (a === '-e' || a === '--env') opts.push(`env=${value()}`);
@@ -221,13 +222,13 @@ export async function runExec(args: string[]): Promise<number> {
     else if (/^-[it]+$/.test(a)) {
       if (a.includes('i')) input = true;
       if (a.includes('t')) tty = true;
-    } else throw new SessionUsage(`unknown option ${a}\nusage: ${EXEC_USAGE}`);
+    } else throw new SessionUsage(`unknown option ${a}`, 'exec');
   }
   const named = args[i++];
-  const dir = await containerDir(named, EXEC_USAGE);
+  const dir = await containerDir(named, 'exec');
   if (args[i] === '--') i++;
   const argv = args.slice(i);
-  if (argv.length === 0) throw new SessionUsage(`exec needs a program\nusage: ${EXEC_USAGE}`);
+  if (argv.length === 0) throw new SessionUsage(`exec needs a program`, 'exec');
   const words = [...opts, ...argv];
   if (words.some((w) => w.includes('\n') || w.includes('\0'))) throw new BadRequest('a word with a newline or a NUL cannot be sent in a message');
   const size = tty ? (termSize(process.stdout) ?? { rows: 24, cols: 80 }) : undefined;

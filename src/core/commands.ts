@@ -16,6 +16,8 @@ import type { Container } from './container.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { ImageStore } from '../drivers/images/store.js';
 import { logger } from '../util/log.js';
+import { commOf } from '../util/proc.js';
+import { requestLine, type Caller } from '../model/caller.js';
 
 const log = logger('ctl');
 
@@ -34,8 +36,22 @@ function asWardenError(e: unknown): WardenError {
   return new SystemFailure(e instanceof Error ? e.message : String(e), { cause: e });
 }
 
-/** Run every message of the given lines (whole lines of one ctl write, or its last line at close); log and rethrow the first failure. */
-async function runAll<C>(text: string, parse: (line: string) => C, exec: (c: C) => Promise<string>, events: () => EventLog): Promise<string> {
+/**
+ * Who sent a message, the line before its effects in the events it belongs to
+ * (docs/interface.md §8): `KIND uid=U pid=P comm=NAME: TEXT`. The command name is read now,
+ * while the caller still waits for its write() or close() (/proc/PID/comm; `?` when gone).
+ */
+export async function logRequest(events: EventLog, kind: string, who: Caller | undefined, text: string): Promise<void> {
+  if (!who) return;
+  await events.append(requestLine(kind, who, await commOf(who.pid), text));
+}
+
+/**
+ * Run every message of the given lines (whole lines of one ctl write, or its last line at
+ * close); log and rethrow the first failure. Each message's caller (`who`) is written to
+ * events first, `prefix` before its text (a process ctl's says which process).
+ */
+async function runAll<C>(text: string, parse: (line: string) => C, exec: (c: C) => Promise<string>, events: () => EventLog, who?: Caller, prefix = ''): Promise<string> {
   const messages = splitMessages(text);
   if (messages.length === 0) {
     const e = new BadRequest('empty message');
@@ -45,6 +61,7 @@ async function runAll<C>(text: string, parse: (line: string) => C, exec: (c: C) 
   let result = OK;
   for (const line of messages) {
     try {
+      await logRequest(events(), 'ctl', who, prefix + line);
       result = await exec(parse(line));
     } catch (raw) {
       const e = asWardenError(raw);
@@ -132,19 +149,20 @@ const PROCESS_HANDLERS: Handlers<ProcessCommand, ProcessContext> = {
 export class Commands {
   constructor(private readonly w: CommandTargets) {}
 
-  global(text: string): Promise<string> {
-    return runAll(text, parseGlobal, (c) => dispatch(GLOBAL_HANDLERS, c, this.w), () => this.w.events);
+  /** `who`: the message's sender, named in events before its effects (none: not named). */
+  global(text: string, who?: Caller): Promise<string> {
+    return runAll(text, parseGlobal, (c) => dispatch(GLOBAL_HANDLERS, c, this.w), () => this.w.events, who);
   }
 
-  container(name: string, text: string): Promise<string> {
+  container(name: string, text: string, who?: Caller): Promise<string> {
     const c = this.w.registry.get(name);
-    return runAll(text, parseContainer, (cmd) => this.execContainer(name, cmd), () => c.events);
+    return runAll(text, parseContainer, (cmd) => this.execContainer(name, cmd), () => c.events, who);
   }
 
   /** A process's own ctl: `kill [SIGNAL]`, `closein`. Errors go to the container's events. */
-  process(name: string, id: string, text: string): Promise<string> {
+  process(name: string, id: string, text: string, who?: Caller): Promise<string> {
     const container = this.w.registry.get(name);
-    return runAll(text, parseProcess, (cmd) => dispatch(PROCESS_HANDLERS, cmd, { container, id }), () => container.events);
+    return runAll(text, parseProcess, (cmd) => dispatch(PROCESS_HANDLERS, cmd, { container, id }), () => container.events, who, `process ${id}: `);
   }
 
   private async execContainer(name: string, c: ContainerCommand): Promise<string> {

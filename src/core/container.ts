@@ -78,5 +78,6 @@ export function recordFrom(name: string, options: CreateOptions, image: string, 
     created: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     cgroupsPath,
     ...(imageConfig && Object.keys(imageConfig).length ? { imageConfig } : {}),
+    ...(options.rlimits && Object.keys(options.rlimits).length ? { rlimits: options.rlimits } : {}),
   };
 }

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import { BadRequest, Busy, NotFound, q } from '../errors.js';
 import type { CreateOptions } from '../model/settings.js';
 import { isValidName } from '../ctl/values.js';
-import { writeFileAtomic, randomHex, exists } from '../util/files.js';
+import { writeFileAtomic, randomHex, exists, removeTree } from '../util/files.js';
 import { logger } from '../util/log.js';
 import type { OciRuntime } from '../drivers/runtime/oci.js';
 import { buildSpec } from '../drivers/runtime/spec.js';
@@ -21,7 +21,11 @@ import { Container, recordFrom, type ContainerRecord } from './container.js';
 import { EventLog } from './events.js';
 import type { Network } from './network.js';
 import { saveRecord, loadRecord, decodeRecord } from './record.js';
+import { checkRlimits, hostRlimitCeiling } from '../drivers/runtime/rlimits.js';
 import { endAllMonitors } from '../drivers/monitor/conmon.js';
+import { RootfsResolver } from '../drivers/rootfs/resolver.js';
+import { makeLayerFs, mountLayerFs, unmountLayerFs } from '../drivers/rootfs/disklayer.js';
+import { attachAll, checkHost, mountPolicy, type MountPolicy } from './mounts.js';
 import path from 'node:path';
 import type { Registry } from './registry.js';
 import type { StatePaths, ContainerPaths } from './paths.js';
@@ -46,7 +50,7 @@ async function checkPassable(dir: string): Promise<void> {
 /** What a life cycle needs of the OCI runtime (OciRuntime; a fake in core unit tests). */
 export type ContainerRuntime = Pick<OciRuntime, 'binary' | 'root' | 'runDetached' | 'state' | 'delete' | 'list'>;
 /** What it needs of the image store. */
-export type LifecycleImages = Pick<ImageStore, 'isChanging' | 'has' | 'rootfs' | 'config'>;
+export type LifecycleImages = Pick<ImageStore, 'isChanging' | 'has' | 'rootfs' | 'config'> & Partial<Pick<ImageStore, 'guard'>>;
 /** What it needs of the network. */
 export type LifecycleNetwork = Pick<Network, 'allocate' | 'release' | 'checkPorts' | 'setup' | 'nsPath' | 'teardown' | 'adopt'>;
 
@@ -89,9 +93,13 @@ export class Lifecycle {
   private readonly host: LifecycleHost;
   private readonly claims: LifecycleHost['claims'];
 
+  /** The checks of bind mounts' host paths (core/mounts.ts). */
+  readonly mountPolicy: MountPolicy;
+
   constructor(private readonly d: LifecycleDeps) {
     this.host = d.host ?? realLifecycleHost();
     this.claims = this.host.claims;
+    this.mountPolicy = mountPolicy(d.paths.root, () => d.images.guard);
   }
 
   /** Id ranges of creates under way (not in the registry yet). */
@@ -140,6 +148,8 @@ export class Lifecycle {
     if (net === 'none' && (s.ports || s.rules || s.rate)) throw new BadRequest('ports, rules and rate need net=bridge');
     // Values were parsed by ctl/; the ports are checked before anything is made (a refused one changes nothing).
     if (s.ports) this.d.network.checkPorts(name, s.ports);
+    if (options.rlimits) checkRlimits(options.rlimits, hostRlimitCeiling());
+    for (const m of s.mounts ?? []) await checkHost(m, this.mountPolicy); // a refused host path changes nothing
     if (s['pids.max'] === undefined && this.d.defaultPidsMax !== 'max') s['pids.max'] = this.d.defaultPidsMax;
     registry.reserve(name, image); // synchronous: a second create of this name fails with EEXIST
     const cp = paths.container(name);
@@ -187,8 +197,15 @@ export class Lifecycle {
       await this.host.chown(cp.dir, 0, record.idmap.base);
       await fs.chmod(cp.dir, 0o710);
     }
+    // disk.max: the layer on a file system of its own, as large as the limit (disklayer.ts).
+    const disk = record.settings['disk.max'];
+    if (typeof disk === 'number') {
+      if (!(await exists(cp.layerImage))) await makeLayerFs(cp.layerImage, disk);
+      await mountLayerFs(cp.layerImage, cp.layer);
+    }
+    const own = typeof disk === 'number';
     await this.host.mountOverlay({
-      lower: this.d.images.rootfs(record.image), upper: cp.upper, work: cp.work, merged: cp.rootfs,
+      lower: this.d.images.rootfs(record.image), upper: own ? cp.layerUpper : cp.upper, work: own ? cp.layerWork : cp.work, merged: cp.rootfs,
       ...(record.idmap ? { idmap: record.idmap, idmapAt: cp.idmappedLower } : {}),
     });
     // A container in a user namespace gets its network after the start: the runtime makes
@@ -208,6 +225,16 @@ export class Lifecycle {
     await writeFileAtomic(cp.config, JSON.stringify(spec, null, 2) + '\n', 0o600);
     const pid = await this.d.runtime.runDetached(record.name, cp.bundle);
     if (record.idmap) await this.d.network.setup(record, { adopting, initPid: pid });
+    // Bind mounts are attached into the running init's namespace, at create as live (mounts.ts),
+    // so that both take the same checks and the same walk of the container's path.
+    if (record.settings.mounts?.length) {
+      const root = RootfsResolver.open(cp.rootfs);
+      try {
+        await attachAll({ pid, root: () => root, ...(record.idmap ? { idmap: record.idmap } : {}) }, record.settings.mounts, this.mountPolicy);
+      } finally {
+        await (await root.catch(() => undefined))?.close();
+      }
+    }
     return pid;
   }
 
@@ -250,7 +277,8 @@ export class Lifecycle {
     await this.d.network.teardown(name, record);
     await this.host.unmountOverlay(cp.rootfs);
     await this.host.unmountOverlay(cp.idmappedLower); // attached only during a start; read-only, so rm can never reach the image
-    await fs.rm(cp.dir, { recursive: true, force: true });
+    if (await exists(cp.layerImage)) await unmountLayerFs(cp.layer); // after the overlay, which holds it
+    await removeTree(cp.dir); // a container's upper dir may be deeper than PATH_MAX
     await this.claims.release(cp.dir, record?.idmap?.base);
   }
 

@@ -9,7 +9,7 @@ import { formatPortForward, forwardsOverlap, type PortForward, type EgressRule, 
 import { parseSubnet, allocate, numberToIp, type Subnet } from '../drivers/network/ipam.js';
 import {
   netNames, vethName, netnsName, netnsPath, ensureHost, removeHost, addContainerLink,
-  removeContainerLink, linkExists, setForwards, removeForwards, linkStats, type NetNames,
+  removeContainerLink, linkExists, setForwards, removeForwards, linkStats, allLinkCounters, type NetNames, type LinkCounters,
 } from '../drivers/network/host.js';
 import { setEgress, setRate } from '../drivers/network/inside.js';
 import { PortHolder } from '../drivers/network/hold.js';
@@ -187,6 +187,22 @@ export class Network {
 
   stats(r: ContainerRecord): Promise<Record<string, number>> {
     return linkStats(this.veth(r.name));
+  }
+
+  /**
+   * The traffic of many containers from one read of /proc/net/dev (metrics), as each container
+   * sees it: what the host side of its veth receives, the container sent. A container with
+   * net=none, or whose link is gone, has none.
+   */
+  countersOf(records: readonly ContainerRecord[]): Map<string, LinkCounters> {
+    const links = allLinkCounters();
+    const out = new Map<string, LinkCounters>();
+    for (const r of records) {
+      if (r.net !== 'bridge') continue;
+      const l = links.get(this.veth(r.name));
+      if (l) out.set(r.name, { rxBytes: l.txBytes, rxPackets: l.txPackets, txBytes: l.rxBytes, txPackets: l.rxPackets });
+    }
+    return out;
   }
 
   addressOf(r: ContainerRecord): string {

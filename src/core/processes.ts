@@ -9,6 +9,8 @@ import { BadRequest, Busy, Exists, NotFound, q, SystemFailure, BrokenPipe, inter
 import type { RunOptions } from '../model/records.js';
 import { isValidName, type Signal } from '../ctl/values.js';
 import { buildProcessSpec } from '../drivers/runtime/spec.js';
+import { checkRlimits, hostRlimitCeiling } from '../drivers/runtime/rlimits.js';
+import { mergeRlimits, type Rlimits } from '../model/rlimits.js';
 import { ProcPaths } from '../drivers/monitor/paths.js';
 import { startProcess, readExit, reopenStdin, endHolder } from '../drivers/monitor/conmon.js';
 import { TtyLog, connectAttach, resizeTerminal, readWinsize, writeWinsize } from '../drivers/monitor/terminal.js';
@@ -42,7 +44,7 @@ export interface ProcessDeps {
 export interface ProcessHost {
   readonly name: string;
   readonly paths: { readonly dir: string };
-  readonly record: { readonly env: string[]; readonly idmap?: IdRange; readonly imageConfig?: ImageConfig };
+  readonly record: { readonly env: string[]; readonly idmap?: IdRange; readonly imageConfig?: ImageConfig; readonly rlimits?: Rlimits };
   readonly events: EventLog;
   readonly cgroup: Pick<Cgroup, 'procs'>;
   readonly initPid: number;
@@ -165,6 +167,9 @@ export class ProcessTable {
     if (asked.id !== undefined && this.taken(asked.id)) throw new Exists(`process ${q(asked.id)} exists`);
     // The image's Entrypoint, Cmd, WorkingDir and User fill in what the run leaves out.
     const o = runDefaults(asked, this.c.record.imageConfig ?? {});
+    // The run's limits over the container's defaults, checked against the host before anything is made.
+    const rlimits = mergeRlimits(this.c.record.rlimits, o.rlimits);
+    checkRlimits(rlimits, hostRlimitCeiling());
     const id = o.id ?? this.autoId();
     this.reserved.add(id); // synchronous with the check: a concurrent run cannot take the same id
     const p = this.paths(id);
@@ -188,6 +193,7 @@ export class ProcessTable {
       const spec = buildProcessSpec({
         argv: o.argv, env: [...(this.c.record.imageConfig?.Env ?? []), ...this.c.record.env, ...o.env], cwd: o.dir,
         user: { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids }, home: u.home, ...(u.name ? { userName: u.name } : {}),
+        rlimits,
         ...(o.tty ? { terminal: o.tty } : {}),
       });
       if (o.tty) await writeWinsize(p, o.tty.rows, o.tty.cols);

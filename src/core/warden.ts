@@ -21,6 +21,9 @@ import { SYSTEM_PATH } from '../util/exec.js';
 import { ReaderBudget } from './budget.js';
 import { Network } from './network.js';
 import { detectCgroupHost, type CgroupHost } from '../drivers/cgroups/host.js';
+import { removeTree } from '../util/files.js';
+import { renderMetrics, sample } from './metrics.js';
+import type { Container } from './container.js';
 
 export interface WardenOptions {
   stateDir: string;
@@ -129,6 +132,12 @@ export class Warden {
     this.ticker.unref();
   }
 
+  /** The metrics text (core/metrics.ts) of every container, by name, or of one. */
+  metrics(only?: Container): string {
+    const cs = only ? [only] : this.registry.names().map((n) => this.registry.find(n)).filter((c): c is Container => c !== undefined);
+    return renderMetrics(sample(cs, (records) => this.network.countersOf(records)));
+  }
+
   stop(): void {
     clearInterval(this.ticker);
   }
@@ -140,7 +149,7 @@ export class Warden {
     await this.network.reset();
     // No state dir: nothing to empty.
     for (const entry of await fs.readdir(this.paths.root).catch(() => [] as string[])) {
-      await fs.rm(path.join(this.paths.root, entry), { recursive: true, force: true });
+      await removeTree(path.join(this.paths.root, entry));
     }
   }
 }

@@ -6,6 +6,7 @@ import { constants } from 'node:os';
 import { BadRequest } from '../errors.js';
 import type { CpuMax, Max, Limit, LimitKey } from '../model/limits.js';
 import type { User } from '../model/records.js';
+import { RLIMIT_NAMES, isRlimitName, rlimitAtMost, type Rlimit, type RlimitName, type RlimitValue } from '../model/rlimits.js';
 
 // The limit values are the model's (src/model/limits.ts).
 export type { CpuMax, Max } from '../model/limits.js';
@@ -167,4 +168,35 @@ export function parseLimit(key: LimitKey, text: string): Limit {
     case 'cpu.weight': return { key, value: parseIntIn(text, 1, 10000, 'cpu.weight') };
     case 'pids.max': return { key, value: parseCount(text, 'pids.max') };
   }
+}
+
+/** The name of `rlimit.NAME=`: one of the RLIMIT_* names lower-cased. */
+export function parseRlimitName(name: string): RlimitName {
+  if (!isRlimitName(name)) throw new BadRequest(`unknown rlimit ${JSON.stringify(name)}: want one of ${RLIMIT_NAMES.join(' ')}`);
+  return name;
+}
+
+/**
+ * One rlimit's value (docs/interface.md §4, `run` options): `N` (soft and hard both N),
+ * `unlimited`, or `SOFT:HARD`, each half a number or `unlimited`; the soft limit may not be
+ * above the hard one (the kernel's EINVAL, refused here first). Numbers are plain (the unit
+ * is setrlimit(2)'s: bytes, seconds, a count) and at most 2^53-1: anything larger is
+ * `unlimited` in practice. What only the host can say (nofile against fs.nr_open) is
+ * checked where the limits are used (drivers/runtime/rlimits.ts).
+ */
+export function parseRlimit(name: RlimitName, text: string): Rlimit {
+  const what = `rlimit.${name}`;
+  const half = (t: string): RlimitValue => {
+    if (t === 'unlimited') return 'unlimited';
+    if (!/^\d{1,16}$/.test(t) || Number(t) > Number.MAX_SAFE_INTEGER) {
+      throw new BadRequest(`bad ${what} ${JSON.stringify(text)}: want a number (at most ${Number.MAX_SAFE_INTEGER}), unlimited or SOFT:HARD`);
+    }
+    return Number(t);
+  };
+  const parts = text.split(':');
+  if (parts.length > 2) throw new BadRequest(`bad ${what} ${JSON.stringify(text)}: want a number, unlimited or SOFT:HARD`);
+  const soft = half(parts[0]!);
+  const hard = parts.length === 2 ? half(parts[1]!) : soft;
+  if (!rlimitAtMost(soft, hard)) throw new BadRequest(`bad ${what} ${JSON.stringify(text)}: the soft limit ${soft} is above the hard limit ${hard}`);
+  return { soft, hard };
 }

@@ -15,11 +15,14 @@ import { acquire, release } from './lock.js';
 import { trustStateDir } from './statedir.js';
 import { logger } from '../util/log.js';
 import { mountDev, type MountGuard } from '../drivers/images/source.js';
+import { takeNotifySocket } from './notify.js';
 
 const log = logger('daemon');
 
 export interface MountOptions extends WardenOptions {
   mountpoint: string;
+  /** Other host users may enter the tree (docs/security.md, "Other users"); root alone by default. */
+  allowOther?: boolean;
 }
 
 function inside(child: string, parent: string): boolean {
@@ -34,9 +37,12 @@ export async function runMount(opts: MountOptions): Promise<void> {
   if (inside(stateDir, mountpoint)) throw new BadRequest('the state dir cannot be inside the mountpoint');
 
   quietOutputs();
+  // Under systemd (Type=notify): READY=1 once the tree is mounted, progress as STATUS=.
+  const notify = takeNotifySocket();
   const progress = (line: string): void => {
     say(`wardenfs: ${line}\n`);
     log(line);
+    notify.send(`STATUS=${line}`);
   };
   // Only a state dir that is root's is trusted (statedir.ts): checked before anything is written in it.
   await trustStateDir(stateDir);
@@ -67,7 +73,9 @@ export async function runMount(opts: MountOptions): Promise<void> {
     throw e;
   }
 
-  const adapter = new FuseAdapter(buildTree(warden));
+  const allowOther = opts.allowOther ?? false;
+  const adapter = new FuseAdapter(buildTree(warden, { allowOther }), { allowOther });
+  if (allowOther) progress('--allow-other: other users may enter the tree; rootfs/ acts with their credentials');
   // Uses of container trees that the binding answered itself count for grace times (core/grace.ts).
   warden.useProbe = () => adapter.pollUses();
   // Import sources must keep out of the tree: its real path is known before it is mounted
@@ -96,6 +104,7 @@ export async function runMount(opts: MountOptions): Promise<void> {
   const stop = async (why: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    notify.send('STOPPING=1');
     progress(`${why}: unmounting ${mountpoint}`);
     clearInterval(watch);
     warden.stop();
@@ -113,6 +122,7 @@ export async function runMount(opts: MountOptions): Promise<void> {
   }, 1000);
 
   say(`ready ${mountpoint}\n`, process.stdout);
+  notify.send('READY=1', `STATUS=serving ${mountpoint}`, `MAINPID=${process.pid}`);
 }
 
 /**

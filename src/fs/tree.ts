@@ -21,7 +21,9 @@ import { logFile } from './nodes/log.js';
 import { HostDir } from './nodes/hostdir.js';
 import { linkNode } from './nodes/link.js';
 import { IdShift } from './nodes/idshift.js';
-import type { DirNode, Node } from './nodes/types.js';
+import type { Caller, DirNode, Node } from './nodes/types.js';
+import { logRequest } from '../core/commands.js';
+import type { EventLog } from '../core/events.js';
 import { statusText } from '../core/status.js';
 import { CGROUP_KEYS, isLimitKey } from '../model/limits.js';
 import { setLimit } from '../core/limits.js';
@@ -30,6 +32,17 @@ import { tableFile } from './nodes/table.js';
 import { setPorts, setRules, setRate } from '../core/netconfig.js';
 import { setProperties, setGrace, propertyKeys, propertyValues, withProperty } from '../core/properties.js';
 import { formatProperties, formatGrace, parseProperty, parsePropertyKey, parsePropertyValue } from '../ctl/props.js';
+
+/** A message refused as too long: its caller, then the error, in the events where its errors go. */
+function refuser(events: EventLog, prefix = '') {
+  return async (message: string, who?: Caller): Promise<void> => {
+    await logRequest(events, 'ctl', who, `${prefix}(a message of more than 1 MiB)`);
+    await events.error(message);
+  };
+}
+import { setMounts } from '../core/mounts.js';
+import { setDiskMax, diskMaxText, diskCurrentText } from '../core/disk.js';
+import { formatBindMount } from '../model/mounts.js';
 
 function procDir(w: Warden, c: Container, p: Proc): DirNode {
   const files = tableDir(() => [
@@ -42,7 +55,7 @@ function procDir(w: Warden, c: Container, p: Proc): DirNode {
     ['stdout.now', streamNowFile(p, 'stdout')],
     ['stderr.now', streamNowFile(p, 'stderr')],
     ['stdin', stdinFile((data, abort) => c.procs.writeStdin(p.id, data, abort, w.readers))],
-    ['ctl', ctlFile((text) => w.commands.process(c.name, p.id, text), PROCESS_USAGE, (m) => c.events.error(m))],
+    ['ctl', ctlFile((text, who) => w.commands.process(c.name, p.id, text, who), PROCESS_USAGE, refuser(c.events, `process ${p.id}: `))],
     // A process with a terminal (run tty=1): its size, `ROWS COLS`; a write resizes it.
     ...(p.tty ? [['winsize', valueFile(async () => {
       const { rows, cols } = await c.procs.winsize(p.id);
@@ -101,12 +114,16 @@ function containerDir(w: Warden, c: Container): DirNode {
   const rootfs = linkNode(`../../rootfs/${c.name}`);
   const procs = linkNode(`../../procs/${c.name}`);
   const dir = tableDir(() => [
-    ['ctl', ctlFile((text) => w.commands.container(c.name, text), CONTAINER_USAGE, (m) => c.events.error(m))],
+    ['ctl', ctlFile((text, who) => w.commands.container(c.name, text, who), CONTAINER_USAGE, refuser(c.events))],
     ['status', textFile(() => statusText(c, w.network.addressOf(c.record)))],
     ['events', logFile(c.paths.events)],
     ['procs', procs],
     ['cgroup', cgroupDir(c)],
     ['net', netDir(w, c)],
+    ['metrics', textFile(() => w.metrics(c), { sizeAtStat: false })],
+    ['mounts', tableFile({ key: `${c.name}/mounts`, lines: () => (c.record.settings.mounts ?? []).map(formatBindMount), set: (lines) => setMounts(c, lines, w.lifecycle.mountPolicy), refuse: (m) => c.events.error(m) })],
+    ['disk.max', valueFile(async () => diskMaxText(c), (text) => setDiskMax(c, text))],
+    ['disk.current', textFile(() => diskCurrentText(c))],
     ['rootfs', rootfs],
     ['properties', tableFile({ key: `${c.name}/properties`, lines: () => formatProperties(c.record.properties ?? {}), set: (lines) => setProperties(c, lines), refuse: (m) => c.events.error(m) })],
     ['grace', valueFile(async () => `${formatGrace(c.record.grace)}\n`, (text) => setGrace(c, text))],
@@ -121,8 +138,10 @@ function containersDir(w: Warden): DirNode {
       const c = w.registry.find(name);
       return c ? containerDir(w, c) : undefined;
     },
-    // mkdir NAME creates a container with defaults; rmdir NAME destroys it. Errors are logged like ctl errors.
-    async mkdir(name) {
+    // mkdir NAME creates a container with defaults; rmdir NAME destroys it. The caller and
+    // errors are logged as a ctl message's are.
+    async mkdir(name, _mode, who) {
+      await logRequest(w.events, 'mkdir', who, `containers/${name}`);
       try {
         await w.lifecycle.create(parseName(name, 'container name'), { env: [], settings: {} });
       } catch (e) {
@@ -130,7 +149,8 @@ function containersDir(w: Warden): DirNode {
         throw e;
       }
     },
-    async rmdir(name) {
+    async rmdir(name, who) {
+      await logRequest(w.events, 'rmdir', who, `containers/${name}`);
       try {
         await w.lifecycle.destroy(name);
       } catch (e) {
@@ -142,8 +162,9 @@ function containersDir(w: Warden): DirNode {
 }
 
 /** A directory with one entry per container (rootfs/, procs/): `make` gives a container's. */
-function perContainer(w: Warden, make: (c: Container) => Node): DirNode {
+function perContainer(w: Warden, make: (c: Container) => Node, shared = false): DirNode {
   return dynamicDir({
+    shared,
     list: () => w.registry.names(),
     child: (name) => {
       const c = w.registry.find(name);
@@ -152,10 +173,16 @@ function perContainer(w: Warden, make: (c: Container) => Node): DirNode {
   });
 }
 
-/** rootfs/NAME: each container's root, read-write through its resolver. */
-function containerRoot(c: Container): Node {
+/**
+ * rootfs/NAME: each container's root, read-write through its resolver. Owners are shown in
+ * the container's ids, but with --allow-other: then in host ids, which the kernel compares
+ * with its callers' (docs/rootfs.md, "Callers"). Either way what root makes there is the
+ * container's root's.
+ */
+function containerRoot(c: Container, hostIds: boolean): Node {
   const m = c.record.idmap;
-  const root = new HostDir(() => c.rootfs(), `container:${c.name}`, false, m && new IdShift(m.base, m.size));
+  const opts = !m ? {} : hostIds ? { owner: m.base } : { ids: new IdShift(m.base, m.size) };
+  const root = new HostDir(() => c.rootfs(), `container:${c.name}`, false, opts);
   root.use = () => c.touch();
   return root;
 }
@@ -213,7 +240,7 @@ function imagesDir(w: Warden): DirNode {
     child: async (name) => {
       if (!(await w.images.has(name))) return undefined;
       return tableDir(() => [
-        ['rootfs', new HostDir(() => w.images.resolver(name), `image:${name}`, true)],
+        ['rootfs', new HostDir(() => w.images.resolver(name), `image:${name}`, true, {})],
         ['config', textFile(() => w.images.configText(name))],
         ['export.tar', generatedFile(() => w.images.export(name))],
       ]);
@@ -224,15 +251,22 @@ function imagesDir(w: Warden): DirNode {
   });
 }
 
-export function buildTree(w: Warden): DirNode {
+export interface TreeOptions {
+  /** wardenfs mount --allow-other: rootfs/ shows host ids (containerRoot). */
+  allowOther?: boolean;
+}
+
+export function buildTree(w: Warden, opts: TreeOptions = {}): DirNode {
   const root = tableDir(() => [
-    ['ctl', ctlFile((text) => w.commands.global(text), GLOBAL_USAGE, (m) => w.events.error(m))],
+    ['ctl', ctlFile((text, who) => w.commands.global(text, who), GLOBAL_USAGE, refuser(w.events))],
     ['events', logFile(w.paths.events)],
+    ['metrics', textFile(() => w.metrics(), { sizeAtStat: false })],
     ['images', imagesDir(w)],
     ['containers', containersDir(w)],
     ['by-property', byPropertyDir(w)],
-    ['rootfs', perContainer(w, containerRoot)],
+    // the one way in for other users (--allow-other): / and rootfs/ are shared, all else is root's
+    ['rootfs', perContainer(w, (c) => containerRoot(c, opts.allowOther ?? false), true)],
     ['procs', perContainer(w, (c) => procsDir(w, c))],
   ]);
-  return root;
+  return { ...root, shared: true };
 }

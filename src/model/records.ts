@@ -5,6 +5,7 @@
  */
 import type { NetMode, SeccompMode, Settings } from './settings.js';
 import type { ImageConfig } from './image.js';
+import type { Rlimits } from './rlimits.js';
 
 /** A container's properties (`prop.KEY=VALUE`, containers/NAME/properties): key → value, by key. */
 export type Properties = Record<string, string>;
@@ -36,6 +37,8 @@ export interface ContainerRecord {
    * replaced by another of the same name. Absent: none (the image has none, or an older record).
    */
   imageConfig?: ImageConfig;
+  /** `create rlimit.NAME=`: the default rlimits of its processes (absent: none, or an older record). */
+  rlimits?: Rlimits;
 }
 
 /** What a process was started as (procs/ID/meta.json). */
@@ -57,6 +60,8 @@ export interface RunOptions {
   dir?: string;
   user?: User;
   env: string[];
+  /** `rlimit.NAME=`: over the container's defaults (absent: none given). */
+  rlimits?: Rlimits;
   /** The program and arguments; empty: the image's Entrypoint and Cmd. */
   argv: string[];
   /** `entrypoint=`: replaces the image's Entrypoint ('' clears it); with it, the image's Cmd is not used either (Docker's rule). */

@@ -4,6 +4,7 @@
  * it is src/drivers/rootfs/resolver.ts (openat2 RESOLVE_IN_ROOT through the native addon);
  * fs/ knows only this interface, so that it never imports a driver. Types only.
  */
+import type { Caller } from './caller.js';
 
 /** What lstat() returns: numbers as node:fs gives them, times exact in nanoseconds too. */
 export interface RootStat {
@@ -49,6 +50,8 @@ export interface ConfinedRoot {
   readlink(rel: string): Promise<string>;
   resolve(parts: string[]): Promise<InRoot>;
   chmod(rel: string, mode: number): Promise<void>;
+  /** access(2) of `rel` itself (F_OK, R_OK, W_OK, X_OK bits), with the daemon's effective ids. */
+  access(rel: string, mode: number): Promise<void>;
   chown(rel: string, uid: number, gid: number): Promise<void>;
   utimens(rel: string, atime: TimeSpec, mtime: TimeSpec): Promise<void>;
   truncate(rel: string, size: number): Promise<void>;
@@ -58,6 +61,8 @@ export interface ConfinedRoot {
   listxattr(rel: string): Promise<string[]>;
   setxattr(rel: string, name: string, value: Buffer, flags?: number): Promise<void>;
   removexattr(rel: string, name: string): Promise<void>;
+  /** The same root with every call done with `caller`'s credentials (fsuid, fsgid, groups); a root caller or none: this one. */
+  as(caller: Caller | undefined): ConfinedRoot;
   /** The root's fd (-1 once closing), which the FUSE binding may duplicate, and the signal to forget it. */
   readonly fd: number;
   onClose(fn: () => void): void;

@@ -5,12 +5,18 @@
  */
 import type { Limits } from './limits.js';
 import type { PortForward, EgressRule, Rate } from './net.js';
+import type { Rlimits } from './rlimits.js';
+import type { BindMount } from './mounts.js';
 
 /** Limits and network settings a container takes at create time or through its files, parsed (ctl/). */
 export interface Settings extends Limits {
   ports?: PortForward[];
   rules?: EgressRule[];
   rate?: Rate | 'max';
+  /** Bind mounts from the host (`mount=`, containers/NAME/mounts). */
+  mounts?: BindMount[];
+  /** The size of the container's own layer, in bytes (`disk.max`; absent or 'max': none). */
+  'disk.max'?: number | 'max';
 }
 export type SettingKey = keyof Settings;
 
@@ -31,4 +37,6 @@ export interface CreateOptions {
   properties?: Record<string, string>;
   /** `grace=`: seconds, or none. */
   grace?: number;
+  /** `rlimit.NAME=`: the default rlimits of every process run in it (absent: none given). */
+  rlimits?: Rlimits;
 }

@@ -48,6 +48,7 @@ declare module 'fuse-native' {
     symlink?(target: string, path: string, cb: Cb): void;
     mknod?(path: string, mode: number, dev: number, cb: Cb): void;
     readlink?(path: string, cb: (err: number, target?: string) => void): void;
+    access?(path: string, mode: number, cb: Cb): void;
     chmod?(path: string, mode: number, cb: Cb): void;
     chown?(path: string, uid: number, gid: number, cb: Cb): void;
     utimens?(path: string, atime: UtimeSpec, mtime: UtimeSpec, cb: Cb): void;
@@ -77,6 +78,10 @@ declare module 'fuse-native' {
     // wardenfs patch: how many requests the binding answered itself for paths below the root
     // registered at prefix (not the root itself); -1 when none is registered there.
     rootUses(prefix: string): number;
+    // Added by wardenfs's patch: who made the request being handled (fuse_get_context(); groups:
+    // a non-root caller's supplementary groups, from fuse_getgroups()), while an operation's
+    // handler runs synchronously; null otherwise.
+    caller(): { uid: number; gid: number; pid: number; groups: number[] } | null;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
   }
 }

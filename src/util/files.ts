@@ -2,6 +2,7 @@
 import { promises as fs, constants as C } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { run } from './exec.js';
 
 /** Write a file so that readers see the old content or the new, never a part (write + fsync + rename). */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
@@ -55,4 +56,20 @@ export function randomHex(bytes = 4): string {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * `fs.rm(dir, { recursive: true, force: true })` for a tree a container wrote: a container
+ * can make directories deeper than PATH_MAX from the host's view (relative mkdir, issue 13),
+ * where Node's recursive rm fails with ENAMETOOLONG and left destroy and reset half done.
+ * Then GNU rm, which walks any depth by directory fds, never follows a symlink, and with
+ * --one-file-system never crosses into a mount.
+ */
+export async function removeTree(dir: string): Promise<void> {
+  try {
+    await fs.rm(dir, { recursive: true, force: true });
+  } catch (e) {
+    if (!isErrno(e, 'ENAMETOOLONG')) throw e;
+    await run('rm', ['-rf', '--one-file-system', '--', dir]);
+  }
 }

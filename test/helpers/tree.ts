@@ -20,6 +20,8 @@ export interface TreeOptions {
   args?: string[];
   /** Extra environment of the daemon (DEBUG …). */
   env?: Record<string, string>;
+  /** The command that runs the CLI (default: this checkout's, `node bin/wardenfs.js`). */
+  launcher?: string[];
 }
 
 export class Tree {
@@ -54,7 +56,8 @@ export class Tree {
   /** Start the daemon and wait for its `ready MOUNTPOINT` line. */
   async start(): Promise<void> {
     const subnet = ['--subnet', `${this.net}.0/24`];
-    const child = spawn(process.execPath, [CLI, 'mount', this.mnt, '--state-dir', this.state, ...subnet, ...(this.options.args ?? [])], {
+    const [file, ...pre] = this.options.launcher ?? [process.execPath, CLI];
+    const child = spawn(file!, [...pre, 'mount', this.mnt, '--state-dir', this.state, ...subnet, ...(this.options.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, DEBUG: process.env.WARDENFS_TEST_DEBUG ?? '', ...this.options.env },
     });

@@ -25,6 +25,22 @@ test('containers run under crun and are destroyed without leftovers', async (t) 
   t.false(await exists(path.join(tree.state, 'runtime', 'c1')));
 });
 
+test('rlimit.NAME= under crun: the container defaults and a run\'s override, as the process sees them', async (t) => {
+  const tree = new Tree('crun-rl', { args: ['--runtime', 'crun'] });
+  t.teardown(() => tree.cleanup());
+  await tree.start();
+  await tree.ctl(tree.p('ctl'), 'create rl net=none rlimit.nofile=512:2048');
+  const limits = async (message: string): Promise<string> => {
+    const id = await tree.ctl(tree.p('containers', 'rl', 'ctl'), message);
+    t.is(await fs.readFile(tree.p('procs', 'rl', id, 'wait'), 'utf8'), 'exited 0\n');
+    return fs.readFile(tree.p('procs', 'rl', id, 'stdout'), 'utf8');
+  };
+  t.regex(await limits('run cat /proc/self/limits'), /^Max open files +512 +2048 /m);
+  const over = await limits('run rlimit.nofile=100 rlimit.fsize=1048576:unlimited cat /proc/self/limits');
+  t.regex(over, /^Max open files +100 +100 /m);
+  t.regex(over, /^Max file size +1048576 +unlimited /m);
+});
+
 test('a terminal under crun: run tty=1, winsize, keystrokes', async (t) => {
   const tree = new Tree('crun-tty', { args: ['--runtime', 'crun'] });
   t.teardown(() => tree.cleanup());

@@ -134,4 +134,8 @@ test('bad command lines are refused with a usage text', async (t) => {
   t.regex(r.stderr, /unknown option --frob[\s\S]*usage:/);
   const r2 = await execa(process.execPath, [CLI], { reject: false });
   t.is(r2.exitCode, 2);
+  // --allow-other is a switch: it takes no value; the usage names it
+  const r3 = await execa(process.execPath, [CLI, 'mount', '/tmp/x', '--allow-other=yes'], { reject: false });
+  t.is(r3.exitCode, 2);
+  t.regex(r3.stderr, /--allow-other takes no value[\s\S]*usage:[\s\S]*\[--allow-other\]/);
 });

@@ -25,7 +25,7 @@ async function layer(name: string): Promise<string> {
 
 test.serial('containers/NAME/rootfs is a link to rootfs/NAME; files go in and out through both', async (t) => {
   await tree.ctl(tree.p('ctl'), 'create lnk');
-  t.deepEqual((await fs.readdir(tree.p())).sort(), ['by-property', 'containers', 'ctl', 'events', 'images', 'procs', 'rootfs']);
+  t.deepEqual((await fs.readdir(tree.p())).sort(), ['by-property', 'containers', 'ctl', 'events', 'images', 'metrics', 'procs', 'rootfs']);
   t.is(await fs.readlink(tree.p('containers', 'lnk', 'procs')), '../../procs/lnk');
   t.deepEqual(await fs.readdir(tree.p('procs')), ['lnk']);
   t.deepEqual(await fs.readdir(tree.p('rootfs')), ['lnk']);

@@ -80,3 +80,26 @@ test('container messages: errors go to its own events; a container being destroy
   t.deepEqual(registry.names(), []);
   t.true(world.empty);
 });
+
+test('each message is named in events with its caller before its effects; without a caller, no such line', async (t) => {
+  const { commands, paths } = await setup();
+  // this very process: its comm is known to /proc
+  const who = { uid: 0, gid: 0, pid: process.pid, groups: [] };
+  const comm = (await fs.readFile(`/proc/${process.pid}/comm`, 'utf8')).trim().slice(0, 15).replace(/[^\x21-\x7e]/g, '?');
+  t.is(await commands.global('create one\ncreate two', who), 'two');
+  await t.throwsAsync(commands.global('frob', who));
+  const lines = (await read(paths.events)).trim().split('\n');
+  t.deepEqual(lines, [
+    `ctl uid=0 pid=${process.pid} comm=${comm}: create one`, 'created one',
+    `ctl uid=0 pid=${process.pid} comm=${comm}: create two`, 'created two',
+    `ctl uid=0 pid=${process.pid} comm=${comm}: frob`, 'error: unknown message "frob"',
+  ]);
+  // a caller that is gone: named by uid and pid, comm "?"
+  await commands.container('one', 'stop', { uid: 4242, gid: 4242, pid: 2 ** 22 + 7, groups: [] });
+  t.regex(await read(paths.container('one').events), /^ctl uid=4242 pid=4194311 comm=\?: stop$/m);
+  await commands.process('one', '1', 'closein', who).catch(() => undefined);
+  t.regex(await read(paths.container('one').events), new RegExp(`^ctl uid=0 pid=${process.pid} comm=\\S+: process 1: closein\\nerror: `, 'm'));
+  // no caller (a core caller of its own): no line
+  await commands.global('create three');
+  t.notRegex(await read(paths.events), /: create three$/m);
+});

@@ -111,3 +111,45 @@ test('garbage never escapes as anything but BadRequest', (t) => {
     }
   }
 });
+
+test('create parses mount= (repeatable, ro unless :rw) and disk.max', (t) => {
+  const c = parseGlobal('create m mount=/srv/a:/data mount=/srv/b:/b/c:rw mount=/etc/hosts:/etc/hosts:ro disk.max=2G');
+  t.deepEqual(c, {
+    verb: 'create', name: 'm',
+    options: {
+      env: [],
+      settings: {
+        mounts: [
+          { host: '/srv/a', path: '/data', rw: false },
+          { host: '/srv/b', path: '/b/c', rw: true },
+          { host: '/etc/hosts', path: '/etc/hosts', rw: false },
+        ],
+        'disk.max': 2 * 1024 ** 3,
+      },
+    },
+  });
+  t.deepEqual(parseGlobal('create disk.max=max'), { verb: 'create', options: { env: [], settings: { 'disk.max': 'max' } } });
+});
+
+test('bad mounts and disk limits are refused with the reason', (t) => {
+  const err = (m: string): string => t.throws(() => parseGlobal(m), { instanceOf: BadRequest })!.message;
+  t.is(err('create mount=srv:/data'), 'bad mount "srv:/data": the host path must be absolute');
+  t.is(err('create mount=/srv:data'), 'bad mount "/srv:data": the container path must be absolute');
+  t.is(err('create mount=/srv/../etc:/data'), 'bad mount "/srv/../etc:/data": no . or .. in the host path');
+  t.is(err('create mount=/srv:/a/./b'), 'bad mount "/srv:/a/./b": no . or .. in the container path');
+  t.is(err('create mount=/srv//x:/a'), 'bad mount "/srv//x:/a": the host path must be normalised (no // or trailing /)');
+  t.is(err('create mount=/srv:/a/'), 'bad mount "/srv:/a/": the container path must be normalised (no // or trailing /)');
+  t.is(err('create mount=/srv:/a:rx'), 'bad mount "/srv:/a:rx": the mode is ro or rw, not "rx"');
+  t.is(err('create mount=/srv'), 'bad mount "/srv": want HOST:PATH[:ro|:rw] (no \':\' in the paths)');
+  t.is(err('create mount=/a:/b:/c:ro'), 'bad mount "/a:/b:/c:ro": want HOST:PATH[:ro|:rw] (no \':\' in the paths)');
+  t.is(err('create mount=/srv:/'), 'bad mount "/srv:/": cannot mount over the container\'s /');
+  t.is(err('create mount=/srv:/proc/x'), 'bad mount "/srv:/proc/x": not under /proc, /sys, /dev (not the container\'s own files)');
+  t.is(err('create mount=/srv:/dev'), 'bad mount "/srv:/dev": not under /proc, /sys, /dev (not the container\'s own files)');
+  t.is(err('create mount=/a:/d mount=/b:/d/e'), 'mounts "/a:/d:ro" and "/b:/d/e:ro" overlap in the container: one path each, none under another');
+  t.is(err('create mount=/a:/d mount=/b:/d:rw'), 'mounts "/a:/d:ro" and "/b:/d:rw" overlap in the container: one path each, none under another');
+  t.is(err('create mounts=/a:/d'), 'unknown option "mounts"');
+  t.is(err('create disk.max=299M'), 'bad disk.max "299M": at least 300M (the smallest XFS)');
+  t.is(err('create disk.max=lots'), 'bad size "lots": want bytes, a number with K, M or G, or max');
+  // /devices is not /dev
+  t.deepEqual((parseGlobal('create mount=/srv:/devices') as { options: { settings: unknown } }).options.settings, { mounts: [{ host: '/srv', path: '/devices', rw: false }] });
+});

@@ -13,6 +13,7 @@ import { EventLog } from '../../src/core/events.js';
 import type { RootfsResolver } from '../../src/drivers/rootfs/resolver.js';
 import type { StartRequest, Started } from '../../src/drivers/monitor/conmon.js';
 import type { RunOptions } from '../../src/ctl/messages.js';
+import type { Rlimits } from '../../src/model/rlimits.js';
 
 const base = mkdtempSync(path.join(os.tmpdir(), 'wfs-procids-'));
 test.after.always(() => fs.rm(base, { recursive: true, force: true }));
@@ -23,6 +24,7 @@ class StartFailed extends Error {}
 class FakeMonitor {
   failNext = 0;
   started: string[] = [];
+  specs: Array<Record<string, unknown>> = [];
   private pid = 5000;
 
   start = async (r: StartRequest): Promise<Started> => {
@@ -35,6 +37,7 @@ class FakeMonitor {
     await fs.writeFile(r.paths.conmonPid, `${pid + 10000}\n`);
     await fs.writeFile(r.paths.exit, '0');
     this.started.push(path.basename(r.paths.dir));
+    this.specs.push(r.processSpec);
     return { pid, conmonPid: pid + 10000, holderPid: 0, stdin: await fs.open('/dev/null', 'w') };
   };
 }
@@ -54,7 +57,7 @@ function plainRoot(dir: string): RootfsResolver {
 }
 
 let n = 0;
-async function table(dir?: string): Promise<{ procs: ProcessTable; monitor: FakeMonitor; host: ProcessHost; dir: string }> {
+async function table(dir?: string, rlimits?: Rlimits): Promise<{ procs: ProcessTable; monitor: FakeMonitor; host: ProcessHost; dir: string }> {
   const d = dir ?? path.join(base, `c${n++}`);
   const root = path.join(d, 'root');
   await fs.mkdir(path.join(root, 'etc'), { recursive: true });
@@ -64,7 +67,7 @@ async function table(dir?: string): Promise<{ procs: ProcessTable; monitor: Fake
   const host: ProcessHost = {
     name: path.basename(d),
     paths: { dir: d },
-    record: { env: ['PATH=/bin'] },
+    record: { env: ['PATH=/bin'], ...(rlimits ? { rlimits } : {}) },
     events: new EventLog(path.join(d, 'events')),
     cgroup: { procs: async () => [] },
     initPid: 1,
@@ -150,4 +153,18 @@ test('the end of a process restarts its container\'s grace clock', async (t) => 
   const id = await procs.run(run());
   await ended(procs, id);
   t.is(touched, 1);
+});
+
+test("rlimits: a run's over the container's reach the process spec; one the host cannot give starts nothing and keeps the id", async (t) => {
+  const { procs, monitor } = await table(undefined, { nofile: { soft: 64, hard: 128 }, core: { soft: 0, hard: 0 } });
+  t.is(await procs.run(run({ rlimits: { nofile: { soft: 100, hard: 100 } } })), '1');
+  t.deepEqual(monitor.specs[0]!.rlimits, [
+    { type: 'RLIMIT_NOFILE', soft: 100, hard: 100 },
+    { type: 'RLIMIT_CORE', soft: 0, hard: 0 },
+  ]);
+  t.is(await procs.run(run()), '2');
+  t.deepEqual(monitor.specs[1]!.rlimits, [{ type: 'RLIMIT_NOFILE', soft: 64, hard: 128 }, { type: 'RLIMIT_CORE', soft: 0, hard: 0 }]);
+  await t.throwsAsync(procs.run(run({ rlimits: { nofile: { soft: 1, hard: 1 } } })), { message: /too few to start a process/ });
+  t.is(monitor.specs.length, 2);
+  t.is(await procs.run(run()), '3');
 });

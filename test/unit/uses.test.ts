@@ -37,8 +37,8 @@ test('a path below the container directory is a use; the directory itself and it
 
 test('a request about a name inside the directory (listing, create) is a use', async (t) => {
   const { adapter, uses } = tree();
-  await adapter.resolve('/containers/web', true);
+  await adapter.resolve('/containers/web', undefined, true);
   t.deepEqual(uses, ['web']);
-  await adapter.resolve('/containers', true);
+  await adapter.resolve('/containers', undefined, true);
   t.deepEqual(uses, ['web'], 'listing containers/ uses none');
 });

@@ -16,8 +16,23 @@ import { logger } from '../../util/log.js';
 
 const log = logger('cgroups');
 
+/**
+ * A container's usage in numbers, for the metrics (docs/interface.md §5.12): what one read of
+ * a few cgroup files gives. A field the kernel does not have (memory.peak before Linux 5.19 on
+ * v2) or a file gone (the container is being destroyed) is absent.
+ */
+export interface CgroupUsage {
+  cpuUsec?: number;
+  memoryBytes?: number;
+  memoryPeakBytes?: number;
+  pids?: number;
+  oomKills?: number;
+}
+
 export interface Cgroup {
   read(key: CgroupKey): Promise<string>;
+  /** Usage for the metrics, read synchronously (see readKernelFile): five small kernel files. */
+  usage(): CgroupUsage;
   write(limit: Limit): Promise<void>;
   /** Number of OOM kills so far (for the container's events). */
   oomKills(): Promise<number>;
@@ -76,6 +91,24 @@ async function writeFile(file: string, value: string): Promise<void> {
   }
 }
 
+/** A kernel file's text, or undefined when it is not there (a missing file is a missing field, not an error). */
+function readIfThere(file: string): string | undefined {
+  try {
+    return readKernelFile(file);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT') || isErrno(e, 'ENODEV')) return undefined;
+    throw e;
+  }
+}
+
+/** The number of a one-value file (or of `key` in a key-value file), undefined when absent. */
+function numberIn(text: string | undefined, key?: string): number | undefined {
+  if (text === undefined) return undefined;
+  const v = key === undefined ? text.trim() : keyValues(text).get(key);
+  if (v === undefined || !/^\d+$/.test(v)) return undefined;
+  return Number(v);
+}
+
 function keyValues(text: string): Map<string, string> {
   const m = new Map<string, string>();
   for (const line of text.split('\n')) {
@@ -121,6 +154,16 @@ export class V2Cgroup implements Cgroup {
 
   async oomKills(): Promise<number> {
     return Number(keyValues(await readFile(this.f('memory.events'))).get('oom_kill') ?? 0);
+  }
+
+  usage(): CgroupUsage {
+    return {
+      cpuUsec: numberIn(readIfThere(this.f('cpu.stat')), 'usage_usec'),
+      memoryBytes: numberIn(readIfThere(this.f('memory.current'))),
+      memoryPeakBytes: numberIn(readIfThere(this.f('memory.peak'))),
+      pids: numberIn(readIfThere(this.f('pids.current'))),
+      oomKills: numberIn(readIfThere(this.f('memory.events')), 'oom_kill'),
+    };
   }
 
   async procs(): Promise<number[]> {
@@ -196,6 +239,18 @@ export class V1Cgroup implements Cgroup {
 
   async oomKills(): Promise<number> {
     return Number(keyValues(await readFile(path.join(this.dirs.memory, 'memory.oom_control'))).get('oom_kill') ?? 0);
+  }
+
+  usage(): CgroupUsage {
+    const d = this.dirs;
+    const ns = numberIn(readIfThere(path.join(d.cpuacct, 'cpuacct.usage')));
+    return {
+      cpuUsec: ns === undefined ? undefined : Math.floor(ns / 1000),
+      memoryBytes: numberIn(readIfThere(path.join(d.memory, 'memory.usage_in_bytes'))),
+      memoryPeakBytes: numberIn(readIfThere(path.join(d.memory, 'memory.max_usage_in_bytes'))),
+      pids: numberIn(readIfThere(path.join(d.pids, 'pids.current'))),
+      oomKills: numberIn(readIfThere(path.join(d.memory, 'memory.oom_control')), 'oom_kill'),
+    };
   }
 
   /** runc puts a container in the same place in every hierarchy: the pids controller's list is the list. */

@@ -23,6 +23,7 @@ import { promises as fs, constants as C, watch } from 'node:fs';
 import path from 'node:path';
 import { SystemFailure } from '../../errors.js';
 import { SYSTEM_PATH } from '../../util/exec.js';
+import { specJson } from '../runtime/spec.js';
 import { typedFailure } from '../../util/hostmessages.js';
 import { isErrno, READ_NOFOLLOW, APPEND_NOFOLLOW, CREATE_EXCL, WRITE_NOFOLLOW } from '../../util/files.js';
 import { makeFifo } from '../rootfs/addon.js';
@@ -142,7 +143,7 @@ export async function startProcess(r: StartRequest): Promise<Started> {
   if (r.tty) return startTerminal(r);
   const p = r.paths;
   await fs.mkdir(p.exitDir, { recursive: true });
-  await fs.writeFile(p.spec, JSON.stringify(r.processSpec), { mode: 0o600, flag: CREATE_EXCL });
+  await fs.writeFile(p.spec, specJson(r.processSpec), { mode: 0o600, flag: CREATE_EXCL });
   await makeFifo(p.stdin, 0o600);
   const { reader, writer } = await openFifoPair(p.stdin);
   const out = await fs.open(p.stdout, APPEND_NOFOLLOW, 0o600);
@@ -216,7 +217,7 @@ async function syncMessage(p: ProcPaths): Promise<string | undefined> {
 async function startTerminal(r: StartRequest): Promise<Started> {
   const p = r.paths;
   await fs.mkdir(p.exitDir, { recursive: true });
-  await fs.writeFile(p.spec, JSON.stringify(r.processSpec), { mode: 0o600, flag: CREATE_EXCL });
+  await fs.writeFile(p.spec, specJson(r.processSpec), { mode: 0o600, flag: CREATE_EXCL });
   await TtyLog.init(p);
   // The streams exist from the start, as the files a process without a terminal writes.
   await Promise.all([p.stdout, p.stderr].map((f) => fs.writeFile(f, '', { mode: 0o600, flag: CREATE_EXCL })));

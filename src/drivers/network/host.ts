@@ -10,7 +10,7 @@
  *     or removed exactly, in one transaction.
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import { run } from '../../util/exec.js';
 import { isErrno } from '../../util/files.js';
 import { AddressInUse, Exists, q } from '../../errors.js';
@@ -240,4 +240,29 @@ export async function linkStats(veth: string): Promise<Record<string, number>> {
     rx_packets: await read('tx_packets'),
     tx_packets: await read('rx_packets'),
   };
+}
+
+/** One interface's counters as the host counts them (received and transmitted by the host side). */
+export interface LinkCounters { rxBytes: number; rxPackets: number; txBytes: number; txPackets: number }
+
+/**
+ * Every interface of the daemon's network namespace from one read of /proc/net/dev (the
+ * metrics of all containers at once: one file, not four per veth; synchronous, as a cgroup
+ * file read: procfs generates it from memory). The text of that file in, for tests.
+ */
+export function parseNetDev(text: string): Map<string, LinkCounters> {
+  const out = new Map<string, LinkCounters>();
+  for (const line of text.split('\n').slice(2)) {
+    const colon = line.indexOf(':');
+    if (colon < 0) continue;
+    const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    // Receive: bytes packets errs drop fifo frame compressed multicast; then Transmit: bytes packets …
+    if (f.length < 10) continue;
+    out.set(line.slice(0, colon).trim(), { rxBytes: f[0]!, rxPackets: f[1]!, txBytes: f[8]!, txPackets: f[9]! });
+  }
+  return out;
+}
+
+export function allLinkCounters(): Map<string, LinkCounters> {
+  return parseNetDev(readFileSync('/proc/net/dev', 'utf8'));
 }

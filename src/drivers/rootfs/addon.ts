@@ -56,6 +56,14 @@ export function idmapMount(source: string, target: string, base: number, size: n
 }
 
 /**
+ * sd_notify(3): `message` (READY=1, STATUS=…, STOPPING=1) to the service manager's socket
+ * (native/rootfs/notify.c), from this very process so that systemd can tell whose it is.
+ */
+export function sdNotify(socketPath: string, message: string): void {
+  addon().sdNotify(socketPath, message);
+}
+
+/**
  * A connection to the SOCK_SEQPACKET socket `dir/name` (conmon's attach socket, in the
  * daemon's own state dir): non-blocking, its read side shut (native/rootfs/seqpacket.c).
  */

@@ -15,6 +15,7 @@ import { BadHandle, BadRequest, q } from '../../errors.js';
 import { addon } from './addon.js';
 import type { Native, RawStat } from './native.js';
 import type { ConfinedRoot, RootStat, RootStatFs, TimeSpec } from '../../model/rootfs.js';
+import { actsAsDaemon, callerIds, type Caller } from '../../model/caller.js';
 
 export type { RootStatFs } from '../../model/rootfs.js';
 
@@ -72,21 +73,39 @@ function ebadf(): Error {
   return new BadHandle('the rootfs resolver is closed');
 }
 
-export class RootfsResolver implements ConfinedRoot {
-  #fd: number;
-  #inflight = 0;
-  #closing: Promise<void> | undefined;
-  #drained: (() => void) | undefined;
-  #closeListeners: Array<() => void> = [];
+/** The state one root shares with its callers' views (RootfsResolver.as). */
+class RootState {
+  inflight = 0;
+  closing: Promise<void> | undefined;
+  drained: (() => void) | undefined;
+  closeListeners: Array<() => void> = [];
+  constructor(public fd: number) {}
+}
 
-  private constructor(fd: number, readonly hostRoot: string) {
-    this.#fd = fd;
+export class RootfsResolver implements ConfinedRoot {
+  readonly #s: RootState;
+  /** The caller whose credentials every call takes ([uid, gid, ...groups]); none: the daemon's. */
+  readonly #caller: Uint32Array | undefined;
+
+  private constructor(state: RootState, readonly hostRoot: string, caller?: Uint32Array) {
+    this.#s = state;
+    this.#caller = caller;
   }
 
   /** Opens `hostRoot` (a trusted host path: the daemon's own state dir) as the root: a
    *  private detached copy of its mount, nodev and nosuid (open_tree + mount_setattr). */
   static async open(hostRoot: string): Promise<RootfsResolver> {
-    return new RootfsResolver(await addon().openRoot(hostRoot), hostRoot);
+    return new RootfsResolver(new RootState(await addon().openRoot(hostRoot)), hostRoot);
+  }
+
+  /**
+   * The same root, every call done with `caller`'s credentials (fsuid, fsgid, groups, on
+   * the pool thread that does it: native/rootfs/rootfs.c, creds_enter); a root caller, or
+   * none, gets this very resolver. Closing either closes the root.
+   */
+  as(caller: Caller | undefined): ConfinedRoot {
+    if (actsAsDaemon(caller)) return this;
+    return new RootfsResolver(this.#s, this.hostRoot, callerIds(caller!));
   }
 
   /**
@@ -94,18 +113,19 @@ export class RootfsResolver implements ConfinedRoot {
    * a call still queued on the thread pool would otherwise use the fd number after
    * close(), when it may already name another file the daemon opened since.
    */
-  async #run<T>(fn: (n: Native, rootFd: number) => Promise<T>): Promise<T> {
-    if (this.#closing) throw ebadf();
-    this.#inflight++;
+  async #run<T>(fn: (n: Native, rootFd: number, caller: Uint32Array | undefined) => Promise<T>): Promise<T> {
+    const s = this.#s;
+    if (s.closing) throw ebadf();
+    s.inflight++;
     try {
-      return await fn(addon(), this.#fd);
+      return await fn(addon(), s.fd, this.#caller);
     } finally {
-      if (--this.#inflight === 0) this.#drained?.();
+      if (--s.inflight === 0) s.drained?.();
     }
   }
 
   async lstat(rel: string): Promise<RootStat> {
-    return toStat(await this.#run((n, fd) => n.lstat(fd, rel)));
+    return toStat(await this.#run((n, fd, as) => n.lstat(fd, rel, as)));
   }
 
   /**
@@ -118,7 +138,7 @@ export class RootfsResolver implements ConfinedRoot {
    * a pool thread until a peer comes, and is then refused.
    */
   async open(rel: string, flags: number, mode = 0o666, opts: { follow?: boolean } = {}): Promise<number> {
-    return this.#run((n, fd) => n.open(fd, rel, flags, mode, opts.follow ?? false));
+    return this.#run((n, fd, as) => n.open(fd, rel, flags, mode, opts.follow ?? false, as));
   }
 
   /**
@@ -127,39 +147,39 @@ export class RootfsResolver implements ConfinedRoot {
    * tree lists rootfs/ through the FUSE binding, in batches; docs/security.md §6).
    */
   async readdir(rel: string): Promise<string[]> {
-    return this.#run((n, fd) => n.readdir(fd, rel));
+    return this.#run((n, fd, as) => n.readdir(fd, rel, as));
   }
 
   async mkdir(rel: string, mode = 0o777): Promise<void> {
-    return this.#run((n, fd) => n.mkdir(fd, rel, mode));
+    return this.#run((n, fd, as) => n.mkdir(fd, rel, mode, as));
   }
 
   async rmdir(rel: string): Promise<void> {
-    return this.#run((n, fd) => n.rmdir(fd, rel));
+    return this.#run((n, fd, as) => n.rmdir(fd, rel, as));
   }
 
   async unlink(rel: string): Promise<void> {
-    return this.#run((n, fd) => n.unlink(fd, rel));
+    return this.#run((n, fd, as) => n.unlink(fd, rel, as));
   }
 
   /** rename(2) within the root; `flags` from renameFlags (renameat2). */
   async rename(from: string, to: string, flags = 0): Promise<void> {
-    return this.#run((n, fd) => n.rename(fd, from, to, flags));
+    return this.#run((n, fd, as) => n.rename(fd, from, to, flags, as));
   }
 
   /** A hard link; a symlink at `from` is linked itself, not its target. */
   async link(from: string, to: string): Promise<void> {
-    return this.#run((n, fd) => n.link(fd, from, to));
+    return this.#run((n, fd, as) => n.link(fd, from, to, as));
   }
 
   /** A symlink at `rel` holding `target` as given (it means what it says inside the container). */
   async symlink(target: string, rel: string): Promise<void> {
-    return this.#run((n, fd) => n.symlink(fd, target, rel));
+    return this.#run((n, fd, as) => n.symlink(fd, target, rel, as));
   }
 
   /** The target as stored. */
   async readlink(rel: string): Promise<string> {
-    return this.#run((n, fd) => n.readlink(fd, rel));
+    return this.#run((n, fd, as) => n.readlink(fd, rel, as));
   }
 
   /**
@@ -172,41 +192,46 @@ export class RootfsResolver implements ConfinedRoot {
     if (parts.some((p) => p === '' || p === '.' || p.includes('/'))) {
       throw new BadRequest(`a path component is empty, "." or holds "/": ${q(parts.join('/'))}`);
     }
-    return this.#run((n, fd) => n.resolve(fd, parts.join('/')));
+    return this.#run((n, fd, as) => n.resolve(fd, parts.join('/'), as));
   }
 
   /** Permission bits of `rel` itself; EOPNOTSUPP on a symlink (which has none that matter). */
   async chmod(rel: string, mode: number): Promise<void> {
-    return this.#run((n, fd) => n.chmod(fd, rel, mode & 0o7777));
+    return this.#run((n, fd, as) => n.chmod(fd, rel, mode & 0o7777, as));
+  }
+
+  /** faccessat(AT_EACCESS | AT_SYMLINK_NOFOLLOW) of `rel`: F_OK, or R_OK | W_OK | X_OK bits. */
+  async access(rel: string, mode: number): Promise<void> {
+    return this.#run((n, fd, as) => n.access(fd, rel, mode & 7, as));
   }
 
   /** lchown: a symlink's own owner. -1 keeps the current uid or gid. */
   async chown(rel: string, uid: number, gid: number): Promise<void> {
-    return this.#run((n, fd) => n.chown(fd, rel, uid, gid));
+    return this.#run((n, fd, as) => n.chown(fd, rel, uid, gid, as));
   }
 
   /** Times of `rel` itself (a symlink's own), to the nanosecond when given as bigint. */
   async utimens(rel: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
-    return this.#run((n, fd) => {
+    return this.#run((n, fd, caller) => {
       const [as, ans] = timespec(atime, n);
       const [ms, mns] = timespec(mtime, n);
-      return n.utimens(fd, rel, as, ans, ms, mns);
+      return n.utimens(fd, rel, as, ans, ms, mns, caller);
     });
   }
 
   /** Regular files only (EISDIR, EINVAL otherwise; ELOOP on a symlink). */
   async truncate(rel: string, size: number): Promise<void> {
-    return this.#run((n, fd) => n.truncate(fd, rel, size));
+    return this.#run((n, fd, as) => n.truncate(fd, rel, size, as));
   }
 
   /** The filesystem holding `rel`; a final symlink is followed (inside the root), as statfs(2) does. */
   async statfs(rel: string): Promise<RootStatFs> {
-    return this.#run((n, fd) => n.statfs(fd, rel));
+    return this.#run((n, fd, as) => n.statfs(fd, rel, as));
   }
 
   /** FIFOs, sockets and devices (`mode` carries S_IF*), which node:fs cannot make. */
   async mknod(rel: string, mode: number, dev = 0): Promise<void> {
-    return this.#run((n, fd) => n.mknod(fd, rel, mode, dev));
+    return this.#run((n, fd, as) => n.mknod(fd, rel, mode, dev, as));
   }
 
   /**
@@ -215,19 +240,19 @@ export class RootfsResolver implements ConfinedRoot {
    * when absent); `flags` of setxattr are XATTR_CREATE (1) / XATTR_REPLACE (2).
    */
   async getxattr(rel: string, name: string): Promise<Buffer> {
-    return this.#run((n, fd) => n.getxattr(fd, rel, name));
+    return this.#run((n, fd, as) => n.getxattr(fd, rel, name, as));
   }
 
   async listxattr(rel: string): Promise<string[]> {
-    return this.#run((n, fd) => n.listxattr(fd, rel));
+    return this.#run((n, fd, as) => n.listxattr(fd, rel, as));
   }
 
   async setxattr(rel: string, name: string, value: Buffer, flags = 0): Promise<void> {
-    return this.#run((n, fd) => n.setxattr(fd, rel, name, value, flags));
+    return this.#run((n, fd, as) => n.setxattr(fd, rel, name, value, flags, as));
   }
 
   async removexattr(rel: string, name: string): Promise<void> {
-    return this.#run((n, fd) => n.removexattr(fd, rel, name));
+    return this.#run((n, fd, as) => n.removexattr(fd, rel, name, as));
   }
 
   /**
@@ -235,23 +260,24 @@ export class RootfsResolver implements ConfinedRoot {
    * answer getattr, getxattr and opendir under the root itself (docs/fuse.md, "registered roots").
    */
   get fd(): number {
-    return this.#closing ? -1 : this.#fd;
+    return this.#s.closing ? -1 : this.#s.fd;
   }
 
   /** `fn` runs once, synchronously, when close() begins (before the root fd is closed). */
   onClose(fn: () => void): void {
-    if (this.#closing) fn();
-    else this.#closeListeners.push(fn);
+    if (this.#s.closing) fn();
+    else this.#s.closeListeners.push(fn);
   }
 
   /** Waits for the calls in flight, then closes the root fd. Idempotent. */
   close(): Promise<void> {
-    if (!this.#closing) for (const fn of this.#closeListeners.splice(0)) fn();
-    this.#closing ??= (async () => {
-      if (this.#inflight > 0) await new Promise<void>((resolve) => { this.#drained = resolve; });
-      await addon().close(this.#fd);
-      this.#fd = -1;
+    const s = this.#s;
+    if (!s.closing) for (const fn of s.closeListeners.splice(0)) fn();
+    s.closing ??= (async () => {
+      if (s.inflight > 0) await new Promise<void>((resolve) => { s.drained = resolve; });
+      await addon().close(s.fd);
+      s.fd = -1;
     })();
-    return this.#closing;
+    return s.closing;
   }
 }

@@ -6,7 +6,9 @@
  * so that nothing is written into the container's own layer. Processes are added later
  * with the runtime's exec, so they join exactly these namespaces and this cgroup.
  */
+import { randomBytes } from 'node:crypto';
 import type { Limits } from '../../model/limits.js';
+import type { Rlimits, RlimitValue } from '../../model/rlimits.js';
 import { seccompSpec } from './seccomp.js';
 import type { IdRange } from '../rootfs/idrange.js';
 
@@ -161,6 +163,30 @@ export interface ProcessInput {
   userName?: string;
   /** A pseudo-terminal of this size (the runtime makes it in the container's devpts and hands its master to conmon). */
   terminal?: { rows: number; cols: number };
+  /** setrlimit(2) limits, set by the runtime before the program starts (absent names: inherited). */
+  rlimits?: Rlimits;
+}
+
+/** RLIM_INFINITY as the runtime reads it: a uint64 that a JavaScript number cannot hold exactly. */
+const RLIM_INFINITY = 2n ** 64n - 1n;
+
+const rlimitNumber = (v: RlimitValue): number | bigint => (v === 'unlimited' ? RLIM_INFINITY : v);
+
+/** The OCI `rlimits` of a process: `{ type: 'RLIMIT_NOFILE', soft, hard }`, unlimited as RLIM_INFINITY (a bigint: see specJson). */
+export function rlimitsSpec(r: Rlimits): Array<{ type: string; soft: number | bigint; hard: number | bigint }> {
+  return Object.entries(r).map(([name, l]) => ({ type: `RLIMIT_${name.toUpperCase()}`, soft: rlimitNumber(l.soft), hard: rlimitNumber(l.hard) }));
+}
+
+/**
+ * A spec as JSON text, bigints written as their exact digits (JSON.stringify refuses them,
+ * and a number would round 2^64-1 to a value the runtime's uint64 cannot take). Each bigint
+ * becomes a marker string with a random part no value in the spec can contain by chance,
+ * which is then replaced, quotes and all, by the digits.
+ */
+export function specJson(spec: unknown): string {
+  const marker = `@u64-${randomBytes(12).toString('hex')}:`;
+  const text = JSON.stringify(spec, (_k, v: unknown) => (typeof v === 'bigint' ? marker + v.toString() : v));
+  return text.replace(new RegExp(`"${marker}(\\d+)"`, 'g'), '$1');
 }
 
 /**
@@ -184,5 +210,6 @@ export function buildProcessSpec(p: ProcessInput): Record<string, unknown> {
     cwd: p.cwd ?? '/',
     capabilities: { bounding: CAPABILITIES, effective: caps, permitted: caps, inheritable: [], ambient: [] },
     noNewPrivileges: true,
+    ...(p.rlimits && Object.keys(p.rlimits).length ? { rlimits: rlimitsSpec(p.rlimits) } : {}),
   };
 }

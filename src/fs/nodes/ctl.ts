@@ -32,11 +32,12 @@
  */
 import { LineBuffer, type Pushed } from '../../ctl/lines.js';
 import { BadRequest } from '../../errors.js';
-import { S_IFREG, wantsWrite, type FileNode, type Handle, type Owner } from './types.js';
+import { S_IFREG, wantsWrite, type Caller, type FileNode, type Handle, type Owner } from './types.js';
 
-export type Executor = (text: string) => Promise<string>;
+/** Carries out whole lines; `who` sent them (named in events), when known. */
+export type Executor = (text: string, who?: Caller) => Promise<string>;
 /** Logs the refusal of a message that is too long (the executor logs every other error). */
-export type Refuser = (message: string) => Promise<void>;
+export type Refuser = (message: string, who?: Caller) => Promise<void>;
 
 class CtlHandle implements Handle {
   private reply: Buffer | undefined;
@@ -49,12 +50,17 @@ class CtlHandle implements Handle {
   private unknownWriter = false;
   /** Operations on one open file are done one after another (writes, flush, reads). */
   private queue: Promise<unknown> = Promise.resolve();
-  flush?: (owner?: Owner) => Promise<void>;
+  /**
+   * The last writer (its caller): a line carried out at release, which has no caller of its
+   * own (the kernel sends RELEASE without one), or by a read, is named after it.
+   */
+  private lastWriter: Caller | undefined;
+  flush?: (owner?: Owner, caller?: Caller) => Promise<void>;
 
   constructor(private readonly exec: Executor, private readonly usage: string, private readonly refuse: Refuser, writable: boolean) {
     // Only an open file that can write has a last line to carry out at close(): a read-only
     // open keeps the binding's own answer to FLUSH (docs/fuse.md, "FLUSH only where wanted").
-    if (writable) this.flush = (owner) => this.serial(() => (this.wroteOpenLine(owner) ? this.finish() : Promise.resolve()));
+    if (writable) this.flush = (owner, caller) => this.serial(() => (this.wroteOpenLine(owner) ? this.finish(caller) : Promise.resolve()));
   }
 
   /** A FLUSH from this owner ends the open line: it wrote some of it (or a writer or the FLUSH is unidentified). */
@@ -82,20 +88,20 @@ class CtlHandle implements Handle {
     return next;
   }
 
-  private async run(text: string): Promise<void> {
+  private async run(text: string, who: Caller | undefined): Promise<void> {
     try {
-      this.reply = Buffer.from((await this.exec(text)) + '\n');
+      this.reply = Buffer.from((await this.exec(text, who)) + '\n');
     } catch (e) {
       this.reply = Buffer.from(`error: ${e instanceof Error ? e.message : String(e)}\n`);
       throw e;
     }
   }
 
-  /** Carry out the unterminated last line, if any. */
-  private async finish(): Promise<void> {
+  /** Carry out the unterminated last line, if any; `who` ends it (a closing writer), else its last writer. */
+  private async finish(who?: Caller): Promise<void> {
     const last = this.lines.end();
     this.forgetWriters();
-    if (last !== undefined) await this.run(last);
+    if (last !== undefined) await this.run(last, who?.pid ? who : this.lastWriter);
   }
 
   read(buf: Buffer, len: number, pos: number): Promise<number> {
@@ -111,8 +117,9 @@ class CtlHandle implements Handle {
     });
   }
 
-  write(buf: Buffer, len: number, pos: number, _abort?: AbortSignal, owner?: Owner): Promise<number> {
+  write(buf: Buffer, len: number, pos: number, _abort?: AbortSignal, owner?: Owner, caller?: Caller): Promise<number> {
     return this.serial(async () => {
+      if (caller) this.lastWriter = caller;
       this.writeEnd = pos + len;
       const piece = buf.subarray(0, len);
       const wasRefusing = this.lines.refusing;
@@ -121,7 +128,7 @@ class CtlHandle implements Handle {
       try {
         if (pushed.lines.length > 0) {
           try {
-            await this.run(pushed.lines.join('\n'));
+            await this.run(pushed.lines.join('\n'), caller);
           } catch (e) {
             this.lines.abandon(len > 0 && piece[len - 1] !== 0x0a);
             throw e;
@@ -131,7 +138,7 @@ class CtlHandle implements Handle {
           const e = new BadRequest(pushed.refused.message);
           this.reply = Buffer.from(`error: ${e.message}\n`);
           // One events line per refused message, not one per piece of it.
-          if (!wasRefusing || pushed.lines.length > 0) await this.refuse(e.message);
+          if (!wasRefusing || pushed.lines.length > 0) await this.refuse(e.message, caller);
           throw e;
         }
         return len;

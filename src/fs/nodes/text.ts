@@ -21,11 +21,16 @@ export function snapshotHandle(content: Buffer): Handle {
   };
 }
 
-export function textFile(generate: () => string | Promise<string>): FileNode {
+/**
+ * `sizeAtStat: false`: getattr reports size 0 without generating (as /proc files do), for a
+ * text that is costly to make (`metrics`): every reader reads to EOF (direct I/O), and a
+ * `cat` would otherwise make it twice, at its stat and at its open.
+ */
+export function textFile(generate: () => string | Promise<string>, opts: { sizeAtStat?: boolean } = {}): FileNode {
   return {
     kind: 'file',
     async getattr() {
-      const size = Buffer.byteLength(await generate());
+      const size = opts.sizeAtStat === false ? 0 : Buffer.byteLength(await generate());
       const now = new Date();
       return { mode: S_IFREG | 0o444, size, mtime: now, ctime: now, atime: now };
     },

@@ -7,8 +7,10 @@
  *     takes the rest of the path itself.
  */
 import type { Stat, StatFs, UtimeSpec } from 'fuse-native';
+import type { Caller } from '../../model/caller.js';
 
 export type { Stat, StatFs, UtimeSpec };
+export type { Caller };
 
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
@@ -37,11 +39,11 @@ export interface Handle {
    * flush carries the closing table's, so a node can tell a writer's close from the close
    * of a descriptor that a child merely inherited.
    */
-  write(buf: Buffer, len: number, pos: number, abort?: AbortSignal, owner?: Owner): Promise<number>;
+  write(buf: Buffer, len: number, pos: number, abort?: AbortSignal, owner?: Owner, caller?: Caller): Promise<number>;
   truncate?(size: number): Promise<void>;
   fsync?(): Promise<void>;
   /** At each close() of the open file, which waits for it (release comes later, asynchronously). */
-  flush?(owner?: Owner): Promise<void>;
+  flush?(owner?: Owner, caller?: Caller): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -56,10 +58,16 @@ export interface FileNode {
 export interface DirNode {
   kind: 'dir';
   mode?: number;
+  /**
+   * With --allow-other, others may enter and list it (the ways to rootfs/); every other
+   * synthetic file and directory is then root's alone (docs/security.md, "Other users").
+   */
+  shared?: boolean;
   list(): Promise<string[]> | string[];
   child(name: string): Promise<Node | undefined> | Node | undefined;
-  mkdir?(name: string, mode: number): Promise<void>;
-  rmdir?(name: string): Promise<void>;
+  /** `caller`: who asked (for events). */
+  mkdir?(name: string, mode: number, caller?: Caller): Promise<void>;
+  rmdir?(name: string, caller?: Caller): Promise<void>;
   /** unlink of a synthetic file of this directory (EPERM when absent). */
   unlink?(name: string): Promise<void>;
   /** A request for a path below this directory is a use of what it belongs to (a container's grace clock, see Used). */
@@ -81,6 +89,8 @@ export type Used = () => void;
  */
 export interface Subtree {
   kind: 'subtree';
+  /** The same tree for one request's caller: its operations done with the caller's credentials. */
+  as(caller: Caller | undefined): Subtree;
   getattr(rel: string): Promise<Stat>;
   /**
    * A real fd of directory `rel`, which the patched binding then owns: it lists it in
@@ -106,6 +116,8 @@ export interface Subtree {
   symlink(target: string, rel: string): Promise<void>;
   readlink(rel: string): Promise<string>;
   chmod(rel: string, mode: number): Promise<void>;
+  /** access(2): the kernel's own answer for the file (an exec bit for X_OK, even for root). */
+  access(rel: string, mode: number): Promise<void>;
   chown(rel: string, uid: number, gid: number): Promise<void>;
   /** Exact nanoseconds (BigInt), or 'now' / 'omit' (UTIME_NOW, UTIME_OMIT). */
   utimens(rel: string, atime: UtimeSpec, mtime: UtimeSpec): Promise<void>;
