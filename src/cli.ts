@@ -12,6 +12,7 @@ import { runUnmount, runReset } from './daemon/admin.js';
 import { parseSize, parseIntIn, parseCount } from './ctl/values.js';
 import { BadRequest } from './errors.js';
 import { DEFAULTS, findCommand, usage, commandHelp, version, shortUsage, type CommandHelp } from './usage.js';
+import { runAttach, runExec, SessionUsage } from './cli/attach.js';
 
 export { DEFAULTS };
 
@@ -91,6 +92,15 @@ async function main(argv: string[]): Promise<void> {
   if (command === '--version' || command === '-V') return print(`wardenfs ${version()}\n`);
   const c = findCommand(command);
   if (!c) throw new UsageError(`unknown command ${command}`);
+  // Sessions (src/cli/attach.ts) have their own options, and words after the container are
+  // the program's (`exec C ls --help`); they end with the process's status.
+  if (c.name === 'attach' || c.name === 'exec') {
+    if (HELP.has(rest[0] ?? '')) return print(commandHelp(c));
+    const status = await (c.name === 'attach' ? runAttach(rest) : runExec(rest));
+    // Exit now: after a detach, a read of the process's stdout still waits in the thread pool.
+    process.stdout.write('', () => process.exit(status));
+    return;
+  }
   if (rest.some((a) => HELP.has(a))) return print(commandHelp(c));
   const { positional, flags } = parse(rest, c);
   const common = {
@@ -133,6 +143,10 @@ function print(text: string): void {
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof SessionUsage) {
+    process.stderr.write(`wardenfs: ${e.message}\n${shortUsage(findCommand(e.command))}`);
+    process.exit(2);
+  }
   if (e instanceof UsageError) {
     process.stderr.write(`wardenfs: ${e.message}\n${shortUsage(e.command)}`);
     process.exit(2);

@@ -1410,6 +1410,7 @@ napi_value js_bindOpen(napi_env env, napi_callback_info info);
 napi_value js_bindAttach(napi_env env, napi_callback_info info);
 napi_value js_bindDetach(napi_env env, napi_callback_info info);
 napi_value js_xfsGrow(napi_env env, napi_callback_info info);
+napi_value js_attachConnect(napi_env env, napi_callback_info info); /* seqpacket.c */
 
 static napi_value init(napi_env env, napi_value exports) {
 #define FN(name) {#name, NULL, js_##name, NULL, NULL, NULL, napi_enumerable, NULL}
@@ -1420,7 +1421,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN(getxattr), FN(listxattr), FN(setxattr), FN(removexattr), FN(mkfifo),
       FN(mountOverlay), FN(umount), FN(resolve), FN(access), FN(copyFd),
       FN(idmapMount), FN(sdNotify), FN(bindOpen), FN(bindAttach), FN(bindDetach),
-      FN(xfsGrow),
+      FN(xfsGrow), FN(attachConnect),
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)
     return NULL;

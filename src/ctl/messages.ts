@@ -9,7 +9,7 @@ import { BadRequest } from '../errors.js';
 import { row, parseMessage, usageText, renderGrammar, type Cmdtab, type CommandOf } from './cmdtab.js';
 import {
   parseName, parseLimit, parseSignal,
-  parseUser, parseEnv, parseSeconds, parseBool, parseRlimitName, parseRlimit, parseSize,
+  parseUser, parseEnv, parseSeconds, parseBool, parseRlimitName, parseRlimit, parseSize, parseIntIn, TERM_MAX, DEFAULT_TERM,
 } from './values.js';
 import { RLIMIT_NAMES, type Rlimits } from '../model/rlimits.js';
 import type { Settings, SettingKey, CreateOptions } from '../model/settings.js';
@@ -129,6 +129,9 @@ function parseCreate(args: string[]): CreateArgs {
 
 function parseRun(args: string[], usage: () => BadRequest): RunOptions {
   const opts: RunOptions = { env: [], argv: [] };
+  let tty: boolean | undefined;
+  let rows: number | undefined;
+  let cols: number | undefined;
   let i = 0;
   for (; i < args.length; i++) {
     const token = args[i]!;
@@ -145,10 +148,17 @@ function parseRun(args: string[], usage: () => BadRequest): RunOptions {
     else if (key === 'entrypoint') {
       if (val.includes('\0')) throw new BadRequest('bad entrypoint: a NUL character');
       opts.entrypoint = val;
-    } else if (takeRlimit(key, val, opts)) continue;
+    } else if (key === 'tty') {
+      if (val !== '0' && val !== '1') throw new BadRequest(`bad tty ${JSON.stringify(val)}: want 1 or 0`);
+      tty = val === '1';
+    } else if (key === 'rows') rows = parseIntIn(val, 1, TERM_MAX, 'rows');
+    else if (key === 'cols') cols = parseIntIn(val, 1, TERM_MAX, 'cols');
+    else if (takeRlimit(key, val, opts)) continue;
     else break; // the first token that is not a known option starts the program (docs/interface.md)
   }
   opts.argv = args.slice(i);
+  if (tty) opts.tty = { rows: rows ?? DEFAULT_TERM.rows, cols: cols ?? DEFAULT_TERM.cols };
+  else if (rows !== undefined || cols !== undefined) throw new BadRequest('rows= and cols= need tty=1');
   // No program: the image's Entrypoint and Cmd (core/program.ts).
   if (opts.argv[0] === '') throw usage();
   return opts;
@@ -214,7 +224,7 @@ export const CONTAINER_CTL = {
   footer: QUOTING_USAGE,
   rows: [
     row({
-      verb: 'run', args: '[id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [rlimit.NAME=VALUE ...] [entrypoint=PROG] [--] [PROGRAM [ARG ...]]', min: 0, max: Infinity,
+      verb: 'run', args: '[id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [rlimit.NAME=VALUE ...] [entrypoint=PROG] [tty=1 [rows=R] [cols=C]] [--] [PROGRAM [ARG ...]]', min: 0, max: Infinity,
       more: [RLIMIT_USAGE],
       summary: "start a process; options end at `--` or at the first word that is not a known KEY=VALUE option; without a program, the image's Entrypoint and Cmd; with an Entrypoint, the words are its arguments; without id= the ids are 1, 2, 3 …",
       reply: 'the process id',
@@ -254,7 +264,7 @@ export const PROCESS_CTL = {
     }),
     row({
       verb: 'closein', args: '', min: 0, max: 0,
-      summary: "close the process's stdin (it reads EOF)",
+      summary: "close the process's stdin (it reads EOF; a terminal gets Ctrl-D typed first)",
       reply: '`ok`',
       parse: () => ({}),
     }),

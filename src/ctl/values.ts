@@ -56,6 +56,17 @@ export function parseIntIn(text: string, lo: number, hi: number, what: string): 
   return v;
 }
 
+/** A terminal's rows and columns (conmon takes 1 to 1000 of each). */
+export const TERM_MAX = 1000;
+export const DEFAULT_TERM = { rows: 24, cols: 80 } as const;
+
+/** `ROWS COLS` (procs/NAME/ID/winsize): two numbers from 1 to 1000. */
+export function parseWinsize(text: string): { rows: number; cols: number } {
+  const parts = text.trim().split(/\s+/);
+  if (parts.length !== 2) throw new BadRequest(`bad winsize ${JSON.stringify(text.trim())}: want ROWS COLS (1 to ${TERM_MAX} each)`);
+  return { rows: parseIntIn(parts[0]!, 1, TERM_MAX, 'rows'), cols: parseIntIn(parts[1]!, 1, TERM_MAX, 'cols') };
+}
+
 export const DEFAULT_CPU_PERIOD = 100000;
 
 /** `QUOTA PERIOD` in microseconds, or `max PERIOD`, or `max`. */

@@ -22,7 +22,7 @@ test('the usage texts are the ones cat ctl has always shown', (t) => {
     'image remove NAME',
   ].join('\n') + '\n' + QUOTING_USAGE);
   t.is(CONTAINER_USAGE, [
-    'run [id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [rlimit.NAME=VALUE ...] [entrypoint=PROG] [--] [PROGRAM [ARG ...]]',
+    'run [id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [rlimit.NAME=VALUE ...] [entrypoint=PROG] [tty=1 [rows=R] [cols=C]] [--] [PROGRAM [ARG ...]]',
     '    rlimit.NAME=N|unlimited|SOFT:HARD   NAME: as core cpu data fsize locks memlock msgqueue nice nofile nproc rss rtprio rttime sigpending stack',
     'kill ID [SIGNAL]',
     'stop [SECONDS]',

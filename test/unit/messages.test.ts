@@ -73,6 +73,19 @@ test('run: options end at -- or at the first token that is not an option', (t) =
   t.throws(() => parseContainer('run id=a/b ls'), { instanceOf: BadRequest, message: /^bad process id/ });
 });
 
+test('run tty=1 [rows=R] [cols=C]: a terminal, 24x80 unless sized; sizes only with tty=1', (t) => {
+  t.deepEqual(parseContainer('run tty=1 -- sh'), { verb: 'run', env: [], argv: ['sh'], tty: { rows: 24, cols: 80 } });
+  t.deepEqual(parseContainer('run tty=1 rows=50 cols=132 sh'), { verb: 'run', env: [], argv: ['sh'], tty: { rows: 50, cols: 132 } });
+  t.deepEqual(parseContainer('run cols=100 tty=1 vi'), { verb: 'run', env: [], argv: ['vi'], tty: { rows: 24, cols: 100 } });
+  t.deepEqual(parseContainer('run tty=0 sh'), { verb: 'run', env: [], argv: ['sh'] });
+  t.deepEqual(parseContainer('run -- tty=1 sh'), { verb: 'run', env: [], argv: ['tty=1', 'sh'] }, 'after -- it is the program');
+  t.throws(() => parseContainer('run tty=yes sh'), { instanceOf: BadRequest, message: 'bad tty "yes": want 1 or 0' });
+  t.throws(() => parseContainer('run rows=10 sh'), { instanceOf: BadRequest, message: 'rows= and cols= need tty=1' });
+  t.throws(() => parseContainer('run tty=0 cols=10 sh'), { instanceOf: BadRequest, message: 'rows= and cols= need tty=1' });
+  t.throws(() => parseContainer('run tty=1 rows=0 sh'), { instanceOf: BadRequest, message: 'bad rows "0": want a number from 1 to 1000' });
+  t.throws(() => parseContainer('run tty=1 cols=1001 sh'), { instanceOf: BadRequest, message: 'bad cols "1001": want a number from 1 to 1000' });
+});
+
 test('kill, stop, destroy', (t) => {
   t.deepEqual(parseContainer('kill 1'), { verb: 'kill', id: '1', signal: { number: 15, name: 'TERM' } });
   t.deepEqual(parseContainer('kill 1 KILL'), { verb: 'kill', id: '1', signal: { number: 9, name: 'KILL' } });

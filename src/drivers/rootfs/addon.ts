@@ -79,3 +79,11 @@ export function copyFd(fromFd: number, toFd: number, uid: number, gid: number, m
   if (nsec < 0n) { sec -= 1n; nsec += NS; } // BigInt division truncates toward zero
   return addon().copyFd(fromFd, toFd, uid, gid, mode & 0o7777, Number(sec), Number(nsec), capBase ?? -1);
 }
+
+/**
+ * A connection to the SOCK_SEQPACKET socket `dir/name` (conmon's attach socket, in the
+ * daemon's own state dir): non-blocking, its read side shut (native/rootfs/seqpacket.c).
+ */
+export function attachConnect(dir: string, name: string): number {
+  return addon().attachConnect(dir, name);
+}

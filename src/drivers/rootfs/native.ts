@@ -59,5 +59,7 @@ export interface Native {
   bindDetach(pid: number, rel: string): Promise<void>;
   /** hostmount.c: grow the XFS mounted on dir to `bytes` (XFS_IOC_FSGROWFSDATA). */
   xfsGrow(dir: string, bytes: number): Promise<void>;
+  /** seqpacket.c: a non-blocking connection to the SOCK_SEQPACKET socket dir/name, its read side shut (synchronous). */
+  attachConnect(dir: string, name: string): number;
   UTIME_NOW: number; UTIME_OMIT: number; RENAME_NOREPLACE: number; RENAME_EXCHANGE: number; O_PATH: number;
 }

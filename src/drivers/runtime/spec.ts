@@ -161,6 +161,8 @@ export interface ProcessInput {
   home?: string;
   /** USER, when the container's /etc/passwd names the user. */
   userName?: string;
+  /** A pseudo-terminal of this size (the runtime makes it in the container's devpts and hands its master to conmon). */
+  terminal?: { rows: number; cols: number };
   /** setrlimit(2) limits, set by the runtime before the program starts (absent names: inherited). */
   rlimits?: Rlimits;
 }
@@ -200,7 +202,8 @@ export function buildProcessSpec(p: ProcessInput): Record<string, unknown> {
   const home = p.home ?? (root ? '/root' : '/');
   const user = p.user ? { uid: p.user.uid, gid: p.user.gid, ...(p.user.additionalGids?.length ? { additionalGids: p.user.additionalGids } : {}) } : { uid: 0, gid: 0 };
   return {
-    terminal: false,
+    terminal: p.terminal !== undefined,
+    ...(p.terminal ? { consoleSize: { height: p.terminal.rows, width: p.terminal.cols } } : {}),
     user,
     args: p.argv,
     env: mergeEnv([DEFAULT_PATH, 'TERM=xterm', `HOME=${home}`, ...(p.userName ? [`USER=${p.userName}`] : [])], p.env),
