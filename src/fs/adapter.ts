@@ -51,13 +51,16 @@ const DIR_STAT = (): Stat => {
  * Handle numbers: JavaScript's own handles count up from 1 below WANTS_FLUSH (and carry
  * that bit when their node has work to do at close); a handle
  * with a real fd (a rootfs file) is numbered PASSTHROUGH | fd, the bit the patched binding
- * reads to do everything on that handle itself, the close included (fuse-native.c,
- * WARDENFS_PASSTHROUGH): such handles never come back here. Both kinds stay positive
- * int32, as the binding carries them.
+ * reads to do everything on that handle itself, the close included: such handles never come
+ * back here. Both kinds stay positive int32, as the binding carries them. The bits are
+ * declared once, in the binding (fuse-native.c, WARDENFS_*), and read from it here; the
+ * binding's own handles (snapshot, dir) are above 32 bits, never a number given here
+ * (test/unit/handlebits.test.ts checks the layout).
  */
-const PASSTHROUGH = 0x40000000;
+export const HANDLE_BITS = Fuse.HANDLE_BITS;
+const PASSTHROUGH = HANDLE_BITS.passthrough;
 /** Set on a handle whose node wants FLUSH (Handle.flush); the binding answers every other FLUSH itself. */
-const WANTS_FLUSH = 0x20000000;
+const WANTS_FLUSH = HANDLE_BITS.wantsFlush;
 
 function split(p: string): string[] {
   return p.split('/').filter(Boolean);
