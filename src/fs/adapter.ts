@@ -28,6 +28,9 @@ export const MOUNT_OPTIONS = [
   'fsname=wardenfs', 'subtype=wardenfs',
   // st_ino is the file's own number (tagged by its device, src/fs/ino.ts), not libfuse's node id
   'use_ino',
+  // reads of rootfs files are answered with their fd (the binding's read_buf): libfuse splices
+  // the data from the file into /dev/fuse without copying it through the daemon (docs/fuse.md)
+  'splice_write',
 ];
 
 class WardenFuse extends Fuse {
