@@ -1,6 +1,7 @@
 /**
  * The creation path answered by the patched binding itself (issue 13.4; docs/fuse.md, patch
- * item 10): under a registered root, create, mkdir, chmod, chown and utimens of a root caller
+ * item 10): under a registered root, create, mkdir, chmod, chown, utimens, setxattr and
+ * removexattr of a root caller
  * are done on the FUSE thread, confined as the resolver confines them, without a JavaScript
  * round trip. A bare fuse-native mount whose JavaScript handlers only record that they were
  * called (and answer EIO): what must be answered in C fails here if it reaches JavaScript,
@@ -95,6 +96,28 @@ test.serial('cp -r, mkdir, chmod, chown, touch into a registered root: done on d
   t.deepEqual(m.calls, []);
 });
 
+/** os.setxattr/removexattr/getxattr in a child (Node has none): the exit status and stderr. */
+async function xattr(op: 'set' | 'remove', file: string, name: string, value = ''): Promise<string> {
+  const code = op === 'set' ? 'os.setxattr(f, n, v.encode())' : 'os.removexattr(f, n)';
+  const r = await execa('python3', ['-c', `import os, sys\nf, n, v = sys.argv[1:4]\ntry:\n    ${code}\nexcept OSError as e:\n    print(os.strerror(e.errno)); sys.exit(1)`, file, name, value], { reject: false });
+  return r.exitCode === 0 ? 'ok' : r.stdout.trim();
+}
+
+test.serial('setxattr and removexattr through a registered root: done on the file, EPERM on a symlink, none reaches JavaScript', async (t) => {
+  const m = await mount(t);
+  fs.writeFileSync(path.join(m.root, 'file'), 'x');
+  fs.symlinkSync('file', path.join(m.root, 'link'));
+  const r = path.join(m.mnt, 'r');
+  t.is(await xattr('set', path.join(r, 'file'), 'user.color', 'blue'), 'ok');
+  t.is((await execa('python3', ['-c', 'import os, sys; print(os.getxattr(sys.argv[1], "user.color").decode())', path.join(m.root, 'file')])).stdout, 'blue');
+  t.is(await xattr('remove', path.join(r, 'file'), 'user.color'), 'ok');
+  t.is(await xattr('remove', path.join(r, 'file'), 'user.color'), 'No data available');
+  // the kernel follows a symlink for setxattr(2) itself; lsetxattr reaches the link
+  const l = await execa('python3', ['-c', 'import os, sys\ntry:\n    os.setxattr(sys.argv[1], "user.x", b"1", follow_symlinks=False)\nexcept OSError as e:\n    print(os.strerror(e.errno))', path.join(r, 'link')]);
+  t.is(l.stdout.trim(), 'Operation not permitted');
+  t.deepEqual(m.calls, []);
+});
+
 test.serial('a user-namespaced root: what the host makes goes to the container\'s root, chown takes its ids, an unmapped id goes to JavaScript', async (t) => {
   const m = await mount(t, { idBase: 200000, idSize: 65536 });
   const r = path.join(m.mnt, 'r');
@@ -125,6 +148,7 @@ test.serial('a read-only root: create, mkdir, chmod, chown, touch are EROFS and 
   await t.throwsAsync(fsp.chmod(path.join(r, 'file'), 0o600), { code: 'EROFS' });
   await t.throwsAsync(fsp.chown(path.join(r, 'file'), 1, 1), { code: 'EROFS' });
   await t.throwsAsync(fsp.utimes(path.join(r, 'file'), 1, 1), { code: 'EROFS' });
+  t.is(await xattr('set', path.join(r, 'file'), 'user.x', '1'), 'Read-only file system');
   t.deepEqual(fs.readdirSync(m.root), ['file']);
   t.is(fs.statSync(path.join(m.root, 'file')).mode & 0o777, 0o644);
   t.deepEqual(m.calls, []);
