@@ -83,5 +83,8 @@ declare module 'fuse-native' {
     // handler runs synchronously; null otherwise.
     caller(): { uid: number; gid: number; pid: number; groups: number[] } | null;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
+    // Added by wardenfs's patch: the bits of handle numbers the binding reads, declared in
+    // fuse-native.c only (WARDENFS_*) and exported from there (docs/fuse.md).
+    static readonly HANDLE_BITS: Readonly<{ passthrough: number; wantsFlush: number; snapshot: bigint; dir: bigint }>;
   }
 }

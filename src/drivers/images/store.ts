@@ -19,11 +19,15 @@ import { formatImageConfig } from './config.js';
 import { readJson } from '../../util/files.js';
 import { realSource, type MountGuard } from './source.js';
 import { commitRoot, type CommitSource, type CommitStats } from './commit.js';
+import { LRUCache } from 'lru-cache';
 import { RootfsResolver } from '../rootfs/resolver.js';
 
 const log = logger('images');
 
 export const DEFAULT_IMAGE = 'busybox';
+
+/** How many image roots stay open at once (ImageStore#resolver). */
+export const IMAGE_ROOTS_OPEN = 32;
 
 export interface ImageRecord {
   name: string;
@@ -43,14 +47,26 @@ export class ImageStore {
     return path.join(this.dir, name, 'rootfs');
   }
 
-  private readonly resolvers = new Map<string, Promise<RootfsResolver>>();
+  /**
+   * Open image roots, at most IMAGE_ROOTS_OPEN (each holds an fd and a detached mount, and the
+   * FUSE binding a duplicate of it): the least recently used is closed when another is opened
+   * (its registration with the binding ends with it; the next access opens it again). A call
+   * already running on an evicted root finishes first (RootfsResolver#close waits for it).
+   */
+  private readonly resolvers = new LRUCache<string, Promise<RootfsResolver>>({
+    max: IMAGE_ROOTS_OPEN,
+    dispose: (r, name, reason) => {
+      if (reason !== 'evict') return; // removed by remove(), which closes it itself
+      r.then((x) => x.close(), () => undefined).catch((e: unknown) => log('closing the root of image %s: %s', name, e));
+    },
+  });
 
   /** The confined, cached view of an image's root filesystem (closed when the image is removed). */
   resolver(name: string): Promise<RootfsResolver> {
     let r = this.resolvers.get(name);
     if (!r) {
       r = RootfsResolver.open(this.rootfs(name));
-      r.catch(() => this.resolvers.delete(name)); // the caller gets the failure through `r`; the next open tries again
+      r.catch(() => { if (this.resolvers.peek(name) === r) this.resolvers.delete(name); }); // the caller gets the failure through `r`; the next open tries again
       this.resolvers.set(name, r);
     }
     return r;

@@ -64,7 +64,7 @@ export class HostDir implements Subtree {
   /** A container's root: requests below it are uses of the container (its grace clock). */
   use?: Used;
   readonly ids?: IdShift;
-  private readonly owner?: number;
+  readonly owner?: number;
 
   /**
    * `resolver` gives the (cached) resolver of the root; `key` names the tree for same-tree
