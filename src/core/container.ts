@@ -79,5 +79,6 @@ export function recordFrom(name: string, options: CreateOptions, image: string, 
     cgroupsPath,
     ...(imageConfig && Object.keys(imageConfig).length ? { imageConfig } : {}),
     ...(options.rlimits && Object.keys(options.rlimits).length ? { rlimits: options.rlimits } : {}),
+    ...(options.joins !== undefined ? { joins: options.joins } : {}),
   };
 }
