@@ -80,5 +80,6 @@ export function recordFrom(name: string, options: CreateOptions, image: string, 
     ...(imageConfig && Object.keys(imageConfig).length ? { imageConfig } : {}),
     ...(options.rlimits && Object.keys(options.rlimits).length ? { rlimits: options.rlimits } : {}),
     ...(options.joins !== undefined ? { joins: options.joins } : {}),
+    ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
   };
 }

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import { BadRequest, Busy, NotFound, q } from '../errors.js';
 import type { CreateOptions } from '../model/settings.js';
-import { isValidName } from '../ctl/values.js';
+import { isValidName, isValidHostname } from '../ctl/values.js';
 import { writeFileAtomic, randomHex, exists, removeTree } from '../util/files.js';
 import { logger } from '../util/log.js';
 import type { OciRuntime } from '../drivers/runtime/oci.js';
@@ -141,6 +141,8 @@ export class Lifecycle {
     // A joining container has no network of its own: it is in its pod's namespace.
     const net = pod ? 'none' : options.net ?? 'bridge';
     if (pod) options = { ...options, net, privileged: !pod.record.idmap };
+    if (options.hostname !== undefined && !isValidHostname(options.hostname)) throw new BadRequest(`bad hostname ${q(options.hostname)}`);
+    if (pod && options.hostname !== undefined) throw new BadRequest('the hostname is that of the container joined');
     if (net === 'none' && (s.ports || s.rules || s.rate)) throw new BadRequest('ports, rules and rate need net=bridge');
     // Values were parsed by ctl/; the ports are checked before anything is made (a refused one changes nothing).
     if (s.ports) this.d.network.checkPorts(name, s.ports);
@@ -223,7 +225,7 @@ export class Lifecycle {
     // its netns, owned by its user namespace, and the daemon attaches it (spec.ts says why).
     if (!record.idmap) await this.d.network.setup(record, { adopting });
     const spec = buildSpec({
-      hostname: record.name,
+      hostname: record.hostname ?? record.name,
       rootfs: cp.rootfs,
       initBinary: this.d.initBinary,
       cgroupsPath: record.cgroupsPath,

@@ -103,7 +103,8 @@ export class CriRuntime {
     let tree = treeName([metadata.name, metadata.namespace], metadata.attempt);
     if (this.w.registry.taken(tree)) tree = uniqueName(tree, id);
     const properties = crProperties({ 'cri.kind': 'pod', 'cri.id': id }, labels, annotations);
-    const c = await this.w.lifecycle.create(tree, { env: [], settings: ports.length ? { ports } : {}, properties });
+    const hostname = String(config.hostname ?? '');
+    const c = await this.w.lifecycle.create(tree, { env: [], settings: ports.length ? { ports } : {}, properties, ...(hostname ? { hostname } : {}) });
     const rec: PodRecord = {
       id, tree, metadata, hostname: String(config.hostname ?? ''), logDirectory: String(config.log_directory ?? ''),
       portMappings, labels, annotations, runtimeHandler: handler, createdAt: nowNs(), state: 'SANDBOX_READY',

@@ -44,6 +44,8 @@ export interface ContainerRecord {
    * joins, as a CRI container joins its pod sandbox (docs/cri.md); absent: its own.
    */
   joins?: string;
+  /** Its hostname (UTS namespace) when not its name: a CRI pod's `hostname` (docs/cri.md). */
+  hostname?: string;
 }
 
 /** What a process was started as (procs/ID/meta.json). */

@@ -40,4 +40,6 @@ export interface CreateOptions {
    * (docs/cri.md). `net`, `ports`, `rules`, `rate` and `privileged` are then the pod's.
    */
   joins?: string;
+  /** The hostname when not the container's name (a CRI pod's); checked by the caller (isValidHostname). */
+  hostname?: string;
 }

@@ -206,7 +206,7 @@ test.serial('a pod and its container: life cycle through CRI, seen in the tree a
   const ex = await rt.ExecSync!({ container_id: ctrId, cmd: ['sh', '-c', 'echo $FOO $FROM_IMAGE; hostname; ip -4 -o addr show eth0; echo oops >&2; exit 3'], timeout: 10 });
   const lines = Buffer.from(ex.stdout).toString().split('\n');
   t.is(lines[0], 'bar yes');
-  t.is(lines[1], 'web-default');
+  t.is(lines[1], 'web'); // the pod's hostname
   t.true(lines[2]!.includes(podStatus.address!), lines[2]);
   t.is(Buffer.from(ex.stderr).toString(), 'oops\n');
   t.is(ex.exit_code, 3);
@@ -255,6 +255,8 @@ test.serial('bad requests are gRPC errors and change nothing', async (t) => {
   const before = await fs.readdir(tree.p('containers'));
   t.is(await codeOf(rt.RunPodSandbox!({ config: { metadata: { name: 'x' } } })), grpc.status.INVALID_ARGUMENT);
   t.is(await codeOf(rt.RunPodSandbox!({ config: podConfig('hh'), runtime_handler: 'kata' })), grpc.status.INVALID_ARGUMENT);
+  t.is(await codeOf(rt.RunPodSandbox!({ config: podConfig('hh', { hostname: 'no_such host' }) })), grpc.status.INVALID_ARGUMENT);
+  t.is(await codeOf(rt.RunPodSandbox!({ config: podConfig('hh', { port_mappings: [{ protocol: 'SCTP', container_port: 80, host_port: 8080 }] }) })), grpc.status.INVALID_ARGUMENT);
   t.is(await codeOf(rt.CreateContainer!({ pod_sandbox_id: 'f'.repeat(64), config: { metadata: { name: 'a' }, image: { image: 'busybox' } } })), grpc.status.NOT_FOUND);
   t.is(await codeOf(rt.StartContainer!({ container_id: 'e'.repeat(64) })), grpc.status.NOT_FOUND);
   t.is(await codeOf(rt.ContainerStatus!({ container_id: 'e'.repeat(64) })), grpc.status.NOT_FOUND);
@@ -269,7 +271,10 @@ test.serial('bad requests are gRPC errors and change nothing', async (t) => {
 });
 
 test.serial('a daemon restart keeps ids, metadata, labels, annotations and states', async (t) => {
-  const podId = (await rt.RunPodSandbox!({ config: podConfig('kept') })).pod_sandbox_id as string;
+  // A hostPort is a forward of the pod's container (net/ports).
+  const hostPort = 30000 + Math.floor(Math.random() * 20000);
+  const podId = (await rt.RunPodSandbox!({ config: podConfig('kept', { port_mappings: [{ protocol: 'TCP', container_port: 80, host_port: hostPort }, { protocol: 'TCP', container_port: 81, host_port: 0 }] }) })).pod_sandbox_id as string;
+  t.is((await fs.readFile(tree.p('containers', 'kept-default', 'net', 'ports'), 'utf8')).trim(), `${hostPort}:80/tcp`);
   const ctrId = (await rt.CreateContainer!({
     pod_sandbox_id: podId,
     config: { metadata: { name: 'c', attempt: 2 }, image: { image: 'busybox' }, command: ['sleep'], args: ['1000'], annotations: { 'a.b/c': 'd' } },
