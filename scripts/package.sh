@@ -47,6 +47,8 @@ cp bin/wardenfs.js "$lib/bin/"
 cp -r dist/src "$lib/dist/"
 find "$lib/dist" -type f ! -name '*.js' -delete
 install -m 0644 native/rootfs/build/Release/rootfs.node "$lib/native/rootfs/build/Release/"
+# The CRI face's own .proto, loaded at start (src/cri/server.ts: beside dist/).
+install -D -m 0644 proto/runtime-v1.proto "$lib/proto/runtime-v1.proto"
 
 # Runtime node_modules: the checkout's (fuse-native patched and built by setup.sh), without
 # the dev dependencies. npm prune works offline and runs no install script.
