@@ -3,7 +3,8 @@
 # dpkg-deb from this checkout (docs/operating.md, Install). What goes in:
 #   /usr/lib/wardenfs          package.json, bin/, dist/src (the built JavaScript), the
 #                              runtime node_modules (the patched fuse-native with its build,
-#                              no dev dependencies), native/rootfs's addon
+#                              no dev dependencies), native/rootfs's addon, proto/ (the
+#                              CRI face's .proto)
 #   /usr/bin/wardenfs          the launcher (packaging/launcher)
 #   /lib/systemd/system/wardenfs.service, /etc/default/wardenfs (a conffile)
 #   /usr/share/man/man8/wardenfs.8.gz   from the usage tables of `wardenfs --help`
