@@ -76,6 +76,10 @@ find "$lib/node_modules" \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.cts' -
 # Their READMEs and changelogs are not needed to run (license files stay).
 find "$lib/node_modules" -type f \( -iname '*.md' -o -iname '*.markdown' \) ! -iname 'license*' ! -iname 'licence*' -delete
 find "$lib/node_modules" -type d -empty -delete
+# Modules read by require(), shipped executable by some authors (wrap-ansi, under
+# @grpc/proto-loader): without a #! line they are no programs, and lintian says so.
+find "$lib/node_modules" -type f -perm /111 \( -name '*.js' -o -name '*.cjs' -o -name '*.mjs' -o -name '*.json' \) -print0 \
+  | while IFS= read -r -d '' f; do [ "$(head -c 2 "$f")" = '#!' ] || chmod a-x "$f"; done
 # The two shared objects, without their symbol tables (not needed to load them).
 find "$lib" -name '*.node' -exec strip --strip-unneeded --remove-section=.comment --remove-section=.note {} + -exec chmod 0644 {} +
 

@@ -52,12 +52,30 @@ export function criLines(stream: Stream, text: Buffer, ts: string, final: boolea
   return { lines: out.join(''), rest: Buffer.from(rest) };
 }
 
+/** How far each stream has been written to the log (bytes of the process's output files). */
+export type LogOffsets = Record<Stream, number>;
+
+/** How often the offsets are recorded at most: after a daemon restart, at most this much of the log is written again. */
+const SAVE_EVERY_MS = 1000;
+
 export class ContainerLog {
-  private readonly offset: Record<Stream, number> = { stdout: 0, stderr: 0 };
+  private readonly offset: LogOffsets;
   private readonly rest: Record<Stream, Buffer> = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
   private finished?: Promise<void>;
+  private savedAt = 0;
 
-  constructor(readonly file: string, private readonly proc: Proc) {}
+  /**
+   * `from`: where an earlier daemon had got to (its record); `save` records how far it has got
+   * now (at most once a second, and at the end), so that a restarted daemon goes on from there.
+   */
+  constructor(readonly file: string, private readonly proc: Proc, from?: LogOffsets, private readonly save?: (o: LogOffsets) => Promise<void>) {
+    this.offset = { stdout: from?.stdout ?? 0, stderr: from?.stderr ?? 0 };
+  }
+
+  /** The offsets of what is in the log: a line not ended yet is not. */
+  private written(): LogOffsets {
+    return { stdout: this.offset.stdout - this.rest.stdout.length, stderr: this.offset.stderr - this.rest.stderr.length };
+  }
 
   /** Follow the process's output until it ends (the promise of done()). */
   start(): Promise<void> {
@@ -78,6 +96,10 @@ export class ContainerLog {
         const running = this.proc.running;
         const waits = running ? (['stdout', 'stderr'] as const).map((s) => this.proc.nextChange(s)) : [];
         await this.pump(fh, !running);
+        if (this.save && (!running || Date.now() - this.savedAt >= SAVE_EVERY_MS)) {
+          this.savedAt = Date.now();
+          await this.save(this.written());
+        }
         if (!running) return;
         await Promise.race(waits.map((w) => w.changed));
         for (const w of waits) w.cancel();

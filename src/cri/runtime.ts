@@ -53,6 +53,19 @@ export type CtrState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EX
 export class CriRuntime {
   /** Log writers of running main processes, by container id. */
   private readonly logs = new Map<string, ContainerLog>();
+  /** Pods and containers being made, by their metadata: a second request for the same waits its turn by failing. */
+  private readonly making = new Set<string>();
+
+  /** Run `fn` with `key` held; a request for a key held already is FAILED_PRECONDITION. */
+  private async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    if (this.making.has(key)) throw new Busy(`${key} is being made`);
+    this.making.add(key);
+    try {
+      return await fn();
+    } finally {
+      this.making.delete(key);
+    }
+  }
 
   constructor(private readonly w: Warden, private readonly store: CriStore, private readonly images: CriImages) {}
 
@@ -80,6 +93,11 @@ export class CriRuntime {
   // ---- pod sandboxes
 
   async runPodSandbox(config: Record<string, unknown> | null, handler: string): Promise<string> {
+    const md = (config?.metadata ?? {}) as Partial<PodMeta>;
+    return this.exclusive(`pod sandbox ${JSON.stringify([md.name, md.namespace, md.uid, md.attempt])}`, () => this.makePod(config, handler));
+  }
+
+  private async makePod(config: Record<string, unknown> | null, handler: string): Promise<string> {
     if (!config) throw new BadRequest('no sandbox config');
     if (handler !== '') throw new BadRequest(`unknown runtime handler ${q(handler)}: wardenfs has only the default ("")`);
     const md = (config.metadata ?? {}) as Partial<PodMeta>;
@@ -181,6 +199,11 @@ export class CriRuntime {
   // ---- containers
 
   async createContainer(podId: string, config: Record<string, unknown> | null): Promise<string> {
+    const md = (config?.metadata ?? {}) as { name?: string; attempt?: number };
+    return this.exclusive(`container ${JSON.stringify([podId, md.name, md.attempt])}`, () => this.makeContainer(podId, config));
+  }
+
+  private async makeContainer(podId: string, config: Record<string, unknown> | null): Promise<string> {
     if (!config) throw new BadRequest('no container config');
     const p = this.pod(podId);
     if (p.state !== 'SANDBOX_READY') throw new BadRequest(`pod sandbox ${q(p.id)} is not ready`);
@@ -255,7 +278,10 @@ export class CriRuntime {
     const proc = this.w.registry.find(c.tree)?.procs.find(MAIN);
     if (!proc || c.finishedAt !== undefined) return;
     if (c.logPath && !this.logs.has(c.id)) {
-      const l = new ContainerLog(c.logPath, proc);
+      const l = new ContainerLog(c.logPath, proc, c.logOffsets, async (logOffsets) => {
+        const now = this.store.containers.get(c.id);
+        if (now) await this.store.saveContainer({ ...now, logOffsets });
+      });
       this.logs.set(c.id, l);
       l.start().catch((e: unknown) => log('log of %s: %s', c.id, e));
     }
@@ -347,7 +373,7 @@ export class CriRuntime {
   async execSync(id: string, cmd: string[], timeout: number): Promise<{ stdout: Buffer; stderr: Buffer; exit_code: number; timedOut: boolean }> {
     const c = this.ctr(id);
     if (this.stateOf(c) !== 'CONTAINER_RUNNING') throw new BadRequest(`container ${q(c.id)} is not running`);
-    if (cmd.length === 0) throw new BadRequest('no command to run');
+    if (cmd.length === 0 || !cmd[0]) throw new BadRequest('no command to run');
     const tc = this.treeOf(c);
     const pid = await tc.procs.run({ env: [], argv: cmd.slice(1), entrypoint: cmd[0]! });
     const proc = tc.procs.get(pid);

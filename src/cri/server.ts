@@ -161,7 +161,10 @@ export class CriServer {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
+    // Calls under way get a moment to finish; an ExecSync without a timeout may never: then they are cut.
+    const force = setTimeout(() => server.forceShutdown(), 2000);
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    clearTimeout(force);
     await fs.rm(this.o.socket, { force: true });
   }
 }

@@ -52,6 +52,8 @@ export interface CtrRecord {
   finishedAt?: string;
   exitCode?: number;
   reason?: string;
+  /** How far the main process's output is in the log (cri/log.ts): a restarted daemon goes on from there. */
+  logOffsets?: { stdout: number; stderr: number };
 }
 
 export interface ImgRecord {

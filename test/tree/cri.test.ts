@@ -277,13 +277,26 @@ test.serial('a daemon restart keeps ids, metadata, labels, annotations and state
   t.is((await fs.readFile(tree.p('containers', 'kept-default', 'net', 'ports'), 'utf8')).trim(), `${hostPort}:80/tcp`);
   const ctrId = (await rt.CreateContainer!({
     pod_sandbox_id: podId,
-    config: { metadata: { name: 'c', attempt: 2 }, image: { image: 'busybox' }, command: ['sleep'], args: ['1000'], annotations: { 'a.b/c': 'd' } },
+    config: {
+      metadata: { name: 'c', attempt: 2 }, image: { image: 'busybox' }, command: ['sh', '-c'], args: ['echo before; sleep 2; echo after; exec sleep 1000'],
+      annotations: { 'a.b/c': 'd' }, log_path: 'c/2.log',
+    },
   })).container_id as string;
   await rt.StartContainer!({ container_id: ctrId });
   const pod = (await rt.PodSandboxStatus!({ pod_sandbox_id: podId })).status;
   const ctr = (await rt.ContainerStatus!({ container_id: ctrId })).status;
   t.is(ctr.state, 'CONTAINER_RUNNING');
   t.true((await fs.readdir(tree.p('containers'))).includes('kept-default-c.2'));
+  const logFile = path.join(LOGS, 'kept', 'c', '2.log');
+  const logHas = async (word: string): Promise<string> => {
+    let text = '';
+    for (let i = 0; i < 100 && !text.includes(word); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      text = await fs.readFile(logFile, 'utf8').catch(() => '');
+    }
+    return text;
+  };
+  await logHas('before');
 
   closeClients();
   t.is(await tree.stop(), 0);
@@ -294,6 +307,9 @@ test.serial('a daemon restart keeps ids, metadata, labels, annotations and state
   const after = (await rt.ContainerStatus!({ container_id: ctrId })).status;
   t.deepEqual(after, ctr);
   t.deepEqual(after.annotations, { 'a.b/c': 'd' });
+  // The log goes on where it was: what was written before the restart is not written again.
+  const log = await logHas('after');
+  t.deepEqual(log.split('\n').filter(Boolean).map((l) => l.replace(/^\S+ /, '')), ['stdout F before', 'stdout F after']);
   // Still running in the pod's namespaces, and still stoppable with its exit recorded.
   await rt.StopContainer!({ container_id: ctrId, timeout: 0 });
   const stopped = (await rt.ContainerStatus!({ container_id: ctrId })).status;
