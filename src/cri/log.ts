@@ -57,6 +57,7 @@ export type LogOffsets = Record<Stream, number>;
 
 /** How often the offsets are recorded at most: after a daemon restart, at most this much of the log is written again. */
 const SAVE_EVERY_MS = 1000;
+// (A daemon that stops records them then: only a daemon killed outright repeats up to a second of lines.)
 
 export class ContainerLog {
   private readonly offset: LogOffsets;
@@ -70,6 +71,19 @@ export class ContainerLog {
    */
   constructor(readonly file: string, private readonly proc: Proc, from?: LogOffsets, private readonly save?: (o: LogOffsets) => Promise<void>) {
     this.offset = { stdout: from?.stdout ?? 0, stderr: from?.stderr ?? 0 };
+  }
+
+  private saved = '';
+
+  /** Record how far the log has got, if that changed (the daemon calls it at stop too). */
+  async flush(): Promise<void> {
+    if (!this.save) return;
+    const now = this.written();
+    const text = JSON.stringify(now);
+    if (text === this.saved) return;
+    this.savedAt = Date.now();
+    await this.save(now);
+    this.saved = text;
   }
 
   /** The offsets of what is in the log: a line not ended yet is not. */
@@ -96,10 +110,7 @@ export class ContainerLog {
         const running = this.proc.running;
         const waits = running ? (['stdout', 'stderr'] as const).map((s) => this.proc.nextChange(s)) : [];
         await this.pump(fh, !running);
-        if (this.save && (!running || Date.now() - this.savedAt >= SAVE_EVERY_MS)) {
-          this.savedAt = Date.now();
-          await this.save(this.written());
-        }
+        if (!running || Date.now() - this.savedAt >= SAVE_EVERY_MS) await this.flush();
         if (!running) return;
         await Promise.race(waits.map((w) => w.changed));
         for (const w of waits) w.cancel();

@@ -90,6 +90,11 @@ export class CriRuntime {
     }
   }
 
+  /** At the daemon's stop: every log's offsets recorded, so that the next daemon writes no line twice. */
+  async close(): Promise<void> {
+    for (const l of this.logs.values()) await l.flush().catch((e: unknown) => log('log offsets of %s: %s', l.file, e));
+  }
+
   // ---- pod sandboxes
 
   async runPodSandbox(config: Record<string, unknown> | null, handler: string): Promise<string> {

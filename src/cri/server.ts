@@ -166,5 +166,6 @@ export class CriServer {
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     clearTimeout(force);
     await fs.rm(this.o.socket, { force: true });
+    await this.runtime.close();
   }
 }
