@@ -77,6 +77,25 @@ export function crProperties(fixed: Record<string, string>, labels: Record<strin
   return out;
 }
 
+/** The CRI's `linux.resources` of a container, as it sets them (0: not set). */
+export interface CriResources { cpu_period?: string | number; cpu_quota?: string | number; cpu_shares?: string | number; memory_limit_in_bytes?: string | number }
+
+/**
+ * Those resources as the tree's limits, in the text its `cgroup/` files take (parsed then as a
+ * write there is: the same checks and errors): memory.max from memory_limit_in_bytes, cpu.max
+ * from quota and period (period 100000 when unset), cpu.weight from shares by runc's
+ * conversion (1 + (shares − 2) · 9999 / 262142, as drivers/runtime/spec.ts inverts it).
+ */
+export function limitTexts(r: CriResources | null | undefined): Array<['memory.max' | 'cpu.max' | 'cpu.weight', string]> {
+  if (!r) return [];
+  const n = (v: string | number | undefined): number => Number(v ?? 0);
+  const out: Array<['memory.max' | 'cpu.max' | 'cpu.weight', string]> = [];
+  if (n(r.memory_limit_in_bytes) > 0) out.push(['memory.max', String(n(r.memory_limit_in_bytes))]);
+  if (n(r.cpu_quota) > 0) out.push(['cpu.max', `${n(r.cpu_quota)} ${n(r.cpu_period) > 0 ? n(r.cpu_period) : 100000}`]);
+  if (n(r.cpu_shares) > 0) out.push(['cpu.weight', String(1 + Math.floor(((Math.max(2, n(r.cpu_shares)) - 2) * 9999) / 262142))]);
+  return out;
+}
+
 /** An image reference split: registry/path name, and a tag or a digest. */
 export interface ImageRef {
   /** `docker.io/library/busybox` */

@@ -12,8 +12,9 @@ import type { Warden } from '../core/warden.js';
 import type { Container } from '../core/container.js';
 import type { PortForward } from '../model/net.js';
 import { BadRequest, Busy, NotFound, q } from '../errors.js';
-import { parseSignal } from '../ctl/values.js';
-import { newId, treeName, uniqueName, crProperties } from './names.js';
+import { parseSignal, parseLimit } from '../ctl/values.js';
+import { putLimit, type Limits } from '../model/limits.js';
+import { newId, treeName, uniqueName, crProperties, limitTexts, type CriResources } from './names.js';
 import type { CriStore, PodRecord, CtrRecord, PodMeta, PortMap } from './store.js';
 import type { CriImages } from './images.js';
 import { ContainerLog } from './log.js';
@@ -234,7 +235,10 @@ export class CriRuntime {
     if (this.w.registry.taken(tree)) tree = uniqueName(tree, id);
     const properties = crProperties({ 'cri.kind': 'container', 'cri.id': id, 'cri.pod': p.tree }, labels, annotations);
     const logPath = p.logDirectory && config.log_path ? path.join(p.logDirectory, String(config.log_path)) : '';
-    const c = await this.w.lifecycle.create(tree, { image: treeImage, env: envs, settings: {}, properties, joins: p.tree });
+    // Limits as the tree's cgroup/ files take them (checked the same way; a bad one is INVALID_ARGUMENT).
+    const settings: Limits = {};
+    for (const [key, text] of limitTexts((config.linux as { resources?: CriResources } | null)?.resources)) putLimit(settings, parseLimit(key, text));
+    const c = await this.w.lifecycle.create(tree, { image: treeImage, env: envs, settings, properties, joins: p.tree });
     const rec: CtrRecord = {
       id, podId: p.id, tree, metadata, image, imageId: described.id, imageRef: described.repo_digests[0] ?? described.id,
       command: (config.command ?? []) as string[], args: (config.args ?? []) as string[], workingDir: String(config.working_dir ?? ''),

@@ -178,7 +178,10 @@ test.serial('a pod and its container: life cycle through CRI, seen in the tree a
 
   const ctrId = (await rt.CreateContainer!({
     pod_sandbox_id: podId,
-    config: { metadata: { name: 'app', attempt: 0 }, image: { image: 'crimg:1.0' }, envs: [{ key: 'FOO', value: 'bar' }], labels: { role: 'app' }, log_path: 'app/0.log' },
+    config: {
+      metadata: { name: 'app', attempt: 0 }, image: { image: 'crimg:1.0' }, envs: [{ key: 'FOO', value: 'bar' }], labels: { role: 'app' }, log_path: 'app/0.log',
+      linux: { resources: { memory_limit_in_bytes: 64 * 1024 * 1024, cpu_quota: 50000, cpu_period: 100000, cpu_shares: 512 } },
+    },
     sandbox_config: podConfig('web'),
   })).container_id as string;
   t.is((await rt.ContainerStatus!({ container_id: ctrId })).status.state, 'CONTAINER_CREATED');
@@ -186,6 +189,11 @@ test.serial('a pod and its container: life cycle through CRI, seen in the tree a
   t.true(cprops.includes('cri.pod=web-default'));
   t.true(cprops.includes('label.role=app'));
   t.regex((await tree.status('web-default-app')).image!, /^crimg-1\.0-/);
+  // Its resources are the tree's limits, in its cgroup/ files.
+  const cg = async (f: string): Promise<string> => (await fs.readFile(tree.p('containers', 'web-default-app', 'cgroup', f), 'utf8')).trim();
+  t.is(await cg('memory.max'), String(64 * 1024 * 1024));
+  t.is(await cg('cpu.max'), '50000 100000');
+  t.is(await cg('cpu.weight'), '20');
   // The tree will not destroy a pod whose namespaces a container shares.
   const rmdir = await tree.sh('rmdir "$M/containers/web-default"');
   t.not(rmdir.exitCode, 0);
@@ -261,10 +269,14 @@ test.serial('bad requests are gRPC errors and change nothing', async (t) => {
   t.is(await codeOf(rt.StartContainer!({ container_id: 'e'.repeat(64) })), grpc.status.NOT_FOUND);
   t.is(await codeOf(rt.ContainerStatus!({ container_id: 'e'.repeat(64) })), grpc.status.NOT_FOUND);
   t.is(await codeOf(rt.ExecSync!({ container_id: 'e'.repeat(64), cmd: ['true'] })), grpc.status.NOT_FOUND);
+  t.is(await codeOf(rt.RunPodSandbox!({ config: podConfig('hh', { port_mappings: [{ protocol: 'TCP', container_port: 80, host_port: 70000 }] }) })), grpc.status.INVALID_ARGUMENT);
   t.deepEqual(await fs.readdir(tree.p('containers')), before);
   // An image that is not pulled: NOT_FOUND, and the pod is left as it was.
   const podId = (await rt.RunPodSandbox!({ config: podConfig('bad') })).pod_sandbox_id as string;
   t.is(await codeOf(rt.CreateContainer!({ pod_sandbox_id: podId, config: { metadata: { name: 'a' }, image: { image: 'notpulled:3' } } })), grpc.status.NOT_FOUND);
+  t.is(await codeOf(rt.CreateContainer!({ pod_sandbox_id: podId, config: { metadata: { name: 'a' }, image: { image: 'busybox' }, linux: { resources: { cpu_quota: 10 } } } })), grpc.status.INVALID_ARGUMENT);
+  t.is(await codeOf(rt.CreateContainer!({ pod_sandbox_id: podId, config: { metadata: { name: 'a' }, image: { image: 'busybox' }, envs: [{ key: 'A=B', value: 'c' }] } })), grpc.status.INVALID_ARGUMENT);
+  t.deepEqual((await rt.ListContainers!({ filter: { pod_sandbox_id: podId } })).containers, []);
   t.is(await codeOf(rt.RunPodSandbox!({ config: podConfig('bad') })), grpc.status.FAILED_PRECONDITION);
   await rt.RemovePodSandbox!({ pod_sandbox_id: podId });
   t.deepEqual(await fs.readdir(tree.p('containers')), before);

@@ -1,6 +1,6 @@
 /** The CRI face's pure parts (src/cri/names.ts, src/cri/log.ts): tree names, label keys as property keys, image references, kubelet's log lines. */
 import test from 'ava';
-import { treeName, uniqueName, propertyKey, kubeKey, crProperties, parseImageRef, formatImageRef, mirrorPath, imageTreeName, ownImageName, newId } from '../../src/cri/names.js';
+import { limitTexts, treeName, uniqueName, propertyKey, kubeKey, crProperties, parseImageRef, formatImageRef, mirrorPath, imageTreeName, ownImageName, newId } from '../../src/cri/names.js';
 import { criLines, rfc3339Nano, MAX_PIECE } from '../../src/cri/log.js';
 import { isValidName } from '../../src/ctl/values.js';
 import { BadRequest } from '../../src/errors.js';
@@ -71,4 +71,12 @@ test('log lines in kubelet\'s format: F for whole lines, P pieces, the rest kept
   t.is(open.lines, `${ts} stdout P ${'x'.repeat(MAX_PIECE)}\n${ts} stdout P ${'x'.repeat(MAX_PIECE)}\n`);
   t.is(open.rest.toString(), 'xxxxx');
   t.is(rfc3339Nano(Date.UTC(2026, 10, 30, 4, 50, 0, 123), 456789), '2026-11-30T04:50:00.123456789Z');
+});
+
+test('linux.resources as the tree\'s limits: 0 is unset, shares by runc\'s conversion', (t) => {
+  t.deepEqual(limitTexts(undefined), []);
+  t.deepEqual(limitTexts({ cpu_period: '0', cpu_quota: '0', cpu_shares: '0', memory_limit_in_bytes: '0' }), []);
+  t.deepEqual(limitTexts({ memory_limit_in_bytes: '1048576', cpu_quota: '20000', cpu_shares: '1024' }), [['memory.max', '1048576'], ['cpu.max', '20000 100000'], ['cpu.weight', '39']]);
+  t.deepEqual(limitTexts({ cpu_quota: 5000, cpu_period: 10000, cpu_shares: 2 }), [['cpu.max', '5000 10000'], ['cpu.weight', '1']]);
+  t.deepEqual(limitTexts({ cpu_shares: 262144 }), [['cpu.weight', '10000']]);
 });
