@@ -331,3 +331,19 @@ test.serial('a daemon restart keeps ids, metadata, labels, annotations and state
   t.false((await fs.readdir(tree.p('containers'))).some((n) => n.startsWith('kept-default')));
   t.is(await codeOf(rt.ContainerStatus!({ container_id: ctrId })), grpc.status.NOT_FOUND);
 });
+
+test.serial('a daemon killed outright: its stale socket is replaced; a pod destroyed through the tree is forgotten', async (t) => {
+  const podId = (await rt.RunPodSandbox!({ config: podConfig('gone') })).pod_sandbox_id as string;
+  t.is((await tree.sh('rmdir "$M/containers/gone-default"')).exitCode, 0);
+  t.is((await rt.PodSandboxStatus!({ pod_sandbox_id: podId })).status.state, 'SANDBOX_NOTREADY', 'its container is gone');
+  t.is((await fs.stat(SOCK)).mode & 0o777, 0o600, 'root\'s alone');
+
+  closeClients();
+  await tree.stop('SIGKILL');
+  t.true((await fs.lstat(SOCK)).isSocket(), 'left behind');
+  await tree.start();
+  connect();
+  t.is((await rt.Version!({})).runtime_name, 'wardenfs');
+  t.is(await codeOf(rt.PodSandboxStatus!({ pod_sandbox_id: podId })), grpc.status.NOT_FOUND);
+  t.false((await rt.ListPodSandbox!({})).items.some((p: { id: string }) => p.id === podId));
+});
