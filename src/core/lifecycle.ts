@@ -149,6 +149,7 @@ export class Lifecycle {
     if (options.rlimits) checkRlimits(options.rlimits, hostRlimitCeiling());
     if (s['pids.max'] === undefined && this.d.defaultPidsMax !== 'max') s['pids.max'] = this.d.defaultPidsMax;
     registry.reserve(name, image); // synchronous: a second create of this name fails with EEXIST
+    if (pod) this.joining.set(name, pod.name); // from here on the pod cannot be destroyed under it
     const cp = paths.container(name);
     let idmap: IdRange | undefined;
     try {
@@ -176,6 +177,7 @@ export class Lifecycle {
       registry.release(name);
       this.d.network.release(name);
       if (idmap && !pod) this.idsInFlight.delete(idmap.base);
+      this.joining.delete(name);
     }
   }
 
@@ -191,9 +193,14 @@ export class Lifecycle {
     return pod;
   }
 
-  /** The containers that join `name`'s namespaces. */
+  /** Creates under way that join a container: their name → the container joined. */
+  private readonly joining = new Map<string, string>();
+
+  /** The containers that join `name`'s namespaces, made or being made. */
   joiners(name: string): string[] {
-    return this.d.registry.all().filter((c) => c.record.joins === name).map((c) => c.name).sort();
+    const made = this.d.registry.all().filter((c) => c.record.joins === name).map((c) => c.name);
+    const making = [...this.joining].filter(([, pod]) => pod === name).map(([n]) => n);
+    return [...new Set([...made, ...making])].sort();
   }
 
   /** Mount the overlay, write the bundle and start the idle init; returns its pid. */

@@ -97,3 +97,15 @@ test('restart after a reboot: the pod\'s init starts before its joiner\'s, which
   const spec = await specOf(second.paths.container('a-app').config);
   t.true(spec.linux.namespaces.some((n) => n.type === 'network' && n.path === `/proc/${pod.initPid}/ns/net`));
 });
+
+test('a pod cannot be destroyed while a create that joins it is under way', async (t) => {
+  const { world, lifecycle } = await core(stateDir());
+  await lifecycle.create('pod', opts());
+  const making = lifecycle.create('app', opts({ joins: 'pod' })); // not awaited: under way
+  const e = await t.throwsAsync(lifecycle.destroy('pod'));
+  t.true(e instanceof Busy, String(e));
+  await making;
+  await lifecycle.destroy('app');
+  await lifecycle.destroy('pod');
+  t.true(world.empty);
+});
