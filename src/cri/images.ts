@@ -126,8 +126,20 @@ export class CriImages {
     return name === undefined ? undefined : this.describe(name);
   }
 
+  /** Pulls under way, by reference as asked: a second pull of the same waits for the first. */
+  private readonly pulling = new Map<string, Promise<string>>();
+
   /** PullImage: the image the reference means, made from the mirror when the tree has none; its id. */
-  async pull(ref: string): Promise<string> {
+  pull(ref: string): Promise<string> {
+    let p = this.pulling.get(ref);
+    if (!p) {
+      p = this.pullNow(ref).finally(() => this.pulling.delete(ref));
+      this.pulling.set(ref, p);
+    }
+    return p;
+  }
+
+  private async pullNow(ref: string): Promise<string> {
     const have = await this.resolve(ref);
     if (have !== undefined) return (await this.describe(have)).id;
     const parsed = parseImageRef(ref);

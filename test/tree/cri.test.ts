@@ -123,7 +123,9 @@ test('Version and Status answer as a CRI v1 runtime', async (t) => {
 test.serial('images: pulled from the mirror into the tree, the tree\'s own listed, unknown is NOT_FOUND', async (t) => {
   t.is(await codeOf(im.PullImage!({ image: { image: 'nosuch:1' } })), grpc.status.NOT_FOUND);
   t.is(await codeOf(im.PullImage!({ image: { image: 'Bad Ref' } })), grpc.status.INVALID_ARGUMENT);
-  const pulled = await im.PullImage!({ image: { image: 'crimg:1.0' } });
+  // Two pulls at once (kubelet may run them in parallel): one import, the same id.
+  const [pulled, twin] = await Promise.all([im.PullImage!({ image: { image: 'crimg:1.0' } }), im.PullImage!({ image: { image: 'crimg:1.0' } })]);
+  t.is(twin.image_ref, pulled.image_ref);
   t.is(pulled.image_ref, configDigest);
   // Pulled again (another spelling of the same reference): the same image, no second import.
   t.is((await im.PullImage!({ image: { image: 'docker.io/library/crimg:1.0' } })).image_ref, configDigest);
