@@ -92,6 +92,7 @@ export class Warden {
     find: (name) => this.registry.find(name),
     destroy: (name, reason) => this.lifecycle.destroy(name, reason),
     probe: () => this.useProbe?.(),
+    joined: (name) => this.lifecycle.joiners(name).length > 0,
   });
 
   private constructor(readonly options: WardenOptions, runtimeBinary: string, initBinary: string, readonly cgroupHost: CgroupHost) {
