@@ -74,6 +74,9 @@ export const cases: PosixCase[] = [
   // ---- attributes
   { name: 'chmod-chown-suid', setup: ['creat f 04755', 'creat g 02755', 'creat h 02745', 'mkdir d 02755'], watch: ['f', 'g', 'h', 'd'], times: true,
     steps: ['chown f 1 1', 'chmod f 04755', 'chown f -1 -1', 'chown g 2 2', 'chown h 2 2', 'chown d 3 3', 'chmod d 07777', 'chown d -1 4'] },
+  // documented: a chown that changes nothing reaches libfuse 2 as a SETATTR with nothing to set: no ctime
+  { name: 'chown-nothing', setup: ['creat f 0644', 'mkdir d 0755'], watch: ['f', 'd'], times: true, treeTimes: { 0: { f: '-' }, 1: { d: '-' } },
+    steps: ['chown f -1 -1', 'chown d -1 -1', 'stat f'] },
   { name: 'write-truncate-suid-as-root', setup: ['creat f 06777'], watch: ['f'], times: true, notInside: 'the host writes as host root, which keeps the bits',
     steps: ['open 0 f O_WRONLY', 'write 0 x', 'close 0', 'truncate f 0', 'open 0 f O_WRONLY|O_TRUNC', 'close 0'] },
   // documented: reading an empty file (or at its end) is answered by the kernel without the daemon: no atime

@@ -126,6 +126,39 @@ const cases: PosixCase[] = [
       `stat ${chain(15, 31)}/${'z'.repeat(4096 - chain(15, 31).length - 2)}`, `stat ${chain(15, 31)}/${'z'.repeat(4096 - chain(15, 31).length - 1)}`] },
 ];
 
+/**
+ * POSIX ACLs, as U. Documented: the kernel checks permissions on the tree with the mode bits
+ * alone (libfuse 2 cannot enable ACLs on a FUSE mount), so what a named user or group entry
+ * grants beyond them is refused there (EACCES) before the daemon is asked; what an entry
+ * denies is refused on both sides (the daemon acts as the caller on the real file).
+ * The ACLs themselves are read and set through the tree as on the overlay.
+ */
+const aclCases: PosixCase[] = [
+  // documented: what the entries grant beyond the mode bits is refused on the tree
+  { name: 'acl-grants', setup: ['creat f 0640', 'open 0 f O_WRONLY', 'write 0 secret', 'close 0', 'acl f access u::rw,u:4646:rw,g::r,m::rw,o::-',
+    'mkdir d 0755', 'acl d access u::rwx,u:4646:rwx,g::rx,m::rwx,o::rx', 'mkdir g 0750', 'acl g access u::rwx,g::rx,g:4646:rx,m::rx,o::-'],
+    watch: [], treeGives: { 0: 'R EACCES', 1: 'R EACCES', 2: 'R EACCES', 3: 'R EBADF', 4: 'R EACCES', 5: 'R EACCES', 6: 'R EACCES' },
+    steps: ['access f rw', 'cat f', 'open 0 f O_WRONLY|O_APPEND', 'close 0', 'creat d/x 0644', 'ls g', 'stat g/nope', 'access f x'] },
+  // what they deny is refused on both; the ACLs themselves read and set as on the overlay
+  { name: 'acl-denies-and-attrs', setup: ['creat n 0644', 'open 0 n O_WRONLY', 'write 0 public', 'close 0', 'acl n access u::rw,u:4646:-,g::r,m::r,o::r', 'creat mine 0644', toU('mine'),
+    'creat f 0640', 'acl f access u::rw,u:4646:rw,g::r,m::rw,o::-', 'mkdir dd 0777', 'acl dd default u::rwx,u:4747:rwx,g::rx,m::rwx,o::rx'],
+    watch: ['n', 'mine', 'f', 'dd/m'], times: true,
+    steps: ['cat n', 'open 1 n O_WRONLY', 'getacl n access', 'getacl f access', 'acl f access u::rw,g::r,o::r', 'acl mine access u::rw,u:4747:r,g::r,m::r,o::-', 'getacl mine access',
+      'chmod mine 0600', 'getacl mine access', 'acl mine access u::rw,g::r,o::r', 'getacl mine access', 'umask 0', 'mkdir dd/m 0777', 'getacl dd/m default', 'getacl dd/m access'] },
+];
+
+/**
+ * A default ACL, as root. Documented: on the tree the kernel applies the caller's umask to
+ * the mode of what is made (a FUSE mount without ACLs), where the overlay, whose directory
+ * has a default ACL, ignores the umask and takes the ACL's entries.
+ */
+const rootCases: PosixCase[] = [
+  { name: 'default-acl', setup: ['mkdir dd 0777', 'acl dd default u::rwx,g::rwx,o::rwx', 'mkdir dn 0777', 'acl dn default u::rwx,u:4646:rwx,g::rx,m::rwx,o::rx'],
+    watch: ['dn/f'], times: true,
+    treeGives: { 1: 'R ok file 0644 1 0 0 0', 3: 'R ok dir 0755 2 0 0 4096' },
+    steps: ['creat dd/f 0666', 'stat dd/f', 'mkdir dd/d 0777', 'stat dd/d', 'getacl dd/d default', 'umask 0', 'creat dn/f 0666', 'getacl dn/f access', 'stat dn/f'] },
+];
+
 /** Cases whose caller is G: U with the supplementary group 5151. */
 const groupCases: PosixCase[] = [
   { name: 'group-perms', setup: ['mkdir g 0770', 'chown g 0 5151', 'creat g/f 0640', 'open 0 g/f O_WRONLY', 'write 0 secret', 'close 0', 'chown g/f 4747 5151', 'creat g/w 0660', 'chown g/w 4747 5151', 'mkdir n 0770', 'chown n 0 5152', 'creat m 0600', toU('m'),
@@ -136,7 +169,7 @@ const groupCases: PosixCase[] = [
 ];
 
 // the modes of the setup are exactly as written (umask 0); the steps run with umask 022
-for (const c of [...cases, ...groupCases]) c.setup = ['umask 0', ...(c.setup ?? [])];
+for (const c of [...cases, ...groupCases, ...aclCases, ...rootCases]) c.setup = ['umask 0', ...(c.setup ?? [])];
 
 for (const c of cases) {
   test(`posix as ${U.uid}:${U.gid}: ${c.name}`, async (t) => {
@@ -166,6 +199,22 @@ for (const table of rootTable) {
   const c = { ...table, ...asUser[table.name] };
   test(`posix table as ${U.uid}:${U.gid}: ${c.name}`, async (t) => {
     const r = await runCase(bin, sides, c, U);
+    if (process.env.WARDENFS_TEST_POSIX_SHOW) t.log(r.overlay.join('\n'));
+    if (r.diffs.length) t.fail(`the tree differs from the overlay:\n${r.diffs.join('\n')}`);
+    else t.pass();
+  });
+}
+for (const c of aclCases) {
+  test(`posix as ${U.uid}:${U.gid}, ACLs: ${c.name}`, async (t) => {
+    const r = await runCase(bin, sides, c, U);
+    if (process.env.WARDENFS_TEST_POSIX_SHOW) t.log(r.overlay.join('\n'));
+    if (r.diffs.length) t.fail(`the tree differs from the overlay:\n${r.diffs.join('\n')}`);
+    else t.pass();
+  });
+}
+for (const c of rootCases) {
+  test(`posix as root, ACLs: ${c.name}`, async (t) => {
+    const r = await runCase(bin, sides, c);
     if (process.env.WARDENFS_TEST_POSIX_SHOW) t.log(r.overlay.join('\n'));
     if (r.diffs.length) t.fail(`the tree differs from the overlay:\n${r.diffs.join('\n')}`);
     else t.pass();
