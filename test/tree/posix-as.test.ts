@@ -22,6 +22,8 @@ import { cases as rootTable } from '../helpers/posixcases.js';
 const tree = new Tree('posixas', { args: ['--allow-other'] });
 let bin = '';
 let sides: Sides;
+/** The same for a container in a user namespace (the default): its files are host ids shifted, U's own are U's. */
+let userns: Sides;
 
 const U: Caller = { uid: 4646, gid: 4646 };
 const G: Caller = { uid: 4646, gid: 4646, groups: [5151] };
@@ -33,6 +35,7 @@ test.before(async () => {
   await tree.start();
   await tree.ctl(tree.p('ctl'), 'create pqa privileged=true');
   await tree.ctl(tree.p('ctl'), 'create pqb privileged=true');
+  await tree.ctl(tree.p('ctl'), 'create pqn');
   bin = await buildOps(tree.base);
   sides = {
     overlay: path.join(tree.state, 'containers', 'pqa', 'rootfs'),
@@ -41,6 +44,7 @@ test.before(async () => {
     otherTree: tree.p('rootfs', 'pqb'),
     dir: 'tmp/posixdiff', // as in posix.test.ts: the table's documented readlink names it
   };
+  userns = { ...sides, overlay: path.join(tree.state, 'containers', 'pqn', 'rootfs'), tree: tree.p('rootfs', 'pqn') };
 });
 test.after.always(async () => {
   await tree.cleanup();
@@ -175,6 +179,12 @@ for (const c of cases) {
   test(`posix as ${U.uid}:${U.gid}: ${c.name}`, async (t) => {
     const r = await runCase(bin, sides, c, U);
     if (process.env.WARDENFS_TEST_POSIX_SHOW) t.log(r.overlay.join('\n'));
+    if (r.diffs.length) t.fail(`the tree differs from the overlay:\n${r.diffs.join('\n')}`);
+    else t.pass();
+  });
+  // a container in a user namespace: with --allow-other the tree shows host ids there too
+  test(`posix as ${U.uid}:${U.gid}, user namespace: ${c.name}`, async (t) => {
+    const r = await runCase(bin, userns, c, U);
     if (r.diffs.length) t.fail(`the tree differs from the overlay:\n${r.diffs.join('\n')}`);
     else t.pass();
   });
