@@ -121,6 +121,7 @@ typedef struct {
   /* as_caller: done with a non-root caller's credentials (the optional last argument,
    * [uid, gid, ...groups]): see creds_enter */
   int as_caller;
+  int cumask; /* the umask what is made takes (the argument after the caller); -1: none, 0 */
   uid_t cuid;
   gid_t cgid;
   size_t ngroups;
@@ -630,12 +631,15 @@ static void do_xattr(req_t *r, int pfd, const char *name) {
 }
 
 /*
- * The mode of a file made through the tree arrives with the caller's umask already applied
- * (the kernel masks it before FUSE passes it on: libfuse 2 never asks for FUSE_CAP_DONT_MASK),
- * so the daemon's own umask must not cut it again (`umask 0; mkdir -m 777 d` gave 0755).
+ * The mode of a file made through the tree arrives unmasked, with the caller's umask beside it
+ * (the binding asks for FUSE_CAP_DONT_MASK, docs/fuse.md item 13): the call is made with that
+ * umask (r->cumask), so that the file system applies it, or in its place the default ACL of a
+ * directory that has one, as for a local caller. Calls without one (the daemon's own, or a
+ * kernel that masked the mode already) take umask 0: the mode as given, never cut again by the
+ * daemon's own umask (`umask 0; mkdir -m 777 d` gave 0755).
  * umask is a process's, shared by every thread: the pool thread takes an fs_struct of its own
  * once (unshare(CLONE_FS); the daemon never changes its cwd, so nothing else differs), then
- * sets umask 0 for the one creating call and puts the old one back, so that Node's own fs
+ * sets the umask for the one creating call and puts the old one back, so that Node's own fs
  * calls, which share the pool, keep the daemon's umask. Should unshare be refused, the
  * daemon's umask applies as before. Returns the umask to restore, or -1.
  */
@@ -645,7 +649,7 @@ static int umask_off(const req_t *r) {
                 (r->op == OP_OPEN && ((r->flags & O_CREAT) || (r->flags & O_TMPFILE) == O_TMPFILE));
   if (!creates) return -1;
   if (own_fs_struct == 0) own_fs_struct = unshare(CLONE_FS) == 0 ? 1 : -1;
-  return own_fs_struct == 1 ? (int)umask(0) : -1;
+  return own_fs_struct == 1 ? (int)umask(r->cumask >= 0 ? (mode_t)r->cumask : 0) : -1;
 }
 
 static void umask_back(int old) {
@@ -1014,6 +1018,25 @@ static int get_caller(napi_env env, napi_value v, req_t *r) {
   return 0;
 }
 
+/*
+ * The optional argument after the caller: the umask to make a file with (a number), for a
+ * caller whose modes come unmasked (the binding asks for FUSE_CAP_DONT_MASK): the file
+ * system then applies it, or a directory's default ACL in its place, as for a local caller.
+ * undefined: none (umask 0, the mode as given). Returns 0, or -1 with a JS exception pending.
+ */
+static int get_umask(napi_env env, napi_value v, req_t *r) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined || t == napi_null) return 0;
+  uint32_t m;
+  if (t != napi_number || napi_get_value_uint32(env, v, &m) != napi_ok) {
+    napi_throw_type_error(env, NULL, "a umask must be a number");
+    return -1;
+  }
+  r->cumask = (int)(m & 0777);
+  return 0;
+}
+
 /* Copy a JS string into a fixed buffer. Too long: ENAMETOOLONG; an embedded NUL would
  * silently shorten the path in C: EINVAL (Node's fs refuses it the same way). Errno-like
  * refusals go to r->err and come back as a rejected promise; a wrong type throws. */
@@ -1208,10 +1231,12 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op, const
   r->op = op;
   r->fd = -1;
   r->rootfd = -1;
+  r->cumask = -1;
   /* Operations on a root fd may name a caller after their own arguments (get_caller). */
   int rooted = op != OP_OPENROOT && op != OP_MKFIFO && op != OP_MOUNT_OVERLAY && op != OP_UMOUNT;
   if (parse_args(env, r, argc, argv) < 0 ||
-      (rooted && argc > arg_count[op] && get_caller(env, argv[arg_count[op]], r) < 0)) {
+      (rooted && argc > arg_count[op] && get_caller(env, argv[arg_count[op]], r) < 0) ||
+      (rooted && argc > arg_count[op] + 1 && get_umask(env, argv[arg_count[op] + 1], r) < 0)) {
     free(r->value);
     free(r->groups);
     free(r);
