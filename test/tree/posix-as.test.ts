@@ -24,6 +24,8 @@ let bin = '';
 let sides: Sides;
 /** The same for a container in a user namespace (the default): its files are host ids shifted, U's own are U's. */
 let userns: Sides;
+/** The sides for the runs as G: case directories of their own (U's cases run at the same time under the same names). */
+let withGroup: Sides;
 
 const U: Caller = { uid: 4646, gid: 4646 };
 const G: Caller = { uid: 4646, gid: 4646, groups: [5151] };
@@ -45,6 +47,7 @@ test.before(async () => {
     dir: 'tmp/posixdiff', // as in posix.test.ts: the table's documented readlink names it
   };
   // its own case directories: the other container (pqb) is shared with the cases above, run at the same time
+  withGroup = { ...sides, dir: 'tmp/posixgrp' };
   userns = { ...sides, overlay: path.join(tree.state, 'containers', 'pqn', 'rootfs'), tree: tree.p('rootfs', 'pqn'), dir: 'tmp/posixns' };
 });
 test.after.always(async () => {
@@ -82,12 +85,13 @@ const cases: PosixCase[] = [
       'rename t/u t/u3', 'rename t/u3 t/u2', 'unlink t/u2', 'rmdir t/ud', 'unlink mydir/o', 'unlink plain/o', 'open 0 t/o O_WRONLY|O_APPEND', 'write 0 still', 'close 0', 'ls t'] },
   // ---- setuid / setgid bits: cleared by write and truncate of others' files and by chown
   { name: 'setid-clearing', setup: ['creat s 04777', toO('s'), 'creat g 02777', toO('g'), 'creat gx 02770', 'chown gx 4747 4646', 'chmod gx 02770', 'creat both 06777', toO('both'),
-    'creat mine 06755', toU('mine'), 'chmod mine 06755', 'creat mine2 06710', toU('mine2'), 'chmod mine2 06710', 'creat t 06777', toO('t'), 'creat ft 06777', toO('ft'), 'creat nog 02666', toO('nog'), 'creat nog2 02666', toO('nog2'), 'creat nog3 02666', toO('nog3'), 'creat nog4 02666', toO('nog4')],
-    watch: ['s', 'g', 'gx', 'both', 'mine', 'mine2', 't', 'ft', 'nog', 'nog2', 'nog3', 'nog4'], times: true,
+    'creat mine 06755', toU('mine'), 'chmod mine 06755', 'creat mine2 06710', toU('mine2'), 'chmod mine2 06710', 'creat t 06777', toO('t'), 'creat ft 06777', toO('ft'), 'creat nog 02666', toO('nog'), 'creat nog2 02666', toO('nog2'), 'creat nog3 02666', toO('nog3'), 'creat nog4 02666', toO('nog4'), 'creat st 06777', toO('st'), 'creat ng 02676', 'chown ng 4747 4646', 'chmod ng 02676'],
+    watch: ['s', 'g', 'gx', 'both', 'mine', 'mine2', 't', 'ft', 'nog', 'nog2', 'nog3', 'nog4', 'st', 'ng'], times: true,
     steps: ['open 0 s O_WRONLY', 'write 0 x', 'close 0', 'open 0 g O_WRONLY', 'write 0 x', 'close 0', 'open 0 gx O_WRONLY|O_APPEND', 'write 0 x', 'close 0', 'open 0 both O_RDWR', 'write 0 y', 'close 0',
       'open 0 mine O_WRONLY', 'write 0 z', 'close 0', 'open 0 mine2 O_WRONLY', 'write 0 z', 'close 0', 'truncate t 0', 'open 1 ft O_RDWR', 'ftruncate 1 3', 'close 1', 'open 2 nog O_WRONLY', 'write 2 n', 'close 2',
       'chmod mine 06755', 'chown mine -1 4646', 'chmod mine 06755', 'chown mine 4646 -1', 'chmod mine2 06710', 'chown mine2 -1 -1', 'open 3 mine O_WRONLY|O_TRUNC', 'close 3',
-      'truncate nog2 1', 'open 4 nog3 O_WRONLY|O_TRUNC', 'close 4', 'open 5 nog4 O_RDWR', 'ftruncate 5 2', 'close 5'] },
+      'truncate nog2 1', 'open 4 nog3 O_WRONLY|O_TRUNC', 'close 4', 'open 5 nog4 O_RDWR', 'ftruncate 5 2', 'close 5', 'open 6 st O_WRONLY|O_TRUNC', 'close 6',
+      'open 7 ng O_WRONLY', 'write 7 member', 'close 7'] },
   // ---- a setgid directory: the group and (for directories) the bit pass on; a non-member's set-group-ID is dropped
   { name: 'setgid-dir', setup: ['mkdir sg 02777', 'chown sg 4747 5151', 'chmod sg 02777', 'mkdir own 0777', toU('own')],
     watch: ['sg', 'sg/f', 'sg/d', 'sg/x', 'sg/p', 'sg/l', 'sg/m'], times: true, noAtime: ['sg/l'],
@@ -230,9 +234,10 @@ for (const c of rootCases) {
     else t.pass();
   });
 }
-for (const c of groupCases) {
+// U's cases again with the supplementary group 5151 (the setgid directory's, the group of some files)
+for (const c of [...cases, ...groupCases]) {
   test(`posix as ${G.uid}:${G.gid} groups ${G.groups!.join(',')}: ${c.name}`, async (t) => {
-    const r = await runCase(bin, sides, c, G);
+    const r = await runCase(bin, withGroup, c, G);
     if (process.env.WARDENFS_TEST_POSIX_SHOW) t.log(r.overlay.join('\n'));
     if (r.diffs.length) t.fail(`the tree differs from the overlay:\n${r.diffs.join('\n')}`);
     else t.pass();
