@@ -16,7 +16,7 @@
 import test from 'ava';
 import path from 'node:path';
 import { Tree } from '../helpers/tree.js';
-import { buildOps, runCase, type Caller, type PosixCase, type Sides } from '../helpers/posixdiff.js';
+import { buildOps, runCase, runOps, type Caller, type PosixCase, type Sides } from '../helpers/posixdiff.js';
 import { cases as rootTable } from '../helpers/posixcases.js';
 
 const tree = new Tree('posixas', { args: ['--allow-other'] });
@@ -243,3 +243,19 @@ for (const c of [...cases, ...groupCases]) {
     else t.pass();
   });
 }
+
+test('documented: a caller whose cwd is below a directory it cannot search works there on the overlay, not on the tree (EACCES)', async (t) => {
+  // the daemon resolves each request's path from the container's root as the caller: every
+  // directory above must be searchable by it; the kernel, from a cwd, checks none of them
+  const tmp = path.join(sides.overlay, 'tmp');
+  const setup = ['umask 0', 'mkdir posixcwd 0755', 'mkdir posixcwd/p 0700', 'mkdir posixcwd/p/q 0777', 'creat posixcwd/p/q/f 0666'];
+  const made = await runOps(bin, tmp, setup);
+  t.true(made.every((s) => s.result === 'R ok'), made.map((s) => `${s.line} → ${s.result}`).join('; '));
+  const steps = ['stat f', 'open 0 f O_RDWR', 'write 0 x', 'close 0', 'creat g 0644', 'ls .'];
+  const overlay = await runOps(bin, path.join(tmp, 'posixcwd', 'p', 'q'), steps, { as: U });
+  t.deepEqual(overlay.map((s) => s.result.split(' ').slice(0, 2).join(' ')), ['R ok', 'R ok', 'R ok', 'R ok', 'R ok', 'R ok']);
+  // on the tree the runner cannot even start there (its chdir: the kernel asks for q's attributes, which the daemon reaches through p)
+  await t.throwsAsync(runOps(bin, tree.p('rootfs', 'pqa', 'tmp', 'posixcwd', 'p', 'q'), steps, { as: U }), { message: /Permission denied/ });
+  // root's shell in the same place works on both (root searches p)
+  t.is((await runOps(bin, tree.p('rootfs', 'pqa', 'tmp', 'posixcwd', 'p', 'q'), ['stat f']))[0]!.result.split(' ')[1], 'ok');
+});
