@@ -5,10 +5,8 @@
  * documented in docs/rootfs.md ("Differences from the overlay"), which the case asserts.
  * The containers are privileged (no user namespace), so owners are the same numbers on both
  * sides; a container's id shift is tested in test/tree/users.test.ts.
- * CALLER is the one parameter that runs the same cases as another uid/gid: unset, root;
- * WARDENFS_TEST_POSIX_AS=UID:GID runs the compared steps as that user (the setup stays root's).
- * That user must reach both sides: the tree mounted for other users (allow_other), and a path
- * to the overlay it may traverse (the state dir is root's).
+ * The table (test/helpers/posixcases.ts) runs again as another user in
+ * test/tree/posix-as.test.ts, on a tree mounted --allow-other.
  */
 import test from 'ava';
 import path from 'node:path';
@@ -16,7 +14,7 @@ import { promises as fs } from 'node:fs';
 import { Tree } from '../helpers/tree.js';
 import { exists } from '../../src/util/files.js';
 import { execa } from 'execa';
-import { buildOps, runCase, runOps, type Caller, type Runner, type Sides } from '../helpers/posixdiff.js';
+import { buildOps, runCase, runOps, type Runner, type Sides } from '../helpers/posixdiff.js';
 import { cases, chain, mkChain } from '../helpers/posixcases.js';
 import { PROJECT } from '../helpers/tree.js';
 
@@ -38,10 +36,6 @@ function insideRunner(name: string): Runner {
     return out;
   };
 }
-const CALLER: Caller | undefined = (() => {
-  const m = /^(\d+):(\d+)$/.exec(process.env.WARDENFS_TEST_POSIX_AS ?? '');
-  return m ? { uid: Number(m[1]), gid: Number(m[2]) } : undefined;
-})();
 
 test.before(async () => {
   await tree.start();
@@ -67,7 +61,7 @@ test.after.always(async () => {
 
 for (const c of cases) {
   test(`posix: ${c.name}`, async (t) => {
-    const r = await runCase(bin, sides, c, CALLER);
+    const r = await runCase(bin, sides, c);
     if (r.diffs.length) t.fail(`the tree differs from the overlay:\n${r.diffs.join('\n')}`);
     else t.pass();
   });
