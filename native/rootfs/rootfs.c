@@ -132,8 +132,7 @@ typedef struct {
 
 static int resolve_long(int rootfd, const char *path, uint64_t flags, uint64_t mode);
 
-static int resolve_in_root(int rootfd, const char *path, uint64_t flags, uint64_t mode) {
-  if (strlen(path) >= PATH_MAX) return resolve_long(rootfd, path, flags, mode);
+static int openat2_in_root(int rootfd, const char *path, uint64_t flags, uint64_t mode) {
   struct open_how how = {
       .flags = flags, .mode = mode, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
   for (int i = 0; i < RESOLVE_RETRIES; i++) {
@@ -142,6 +141,40 @@ static int resolve_in_root(int rootfd, const char *path, uint64_t flags, uint64_
     if (errno != EAGAIN) return -1;
   }
   return -1; /* errno is EAGAIN */
+}
+
+/*
+ * The caller's fsuid while this pool thread acts as a caller (creds_enter), else -1.
+ * A path is then walked with the daemon's filesystem ids (fsuid 0 gives the thread its
+ * filesystem capabilities back for the walk, still confined by RESOLVE_IN_ROOT), and only
+ * what is done at its end is the caller's: the file opened (reopened as the caller through
+ * /proc/self/fd, its permissions checked for it), the name made or removed in its directory,
+ * the file's own attributes (execute_op: through its fd). The kernel has already checked the
+ * caller's own walk to that name on the tree (default_permissions), which may start from a
+ * cwd or an open directory below a directory the caller cannot search: the overlay, whose own
+ * lookups are the mounter's, then lets it act there, and so must the tree.
+ */
+static __thread long acting_uid = -1;
+
+static int resolve_in_root(int rootfd, const char *path, uint64_t flags, uint64_t mode) {
+  if (strlen(path) >= PATH_MAX) return resolve_long(rootfd, path, flags, mode);
+  /* a creating open is done whole as the caller: what it makes is the caller's */
+  if (acting_uid < 0 || (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) return openat2_in_root(rootfd, path, flags, mode);
+  syscall(SYS_setfsuid, 0);
+  int fd = openat2_in_root(rootfd, path, (flags & (O_DIRECTORY | O_NOFOLLOW)) | O_PATH | O_CLOEXEC, 0);
+  int e = errno;
+  syscall(SYS_setfsuid, (uid_t)acting_uid);
+  if (fd < 0 || (flags & O_PATH)) {
+    errno = e;
+    return fd;
+  }
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  int out = open(proc, (int)(flags & ~(uint64_t)O_NOFOLLOW), (mode_t)mode);
+  e = errno;
+  close(fd);
+  errno = e;
+  return out;
 }
 
 /*
@@ -252,6 +285,7 @@ static gid_t daemon_groups[256];
 static long daemon_ngroups = -1;
 
 static void creds_leave(void) {
+  acting_uid = -1;
   syscall(SYS_setfsuid, 0);
   syscall(SYS_setfsgid, 0);
   if (daemon_ngroups >= 0) syscall(SYS_setgroups, (size_t)daemon_ngroups, daemon_groups);
@@ -279,6 +313,7 @@ static int creds_enter(req_t *r) {
     errno = EPERM;
     return -1;
   }
+  acting_uid = (long)r->cuid;
   return 0;
 }
 
@@ -351,7 +386,8 @@ static void do_chmod(req_t *r, int pfd, const char *name) {
    * check and the call are not atomic, but neither follows a link, so a swap in between
    * can at worst change a symlink's unused mode bits, never a file outside. */
   struct stat st;
-  if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+  int ef = name[0] ? 0 : AT_EMPTY_PATH; /* the file itself (execute_op, on_target) */
+  if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW | ef) < 0) {
     fail(r, "fstatat");
     return;
   }
@@ -363,10 +399,10 @@ static void do_chmod(req_t *r, int pfd, const char *name) {
   /* The kernel's request to drop set-id bits (only_clears_setid): the daemon's credentials. */
   int as_daemon = r->as_caller && only_clears_setid(st.st_mode, r->mode);
   if (as_daemon) creds_leave();
-  int res = syscall(SYS_fchmodat2, pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW);
+  int res = syscall(SYS_fchmodat2, pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW | ef);
   /* Before Linux 6.6: glibc's fchmodat(AT_SYMLINK_NOFOLLOW) opens the name O_PATH without
    * following and chmods that very inode through /proc/self/fd: also race-free. */
-  if (res < 0 && errno == ENOSYS) res = fchmodat(pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW);
+  if (res < 0 && errno == ENOSYS && !ef) res = fchmodat(pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW);
   int err = errno;
   if (as_daemon && creds_enter(r) < 0) {
     /* never reached in practice: the caller's ids were taken a moment ago */
@@ -381,7 +417,7 @@ static void do_truncate(req_t *r, int pfd, const char *name) {
   /* Looked at first so that a device or FIFO is never opened (opening one can have
    * effects), then checked again on the open fd, which is what gets truncated. */
   struct stat st;
-  if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+  if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH)) < 0) {
     fail(r, "fstatat");
     return;
   }
@@ -400,7 +436,14 @@ static void do_truncate(req_t *r, int pfd, const char *name) {
     fail(r, "truncate");
     return;
   }
-  int fd = openat(pfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  int fd;
+  if (name[0]) {
+    fd = openat(pfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  } else { /* the file itself: reopened through its fd, as the caller */
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+    fd = open(proc, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  }
   if (fd < 0) {
     fail(r, "openat");
     return;
@@ -575,7 +618,7 @@ static void do_resolve(req_t *r) {
  * and none can be set (EPERM), as in passthrough_ll.
  */
 static void do_xattr(req_t *r, int pfd, const char *name) {
-  int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  int fd = name[0] ? openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC) : fcntl(pfd, F_DUPFD_CLOEXEC, 0);
   if (fd < 0) {
     fail(r, "openat");
     return;
@@ -749,8 +792,27 @@ static void execute_op(req_t *r) {
   }
 
   char name[NAME_MAX + 1], name2[NAME_MAX + 1];
-  int pfd = open_parent(r, r->path, name);
+  /* A caller's request on a file itself rather than on a name in a directory: the file is
+   * reached by the daemon's walk (resolve_in_root), its last name not followed, and acted on
+   * through that fd (name "": AT_EMPTY_PATH), as the caller: no search permission on its
+   * directory is asked, as the kernel asks none for a caller whose cwd it is. */
+  int on_target = acting_uid >= 0 &&
+                  (r->op == OP_ACCESS || r->op == OP_LSTAT || r->op == OP_READLINK || r->op == OP_CHMOD || r->op == OP_CHOWN ||
+                   r->op == OP_UTIMENS || r->op == OP_TRUNCATE || r->op == OP_GETXATTR || r->op == OP_LISTXATTR ||
+                   r->op == OP_SETXATTR || r->op == OP_REMOVEXATTR);
+  int pfd;
+  if (on_target) {
+    name[0] = '\0';
+    pfd = resolve_in_root(r->rootfd, r->path[0] ? r->path : ".", O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (pfd < 0) {
+      fail(r, "openat2");
+      return;
+    }
+  } else {
+    pfd = open_parent(r, r->path, name);
+  }
   if (pfd < 0) return;
+  int ef = name[0] ? 0 : AT_EMPTY_PATH;
   int pfd2 = -1;
   if (r->op == OP_RENAME || r->op == OP_LINK) {
     pfd2 = open_parent(r, r->path2, name2);
@@ -764,10 +826,10 @@ static void execute_op(req_t *r) {
   switch (r->op) {
   case OP_OPEN: do_open(r, pfd, name); break;
   case OP_ACCESS: /* the effective ids (AT_EACCESS): the ones a request acts with */
-    if (faccessat(pfd, name, (int)r->mode, AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0) fail(r, "access");
+    if (faccessat(pfd, name, (int)r->mode, AT_EACCESS | AT_SYMLINK_NOFOLLOW | ef) < 0) fail(r, "access");
     break;
   case OP_LSTAT:
-    if (fstatat(pfd, name, &r->st, AT_SYMLINK_NOFOLLOW) < 0) fail(r, "lstat");
+    if (fstatat(pfd, name, &r->st, AT_SYMLINK_NOFOLLOW | ef) < 0) fail(r, "lstat");
     break;
   case OP_MKDIR:
     if (mkdirat(pfd, name, r->mode) < 0) fail(r, "mkdir");
@@ -798,10 +860,10 @@ static void execute_op(req_t *r) {
     break;
   case OP_CHMOD: do_chmod(r, pfd, name); break;
   case OP_CHOWN:
-    if (fchownat(pfd, name, r->uid, r->gid, AT_SYMLINK_NOFOLLOW) < 0) fail(r, "lchown");
+    if (fchownat(pfd, name, r->uid, r->gid, AT_SYMLINK_NOFOLLOW | ef) < 0) fail(r, "lchown");
     break;
   case OP_UTIMENS:
-    if (utimensat(pfd, name, r->times, AT_SYMLINK_NOFOLLOW) < 0) fail(r, "utimensat");
+    if (utimensat(pfd, name, r->times, AT_SYMLINK_NOFOLLOW | ef) < 0) fail(r, "utimensat");
     break;
   case OP_TRUNCATE: do_truncate(r, pfd, name); break;
   case OP_MKNOD:

@@ -38,6 +38,12 @@ export interface PosixCase {
   treeTimes?: Record<number, Record<string, string>>;
   /** Not run against a container's root inside (a documented difference, asserted by a test of its own). */
   notInside?: string;
+  /**
+   * Where the steps start (a directory relative to the case directory, made by the setup):
+   * the runner is given it as its base, opened by root, and so needs no search permission on
+   * the directories above it, as a process whose cwd is there (watched paths are relative to it).
+   */
+  start?: string;
   /** Paths whose atime is not compared (documented: a symlink's, which the tree reads to stat it). */
   noAtime?: string[];
 }
@@ -217,8 +223,8 @@ export async function runCase(bin: string, sides: Sides, c: PosixCase, as?: Call
   const [a, b] = await Promise.all([
     sides.inside
       ? sides.inside('/' + rel('a'), linesA, opts.tick).then((out) => parseOps(out, rel('a'), linesA))
-      : runOps(bin, path.join(sides.overlay, rel('a')), linesA, { ...opts, ...(otherA ? { other: otherA } : {}) }),
-    runOps(bin, path.join(sides.tree, rel('b')), linesB, { ...opts, ...(otherB ? { other: otherB } : {}) }),
+      : runOps(bin, path.join(sides.overlay, rel('a'), c.start ?? ''), linesA, { ...opts, ...(otherA ? { other: otherA } : {}) }),
+    runOps(bin, path.join(sides.tree, rel('b'), c.start ?? ''), linesB, { ...opts, ...(otherB ? { other: otherB } : {}) }),
   ]);
   const short = (p: string) => (p.length > 60 ? `${p.slice(0, 24)}…(${p.length} bytes)…${p.slice(-24)}` : p);
   const diffs: string[] = [];
