@@ -151,6 +151,9 @@ export class ImageStore {
       const root = await RootfsResolver.open(rootfs);
       const w = new ImageWriter(root, (n) => { if (n % 5000 === 0) say(`${n} entries`); });
       w.refuseDev = this.guard?.dev;
+      // Once a second while it lasts: what is done (the layer lines say which of how many).
+      const of = st.isFile() ? ` from a ${st.size}-byte archive` : '';
+      const ticker = progressTicker(() => `${w.count} entries, ${w.bytes} bytes written${of}`, say, PROGRESS_MS);
       let config: ImageConfig | undefined;
       try {
         if (st.isDirectory()) {
@@ -177,7 +180,8 @@ export class ImageStore {
           }
         }
         await w.finish();
-        log('image %s: %d entries', name, w.count);
+        ticker.stop();
+        say(`done: ${w.count} entries, ${w.bytes} bytes written`);
         return config;
       } catch (e) {
         if (e instanceof BadRequest && !e.message.startsWith('cannot import')) {
@@ -185,6 +189,7 @@ export class ImageStore {
         }
         throw e;
       } finally {
+        ticker.stop();
         await root.close();
       }
     });
@@ -275,4 +280,25 @@ export class ImageStore {
       this.pending.delete(name);
     }
   }
+}
+
+/** How often a long import says how far it is (issue 19: at least once a second). */
+export const PROGRESS_MS = 1000;
+
+/**
+ * Calls `say(now())` every `ms` while running, when the text changed since it was last said
+ * (a stalled import does not repeat itself); `stop()` ends it. The timer never keeps the
+ * daemon alive.
+ */
+export function progressTicker(now: () => string, say: (line: string) => void, ms: number): { stop(): void } {
+  let last = '';
+  const timer = setInterval(() => {
+    const line = now();
+    if (line !== last) {
+      last = line;
+      say(line);
+    }
+  }, ms);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }

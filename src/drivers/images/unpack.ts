@@ -70,6 +70,8 @@ export class ImageWriter {
   /** Directories known to be there (a cache of parents(); emptied by any removal). */
   private present = new Set<string>();
   count = 0;
+  /** Bytes of file content written so far (progress of long imports). */
+  bytes = 0;
   /** A device (the tree's own mount) whose files are never read. */
   refuseDev?: number;
 
@@ -216,6 +218,7 @@ export class ImageWriter {
         for await (const chunk of body) {
           let off = 0;
           while (off < chunk.length) off += (await pWrite(fd, chunk, off, chunk.length - off)).bytesWritten;
+          this.bytes += chunk.length;
         }
       }
       await pFchown(fd, e.uid, e.gid);
