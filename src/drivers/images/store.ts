@@ -216,12 +216,16 @@ export class ImageStore {
     const t0 = Date.now();
     await this.build(name, `container ${from.container}`, async (rootfs) => {
       const dst = await RootfsResolver.open(rootfs);
+      // Once a second while it lasts, as an import: entries done, files shared and copied, bytes.
+      let sofar: Readonly<CommitStats> | undefined;
+      const ticker = progressTicker(() => (sofar ? `${sofar.entries} entries, ${sofar.shared} shared, ${sofar.copied} copied (${sofar.bytes} bytes)` : ''), (l) => { if (l) say(l); }, PROGRESS_MS);
       try {
         stats = await commitRoot(
           { ...from, lower: await this.resolver(from.image), lowerHost: this.rootfs(from.image) },
-          dst, rootfs, (n) => { if (n % 5000 === 0) say(`${n} entries`); },
+          dst, rootfs, (n, s) => { sofar = s; if (n % 5000 === 0) say(`${n} entries`); },
         );
       } finally {
+        ticker.stop();
         await dst.close();
       }
       log('commit %s: copied in %d ms', name, Date.now() - t0);
