@@ -245,13 +245,15 @@ test.serial('inotify watches exhausted: runs, waits and streams follow by the pe
     await fs.writeFile(key, String(Math.max(1, await watchesInUse() - 64)));
     id1 = await host.ctl(c('ctl'), `run sh -c 'sleep 1; echo one; sleep 1; echo two'`);
     id2 = await host.ctl(c('ctl'), `run sh -c 'sleep 1; exit 3'`);
-    follow.push(read(host.p('procs', 'watch', id1, 'stdout')), read(host.p('procs', 'watch', id2, 'wait')));
+    // cat reads to EOF (readFile would stop at the size the file had at the open)
+    follow.push(execa('cat', [host.p('procs', 'watch', id1, 'stdout')]).then((r) => r.stdout + '\n'), read(host.p('procs', 'watch', id2, 'wait')));
     await sleep(200); // the reads are waiting, their watches refused
   } finally {
     await fs.writeFile(key, saved);
   }
   const started = Date.now();
   const [stdout, wait] = await Promise.all(follow);
+  if (stdout !== 'one\ntwo\n') t.log(await read(c('events')), await read(host.p('procs', 'watch', id1, 'status')), await read(host.p('procs', 'watch', id1, 'stdout')), await read(host.p('events')));
   t.is(stdout, 'one\ntwo\n');
   t.is(wait, 'exited 3\n');
   t.true(Date.now() - started < 6000, 'ended by the periodic check within seconds');
