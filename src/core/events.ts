@@ -61,24 +61,28 @@ export class EventLog {
   private flush(): Promise<void> {
     this.tail = this.tail.then(async () => {
       if (this.pending.length === 0) return;
-      const lines = this.droppedPending ? [`dropped ${this.droppedPending} events while the state dir was full\n`, ...this.pending] : this.pending;
-      const text = lines.join('');
+      // Take the batch: lines appended while it is written wait for the next flush (chained after this one)
+      const batch = this.pending;
+      const dropped = this.droppedPending;
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.droppedPending = 0;
+      const lines = dropped ? [`dropped ${dropped} events while the state dir was full\n`, ...batch] : batch;
       try {
-        await this.write(text);
+        await this.write(lines.join(''));
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'ENOSPC' && code !== 'EDQUOT') {
-          this.pending = [];
-          this.pendingBytes = 0;
-          throw e;
-        }
+        if (code !== 'ENOSPC' && code !== 'EDQUOT') throw e; // as before: logged, the lines are lost
+        // Back in front of what came meanwhile, in order, within the bound
+        const later = this.pending;
+        this.pending = [];
+        this.pendingBytes = 0;
+        this.droppedPending += dropped;
+        for (const l of [...batch, ...later]) this.keepLine(l);
         log('%s: the filesystem is full, %d line(s) kept in memory', this.file, this.pending.length);
         this.retry ??= setTimeout(() => { this.retry = undefined; void this.flush(); }, RETRY_MS).unref();
         return;
       }
-      this.pending = [];
-      this.pendingBytes = 0;
-      this.droppedPending = 0;
       // stat, not a count of our own: another EventLog may append to the same file (restart)
       if ((await fs.stat(this.file)).size > this.max) await this.trim();
     }).catch((e: unknown) => log('cannot append to %s: %s', this.file, e));
