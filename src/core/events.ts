@@ -19,20 +19,90 @@ const log = logger('events');
 export const EVENTS_MAX = 4 * 1024 * 1024;
 export const EVENTS_KEEP = 1024 * 1024;
 
+/** Lines kept in memory while the state dir's filesystem is full (then the oldest are dropped). */
+export const EVENTS_PENDING_MAX = 64 * 1024;
+/** How often lines kept in memory are tried again. */
+const RETRY_MS = 1000;
+
 export class EventLog {
   private tail: Promise<void> = Promise.resolve();
+  /**
+   * Lines not written because the state dir's filesystem was full (ENOSPC, EDQUOT): kept in
+   * order and written before the next line, or by a retry, once there is room
+   * (docs/faults.md). Bounded: past EVENTS_PENDING_MAX the oldest go, and a line says how many.
+   */
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private droppedPending = 0;
+  private retry?: NodeJS.Timeout;
 
   constructor(readonly file: string, private readonly max = EVENTS_MAX, private readonly keep = EVENTS_KEEP) {}
 
   /** Append one event; newlines inside are folded so that one event stays one line. */
   append(line: string): Promise<void> {
     const text = line.replace(/[\r\n]+/g, ' ').trimEnd() + '\n';
+    this.keepLine(text);
+    return this.flush();
+  }
+
+  /** Lines waiting in memory (a full state dir), for tests and the status of the daemon. */
+  get waiting(): number { return this.pending.length; }
+
+  private keepLine(text: string): void {
+    this.pending.push(text);
+    this.pendingBytes += text.length;
+    while (this.pendingBytes > EVENTS_PENDING_MAX && this.pending.length > 1) {
+      this.pendingBytes -= this.pending.shift()!.length;
+      this.droppedPending++;
+    }
+  }
+
+  /** Write what is waiting, in order; on a full filesystem keep it and try again later. */
+  private flush(): Promise<void> {
     this.tail = this.tail.then(async () => {
-      await fs.appendFile(this.file, text, { mode: 0o644, flag: APPEND_NOFOLLOW });
+      if (this.pending.length === 0) return;
+      // Take the batch: lines appended while it is written wait for the next flush (chained after this one)
+      const batch = this.pending;
+      const dropped = this.droppedPending;
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.droppedPending = 0;
+      const lines = dropped ? [`dropped ${dropped} events while the state dir was full\n`, ...batch] : batch;
+      try {
+        await this.write(lines.join(''));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOSPC' && code !== 'EDQUOT') throw e; // as before: logged, the lines are lost
+        // Back in front of what came meanwhile, in order, within the bound
+        const later = this.pending;
+        this.pending = [];
+        this.pendingBytes = 0;
+        this.droppedPending += dropped;
+        for (const l of [...batch, ...later]) this.keepLine(l);
+        log('%s: the filesystem is full, %d line(s) kept in memory', this.file, this.pending.length);
+        this.retry ??= setTimeout(() => { this.retry = undefined; void this.flush(); }, RETRY_MS).unref();
+        return;
+      }
       // stat, not a count of our own: another EventLog may append to the same file (restart)
       if ((await fs.stat(this.file)).size > this.max) await this.trim();
     }).catch((e: unknown) => log('cannot append to %s: %s', this.file, e));
     return this.tail;
+  }
+
+  /** Append `text` whole or not at all: a write cut short by a full filesystem is taken back. */
+  private async write(text: string): Promise<void> {
+    const fh = await fs.open(this.file, APPEND_NOFOLLOW, 0o644);
+    try {
+      const size = (await fh.stat()).size;
+      try {
+        await fh.writeFile(text);
+      } catch (e) {
+        await fh.truncate(size).catch((te: unknown) => log('taking back a part of a line in %s: %s', this.file, te));
+        throw e;
+      }
+    } finally {
+      await fh.close();
+    }
   }
 
   error(message: string): Promise<void> {

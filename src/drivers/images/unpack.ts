@@ -12,7 +12,7 @@
 import { constants as C, write as fsWrite, fchown, fchmod, futimes, fstat, close as fsClose } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import { BadRequest } from '../../errors.js';
+import { BadRequest, NoSpace } from '../../errors.js';
 import { isErrno } from '../../util/files.js';
 import type { RootfsResolver, RootStat } from '../rootfs/resolver.js';
 import { decompressed, readTar, type MemberType, type TarMember } from './tar.js';
@@ -310,6 +310,8 @@ export async function applyTarStream(w: ImageWriter, { stream, done }: { stream:
 function memberError(e: unknown, name: string): unknown {
   if (e instanceof BadRequest) return e;
   const code = (e as NodeJS.ErrnoException)?.code;
+  // A full disk is the host's state, not a bad member: it keeps its errno (ENOSPC)
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new NoSpace(`cannot apply member ${JSON.stringify(name)}: no space left in the state dir (${code})`, { cause: e });
   if (code) return new BadRequest(`cannot apply member ${JSON.stringify(name)}: ${code}`);
   return e;
 }
