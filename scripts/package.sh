@@ -39,7 +39,7 @@ lib=$root/usr/lib/wardenfs
 doc=$root/usr/share/doc/wardenfs
 
 say "staging $version ($arch)"
-mkdir -p "$lib/bin" "$lib/dist" "$lib/native/rootfs/build/Release" "$root/usr/bin" \
+mkdir -p "$lib/bin" "$lib/dist" "$lib/native/rootfs/build/Release" "$lib/native/monitor/build" "$root/usr/bin" \
   "$root/lib/systemd/system" "$root/etc/default" "$root/usr/share/man/man8" "$doc" "$root/DEBIAN"
 cp package.json package-lock.json "$lib/"
 cp bin/wardenfs.js "$lib/bin/"
@@ -47,6 +47,7 @@ cp bin/wardenfs.js "$lib/bin/"
 cp -r dist/src "$lib/dist/"
 find "$lib/dist" -type f ! -name '*.js' -delete
 install -m 0644 native/rootfs/build/Release/rootfs.node "$lib/native/rootfs/build/Release/"
+install -s -m 0755 native/monitor/build/wardenfs-monitor "$lib/native/monitor/build/"
 
 # Runtime node_modules: the checkout's (fuse-native patched and built by setup.sh), without
 # the dev dependencies. npm prune works offline and runs no install script.
