@@ -9,7 +9,7 @@
  * name at each read (fs/nodes/log.ts), so an open `tail -f` sees the file shrink, says
  * "file truncated" and reads the kept part from its start again.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, openSync, writeSync, fstatSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { logger } from '../util/log.js';
 import { APPEND_NOFOLLOW, CREATE_EXCL, READ_NOFOLLOW } from '../util/files.js';
@@ -18,6 +18,17 @@ const log = logger('events');
 
 export const EVENTS_MAX = 4 * 1024 * 1024;
 export const EVENTS_KEEP = 1024 * 1024;
+
+/** Append to a file (created 0644, never through a symlink); its size after. */
+function appendSync(file: string, text: string): number {
+  const fd = openSync(file, APPEND_NOFOLLOW, 0o644);
+  try {
+    writeSync(fd, text);
+    return fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export class EventLog {
   private tail: Promise<void> = Promise.resolve();
@@ -28,9 +39,11 @@ export class EventLog {
   append(line: string): Promise<void> {
     const text = line.replace(/[\r\n]+/g, ' ').trimEnd() + '\n';
     this.tail = this.tail.then(async () => {
-      await fs.appendFile(this.file, text, { mode: 0o644, flag: APPEND_NOFOLLOW });
-      // stat, not a count of our own: another EventLog may append to the same file (restart)
-      if ((await fs.stat(this.file)).size > this.max) await this.trim();
+      // Synchronous: one small append to the state dir's local file (never the tree's own
+      // mount) costs microseconds, where open, write, close and stat on the thread pool
+      // were four round trips on the path of every run and every end (issue 18).
+      // fstat, not a count of our own: another EventLog may append to the same file (restart)
+      if (appendSync(this.file, text) > this.max) await this.trim();
     }).catch((e: unknown) => log('cannot append to %s: %s', this.file, e));
     return this.tail;
   }

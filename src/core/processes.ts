@@ -3,7 +3,7 @@
  * up again after a daemon restart. Each process runs under its own conmon (see
  * drivers/monitor/conmon.ts) and keeps its files in STATE/containers/NAME/procs/ID/.
  */
-import { promises as fs, watch, closeSync, constants as C, type FSWatcher } from 'node:fs';
+import { promises as fs, watch, closeSync, mkdirSync, statSync, constants as C, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { BadRequest, Busy, Exists, NotFound, q, SystemFailure, BrokenPipe, interruptible } from '../errors.js';
 import type { RunOptions } from '../model/records.js';
@@ -16,7 +16,7 @@ import { startProcess, readExit, reopenStdin, endHolder } from '../drivers/monit
 import { TtyLog, connectAttach, resizeTerminal, readWinsize, writeWinsize } from '../drivers/monitor/terminal.js';
 import { aliveWith, isAlive, parentOf, procStat, readPid } from '../drivers/monitor/procfs.js';
 import { run } from '../util/exec.js';
-import { readJson, randomHex, sleep, exists, isErrno, READ_NOFOLLOW, WRITE_NOFOLLOW, CREATE_EXCL } from '../util/files.js';
+import { readJson, randomHex, sleep, exists, isErrno, READ_NOFOLLOW, WRITE_NOFOLLOW, CREATE_EXCL, writeSmallSync } from '../util/files.js';
 import { logger } from '../util/log.js';
 import { steps } from '../util/steps.js';
 import { Proc, statusFromExit, statusLine, type ProcMeta } from './process.js';
@@ -163,7 +163,7 @@ export class ProcessTable {
   /** A fresh, empty directory for a process (a leftover of an interrupted start is swept). */
   private async freshDir(dir: string): Promise<void> {
     try {
-      await fs.mkdir(dir, { mode: 0o700 });
+      mkdirSync(dir, { mode: 0o700 }); // synchronous: the state dir's, on the critical path of a start
     } catch (e) {
       if (isErrno(e, 'ENOENT')) await fs.mkdir(this.dir, { recursive: true, mode: 0o700 }); // the first run: no procs/ yet
       else if (isErrno(e, 'EEXIST')) await fs.rm(dir, { recursive: true, force: true });
@@ -197,15 +197,14 @@ export class ProcessTable {
         id, argv: o.argv, uuid: `${randomHex(8)}-${this.c.name}-${id}`.slice(0, 64), started: new Date().toISOString(),
         ...(o.tty ? { tty: true } : {}),
       };
-      // In parallel: each step is a file-system round trip, and a start waits for them all.
+      // Synchronous: small files of the state dir (never the tree's own mount), microseconds
+      // each, where each was a thread-pool round trip on the path of every start (issue 18).
       // meta.json is written in place, not through a temp file and fsync: the directory is
       // fresh (O_EXCL), a daemon that dies cannot tear a write that returned, and a host
       // that crashes takes the process with it.
-      const [, , root] = await Promise.all([
-        o.id === undefined ? fs.writeFile(this.counterFile, String(this.nextAuto), { flag: WRITE_NOFOLLOW }) : undefined,
-        fs.writeFile(p.meta, JSON.stringify(meta) + '\n', { mode: 0o644, flag: CREATE_EXCL }),
-        this.c.rootfs(),
-      ]);
+      if (o.id === undefined) writeSmallSync(this.counterFile, String(this.nextAuto), WRITE_NOFOLLOW);
+      writeSmallSync(p.meta, JSON.stringify(meta) + '\n', CREATE_EXCL);
+      const root = await this.c.rootfs();
       t.mark('dirs');
       // Both read the container's files; a bad dir= is the error reported when both are bad.
       const [dirChecked, user] = await Promise.allSettled([o.dir ? checkDir(root, o.dir) : undefined, lookupUser(root, o.user)]);
@@ -329,9 +328,14 @@ export class ProcessTable {
   /** The end of a process in events, once: the marker file says it was written. */
   private async report(proc: Proc, found: boolean, status = proc.status): Promise<void> {
     const mark = found ? AT_RESTART : '';
-    if (await exists(proc.paths.oom)) await this.c.events.append(`oom: the memory limit was hit while process ${proc.id} ran${mark}`);
+    // Synchronous checks and marker (the state dir's): the end's path to a waiting reader.
+    if (statSync(proc.paths.oom, { throwIfNoEntry: false })) await this.c.events.append(`oom: the memory limit was hit while process ${proc.id} ran${mark}`);
     await this.c.events.append(`process ${proc.id} ${statusLine(status)}${mark}`);
-    await fs.writeFile(proc.paths.reported, '').catch((e: unknown) => log('%s: %s', proc.paths.reported, e));
+    try {
+      writeSmallSync(proc.paths.reported, '', WRITE_NOFOLLOW);
+    } catch (e) {
+      log('%s: %s', proc.paths.reported, e); // written again at the next restart: the line would repeat once
+    }
   }
 
   /**

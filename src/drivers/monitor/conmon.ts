@@ -25,7 +25,7 @@ import { SystemFailure } from '../../errors.js';
 import { SYSTEM_PATH } from '../../util/exec.js';
 import { specJson } from '../runtime/spec.js';
 import { typedFailure } from '../../util/hostmessages.js';
-import { isErrno, READ_NOFOLLOW, APPEND_NOFOLLOW, CREATE_EXCL } from '../../util/files.js';
+import { isErrno, READ_NOFOLLOW, APPEND_NOFOLLOW, CREATE_EXCL, readSmallSync } from '../../util/files.js';
 import { logger } from '../../util/log.js';
 import type { Steps } from '../../util/steps.js';
 import { ProcPaths } from './paths.js';
@@ -229,7 +229,11 @@ function killQuietly(pid: number): void {
 
 /** The exit status conmon recorded (code, or 128+signal), if the process has ended. */
 export async function readExit(p: ProcPaths): Promise<number | undefined> {
-  const text = await fs.readFile(p.exit, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => undefined); // no exit file: not ended
+  // Synchronous: a few bytes of the state dir, read on the path from the end to a waiting reader.
+  let text: string | undefined;
+  try {
+    text = readSmallSync(p.exit);
+  } catch { /* no exit file: not ended */ }
   if (text === undefined || text.trim() === '') return undefined;
   const n = Number(text.trim());
   return Number.isInteger(n) ? n : undefined;

@@ -9,29 +9,34 @@
  * `oom`), so a restarted daemon takes up processes of either monitor alike.
  */
 import { spawn } from 'node:child_process';
-import { promises as fs, constants as C } from 'node:fs';
+import { promises as fs, constants as C, openSync, closeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SystemFailure } from '../../errors.js';
 import { SYSTEM_PATH } from '../../util/exec.js';
 import { specJson } from '../runtime/spec.js';
-import { APPEND_NOFOLLOW, CREATE_EXCL } from '../../util/files.js';
+import { APPEND_NOFOLLOW, CREATE_EXCL, writeSmallSync } from '../../util/files.js';
 import { makeFifo } from '../rootfs/addon.js';
 import type { ProcPaths } from './paths.js';
 import { cmdline, isAlive } from './procfs.js';
 
 export const MONITOR = fileURLToPath(new URL('../../../../native/monitor/build/wardenfs-monitor', import.meta.url));
 
-/** Open a FIFO without blocking and without leaving O_NONBLOCK on the reader the process inherits. */
-export async function openFifoPair(fifo: string): Promise<{ reader: fs.FileHandle; writer: fs.FileHandle }> {
-  const tmp = await fs.open(fifo, C.O_RDWR); // never blocks on Linux: it is its own writer
+/**
+ * Open a FIFO without blocking and without leaving O_NONBLOCK on the reader the process
+ * inherits: the reader as a plain fd (synchronous: the state dir's FIFO never blocks
+ * here, it has a writer), the daemon's own writer as a FileHandle.
+ */
+async function openFifoPair(fifo: string): Promise<{ reader: number; writer: fs.FileHandle }> {
+  const tmp = openSync(fifo, C.O_RDWR); // never blocks on Linux: it is its own writer
+  let reader: number | undefined;
   try {
-    const [reader, writer] = await Promise.all([
-      fs.open(fifo, C.O_RDONLY), // a writer exists: does not block
-      fs.open(fifo, C.O_WRONLY | C.O_NONBLOCK),
-    ]);
-    return { reader, writer };
+    reader = openSync(fifo, C.O_RDONLY); // a writer exists: does not block
+    return { reader, writer: await fs.open(fifo, C.O_WRONLY | C.O_NONBLOCK) };
+  } catch (e) {
+    if (reader !== undefined) closeSync(reader);
+    throw e;
   } finally {
-    await tmp.close();
+    closeSync(tmp);
   }
 }
 
@@ -52,24 +57,25 @@ export interface MonitorStart {
  */
 export async function spawnMonitor(r: MonitorStart): Promise<{ monitorPid: number; writer: fs.FileHandle }> {
   const p = r.paths;
-  await Promise.all([
-    fs.writeFile(p.spec, specJson(r.processSpec), { mode: 0o600, flag: CREATE_EXCL }),
-    makeFifo(p.stdin, 0o600),
-  ]);
-  const [fifo, out, err] = await Promise.all([
-    openFifoPair(p.stdin),
-    fs.open(p.stdout, APPEND_NOFOLLOW, 0o600),
-    fs.open(p.stderr, APPEND_NOFOLLOW, 0o600),
-  ]);
+  // Synchronous where it is a small local file of the state dir (microseconds each, against
+  // a thread-pool round trip each): the files of a start are on its critical path (issue 18).
+  writeSmallSync(p.spec, specJson(r.processSpec), CREATE_EXCL, 0o600);
+  await makeFifo(p.stdin, 0o600);
+  const fifo = await openFifoPair(p.stdin);
+  const fds: number[] = [fifo.reader];
   const args = [
     '--uuid', r.uuid, '--dir', p.dir, '--runtime', r.runtimeBinary, '--root', r.runtimeRoot,
     ...(r.oomFile ? ['--oom', r.oomFile] : []),
     r.containerId,
   ];
   try {
+    const out = openSync(p.stdout, APPEND_NOFOLLOW, 0o600);
+    fds.push(out);
+    const err = openSync(p.stderr, APPEND_NOFOLLOW, 0o600);
+    fds.push(err);
     const monitorPid = await new Promise<number>((resolve, reject) => {
       // fd 3 is the held writer: a copy of the daemon's own.
-      const child = spawn(MONITOR, args, { cwd: p.dir, stdio: [fifo.reader.fd, out.fd, err.fd, fifo.writer.fd], env: { PATH: SYSTEM_PATH } });
+      const child = spawn(MONITOR, args, { cwd: p.dir, stdio: [fifo.reader, out, err, fifo.writer.fd], env: { PATH: SYSTEM_PATH } });
       child.once('error', (e) => reject(new SystemFailure(`cannot start the monitor ${MONITOR}: ${e.message}`, { cause: e })));
       child.once('spawn', () => {
         child.unref();
@@ -81,7 +87,7 @@ export async function spawnMonitor(r: MonitorStart): Promise<{ monitorPid: numbe
     await fifo.writer.close();
     throw e;
   } finally {
-    await Promise.all([fifo.reader.close(), out.close(), err.close()]);
+    for (const fd of fds) closeSync(fd);
   }
 }
 
