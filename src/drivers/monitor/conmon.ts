@@ -56,8 +56,6 @@ export interface StartRequest {
 export interface Started {
   pid: number;
   conmonPid: number;
-  /** The stdin FIFO's holder; none for a terminal (conmon holds the terminal). */
-  holderPid?: number;
   /** The daemon's own writer: on the stdin FIFO (O_NONBLOCK), or the terminal's attach socket (none when the process ended at once). */
   stdin?: StdinSink;
 }
