@@ -29,7 +29,7 @@ import { isErrno, READ_NOFOLLOW, APPEND_NOFOLLOW, CREATE_EXCL, readSmallSync } f
 import { logger } from '../../util/log.js';
 import type { Steps } from '../../util/steps.js';
 import { ProcPaths } from './paths.js';
-import { isAlive, readPid, aliveWith } from './procfs.js';
+import { isAlive, readPid, readPidSync, aliveWith } from './procfs.js';
 import { TtyLog, connectAttach, type StdinSink } from './terminal.js';
 import { spawnMonitor, releaseHeldWriter } from './own.js';
 
@@ -91,28 +91,33 @@ async function startFailure(p: ProcPaths, argv0: string): Promise<Error> {
 }
 
 /**
- * Resolves with the pid once runc has written the pid file, or undefined once conmon has
- * gone without one (a failed exec) or the deadline passed. Woken by inotify on the
- * process's directory; a slow timer is only the safety net.
+ * Resolves with the pid once runc has written the pid file, or undefined once the monitor
+ * has gone without one (a failed exec) or the deadline passed. Woken by inotify on the
+ * process's directory (a change while it looked makes it look again at once); a slow timer
+ * is only the safety net.
  */
-async function waitForPid(p: ProcPaths, conmonPid: number | undefined, deadline: number): Promise<number | undefined> {
+async function waitForPid(p: ProcPaths, alive: () => boolean | Promise<boolean>, deadline: number): Promise<number | undefined> {
+  let changed = false;
   let wake: () => void = () => undefined;
   let watcher: ReturnType<typeof watch> | undefined;
   try {
-    watcher = watch(p.dir, { persistent: false }, () => wake());
+    watcher = watch(p.dir, { persistent: false }, () => { changed = true; wake(); });
     watcher.on('error', () => undefined); // the timer below goes on alone
   } catch { /* no inotify: the timer alone */ }
   try {
     for (;;) {
-      const pid = await readPid(p.pid);
+      changed = false;
+      const pid = readPidSync(p.pid); // a few bytes of the state dir: no thread-pool round trip on the start's path
       if (pid) return pid;
-      if (conmonPid === undefined || !(await isAlive(conmonPid)) || Date.now() > deadline) {
+      if (!(await alive()) || Date.now() > deadline) {
         return readPid(p.pid); // a short process may have run and ended between the two looks
       }
+      if (changed) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 25);
         wake = () => { clearTimeout(timer); resolve(); };
       });
+      wake = () => undefined;
     }
   } finally {
     watcher?.close();
@@ -131,9 +136,9 @@ export async function startProcess(r: StartRequest): Promise<Started> {
 async function startMonitored(r: StartRequest): Promise<Started> {
   const p = r.paths;
   const argv0 = String((r.processSpec.args as string[])[0]);
-  const { monitorPid, writer } = await spawnMonitor(r);
+  const { monitorPid, writer, running } = await spawnMonitor(r);
   r.steps?.mark('monitor');
-  const pid = await waitForPid(p, monitorPid, Date.now() + 30_000);
+  const pid = await waitForPid(p, running, Date.now() + 30_000);
   r.steps?.mark('pid');
   if (!pid) {
     await writer.close();
@@ -194,7 +199,7 @@ async function startTerminal(r: StartRequest): Promise<Started> {
     await sync.close();
   }
   const conmonPid = await readPid(p.conmonPid);
-  const pid = await waitForPid(p, conmonPid, Date.now() + 30_000);
+  const pid = await waitForPid(p, () => conmonPid !== undefined && isAlive(conmonPid), Date.now() + 30_000);
   let stdin: StdinSink | undefined;
   let failure: Error | undefined;
   if (pid) {

@@ -55,7 +55,7 @@ export interface MonitorStart {
  * Make the process's files and spawn its monitor; resolves with the monitor's pid and the
  * daemon's stdin writer once the monitor runs (the caller awaits the process's pid).
  */
-export async function spawnMonitor(r: MonitorStart): Promise<{ monitorPid: number; writer: fs.FileHandle }> {
+export async function spawnMonitor(r: MonitorStart): Promise<{ monitorPid: number; writer: fs.FileHandle; running: () => boolean }> {
   const p = r.paths;
   // Synchronous where it is a small local file of the state dir (microseconds each, against
   // a thread-pool round trip each): the files of a start are on its critical path (issue 18).
@@ -73,16 +73,20 @@ export async function spawnMonitor(r: MonitorStart): Promise<{ monitorPid: numbe
     fds.push(out);
     const err = openSync(p.stderr, APPEND_NOFOLLOW, 0o600);
     fds.push(err);
+    // The monitor is the daemon's child while the daemon lives: its end is an event here
+    // (libuv reaps it), no /proc read needed while the start is awaited.
+    let exited = false;
     const monitorPid = await new Promise<number>((resolve, reject) => {
       // fd 3 is the held writer: a copy of the daemon's own.
       const child = spawn(MONITOR, args, { cwd: p.dir, stdio: [fifo.reader, out, err, fifo.writer.fd], env: { PATH: SYSTEM_PATH } });
       child.once('error', (e) => reject(new SystemFailure(`cannot start the monitor ${MONITOR}: ${e.message}`, { cause: e })));
+      child.once('exit', () => { exited = true; });
       child.once('spawn', () => {
         child.unref();
         resolve(child.pid!);
       });
     });
-    return { monitorPid, writer: fifo.writer };
+    return { monitorPid, writer: fifo.writer, running: () => !exited };
   } catch (e) {
     await fifo.writer.close();
     throw e;
