@@ -2,7 +2,7 @@
  * The command line (docs/interface.md §2; the texts and the man page come from src/usage.ts):
  *   wardenfs mount [MOUNTPOINT] [--state-dir DIR] [--runtime runc|crun|PATH] [--subnet CIDR]
  *                  [--output-cap SIZE] [--max-blocked-readers N] [--default-pids-max N|max]
- *                  [--allow-other]
+ *                  [--allow-other] [--cri-socket PATH [--image-mirror DIR]]
  *   wardenfs unmount MOUNTPOINT
  *   wardenfs reset [--state-dir DIR] [--runtime runc|crun|PATH]
  *   wardenfs help [COMMAND] | COMMAND --help | --help | --version
@@ -85,6 +85,17 @@ function pidsFlag(v: string | undefined): number | 'max' | undefined {
   }
 }
 
+/** --cri-socket PATH and --image-mirror DIR: absolute paths; a mirror only with a socket. */
+function criFlags(flags: Map<string, string>, c: CommandHelp): { criSocket?: string; imageMirror?: string } {
+  const socket = flags.get('--cri-socket');
+  const mirror = flags.get('--image-mirror');
+  if (mirror !== undefined && socket === undefined) throw new UsageError('--image-mirror needs --cri-socket', c);
+  for (const [flag, v] of [['--cri-socket', socket], ['--image-mirror', mirror]] as const) {
+    if (v !== undefined && !v.startsWith('/')) throw new UsageError(`bad ${flag} ${v}: want an absolute path`, c);
+  }
+  return { ...(socket !== undefined ? { criSocket: socket } : {}), ...(mirror !== undefined ? { imageMirror: mirror } : {}) };
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined) throw new UsageError('no command');
@@ -119,6 +130,7 @@ async function main(argv: string[]): Promise<void> {
         maxBlockedReaders: numberFlag(flags, '--max-blocked-readers', (v) => parseIntIn(v, 1, 100000, '--max-blocked-readers')),
         defaultPidsMax: pidsFlag(flags.get('--default-pids-max')),
         allowOther: flags.has('--allow-other'),
+        ...criFlags(flags, c),
       });
     case 'unmount':
       if (positional.length !== 1) throw new UsageError('unmount takes one MOUNTPOINT', c);

@@ -44,7 +44,7 @@ export const COMMANDS: CommandHelp[] = [
     aliases: [],
     synopsis: 'mount [MOUNTPOINT] [--state-dir DIR] [--runtime runc|crun|PATH] [--subnet CIDR]\n' +
       '      [--output-cap SIZE] [--max-blocked-readers N] [--default-pids-max N|max]\n' +
-      '      [--allow-other]',
+      '      [--allow-other] [--cri-socket PATH [--image-mirror DIR]]',
     summary: 'run the daemon in the foreground and serve the tree on MOUNTPOINT',
     description: [
       `Mounts the tree on MOUNTPOINT (default ${DEFAULTS.mountpoint}), taking up the images and containers recorded in the state dir, ` +
@@ -60,6 +60,8 @@ export const COMMANDS: CommandHelp[] = [
       { flag: '--output-cap SIZE', text: `the most a process's stdout or stderr file keeps, like 64M (default ${DEFAULT_OUTPUT_CAP / 1024 / 1024}M)` },
       { flag: '--max-blocked-readers N', text: `how many reads may wait at once in the tree (default ${DEFAULT_MAX_BLOCKED_READERS})` },
       { flag: '--default-pids-max N|max', text: `pids.max of a container created without one (default ${DEFAULT_PIDS_MAX})` },
+      { flag: '--cri-socket PATH', text: 'also serve the Kubernetes Container Runtime Interface (gRPC runtime.v1) on the unix socket PATH, from the same daemon: pods and containers kubelet makes are containers of the tree (docs/cri.md)' },
+      { flag: '--image-mirror DIR', text: 'where CRI PullImage finds images: one OCI image layout per reference, DIR/docker.io/library/busybox:latest/ (with --cri-socket)' },
       { flag: '--allow-other', switch: true, text: 'let other host users enter the tree: the kernel checks permissions, the control side stays root\'s, rootfs/ shows host ids and acts with each caller\'s credentials (default: root only)' },
     ],
   },

@@ -4,7 +4,7 @@
  * right events file as `error: MESSAGE` and rethrown, so the write() fails with its errno.
  * The result of the last message is what a read on the same open file returns.
  */
-import { BadRequest, WardenError, SystemFailure, q } from '../errors.js';
+import { BadRequest, NoSpace, WardenError, SystemFailure, q } from '../errors.js';
 import { splitMessages } from '../ctl/tokenize.js';
 import {
   parseGlobal, parseContainer, parseProcess,
@@ -31,7 +31,16 @@ export const OK = 'ok';
  */
 export const DOUBLE_QUOTE_HINT = "double quotes are literal characters: quote with '...' (Plan 9 rules)";
 
+/** A full filesystem under the state dir, as Node's fs or a host program (runc, tar, cp …) says it. */
+function outOfSpace(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  return e instanceof SystemFailure && /no space left on device|disk quota exceeded/i.test(e.run?.stderr ?? e.message);
+}
+
 function asWardenError(e: unknown): WardenError {
+  // ENOSPC whoever met it: the caller learns that the disk is full, not that "something failed"
+  if (outOfSpace(e)) return new NoSpace(`no space left in the state dir: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   if (e instanceof WardenError) return e;
   log('unexpected failure: %O', e);
   return new SystemFailure(e instanceof Error ? e.message : String(e), { cause: e });

@@ -81,5 +81,7 @@ export function recordFrom(name: string, options: CreateOptions, image: string, 
     cgroupsPath,
     ...(imageConfig && Object.keys(imageConfig).length ? { imageConfig } : {}),
     ...(options.rlimits && Object.keys(options.rlimits).length ? { rlimits: options.rlimits } : {}),
+    ...(options.joins !== undefined ? { joins: options.joins } : {}),
+    ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
   };
 }

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import { BadRequest, Busy, NotFound, q } from '../errors.js';
 import type { CreateOptions } from '../model/settings.js';
-import { isValidName } from '../ctl/values.js';
+import { isValidName, isValidHostname } from '../ctl/values.js';
 import { writeFileAtomic, randomHex, exists, removeTree } from '../util/files.js';
 import { logger } from '../util/log.js';
 import type { OciRuntime } from '../drivers/runtime/oci.js';
@@ -20,7 +20,7 @@ import { DEFAULT_IMAGE, type ImageStore } from '../drivers/images/store.js';
 import { Container, recordFrom, type ContainerRecord } from './container.js';
 import { EventLog } from './events.js';
 import type { Network } from './network.js';
-import { saveRecord, loadRecord, decodeRecord } from './record.js';
+import { saveRecord, loadRecord, decodeRecord, type RecordFile } from './record.js';
 import { checkRlimits, hostRlimitCeiling } from '../drivers/runtime/rlimits.js';
 import { propertiesAtCreate } from './properties.js';
 import { endAllMonitors } from '../drivers/monitor/conmon.js';
@@ -144,8 +144,13 @@ export class Lifecycle {
     const { registry, images, paths } = this.d;
     const image = options.image ?? DEFAULT_IMAGE;
     const name = requested ?? this.generateName();
-    const net = options.net ?? 'bridge';
     const s = options.settings;
+    const pod = options.joins !== undefined ? this.joinable(options.joins, options) : undefined;
+    // A joining container has no network of its own: it is in its pod's namespace.
+    const net = pod ? 'none' : options.net ?? 'bridge';
+    if (pod) options = { ...options, net, privileged: !pod.record.idmap };
+    if (options.hostname !== undefined && !isValidHostname(options.hostname)) throw new BadRequest(`bad hostname ${q(options.hostname)}`);
+    if (pod && options.hostname !== undefined) throw new BadRequest('the hostname is that of the container joined');
     if (net === 'none' && (s.ports || s.rules || s.rate)) throw new BadRequest('ports, rules and rate need net=bridge');
     // Values were parsed by ctl/; the ports are checked before anything is made (a refused one changes nothing).
     if (s.ports) this.d.network.checkPorts(name, s.ports);
@@ -153,10 +158,13 @@ export class Lifecycle {
     for (const m of s.mounts ?? []) await checkHost(m, this.mountPolicy); // a refused host path changes nothing
     if (s['pids.max'] === undefined && this.d.defaultPidsMax !== 'max') s['pids.max'] = this.d.defaultPidsMax;
     registry.reserve(name, image); // synchronous: a second create of this name fails with EEXIST
+    if (pod) this.joining.set(name, pod.name); // from here on the pod cannot be destroyed under it
     const cp = paths.container(name);
     let idmap: IdRange | undefined;
     try {
-      if (!options.privileged) idmap = await this.allocateIds(cp.dir);
+      // A joining container shares its pod's user namespace, so its id range (claimed by the pod).
+      if (pod) idmap = pod.record.idmap;
+      else if (!options.privileged) idmap = await this.allocateIds(cp.dir);
       const address = net === 'bridge' ? this.d.network.allocate(name) : undefined;
       if (images.isChanging(image)) throw new Busy(`image ${q(image)} is being imported or removed`);
       if (!(await images.has(image))) throw new NotFound(`no such image ${q(image)}`);
@@ -180,17 +188,44 @@ export class Lifecycle {
     } finally {
       registry.release(name);
       this.d.network.release(name);
-      if (idmap) this.idsInFlight.delete(idmap.base);
+      if (idmap && !pod) this.idsInFlight.delete(idmap.base);
+      this.joining.delete(name);
     }
+  }
+
+  /** The container `podName` as one to join: active, and not itself joining another. */
+  private joinable(podName: string, options: CreateOptions): Container {
+    const pod = this.d.registry.get(podName);
+    if (pod.state !== 'active') throw new BadRequest(`container ${q(podName)} is being destroyed`);
+    if (pod.record.joins !== undefined) throw new BadRequest(`container ${q(podName)} joins ${q(pod.record.joins)}: join that one`);
+    const s = options.settings;
+    if (options.net !== undefined || s.ports || s.rules || s.rate || options.privileged !== undefined) {
+      throw new BadRequest('net, ports, rules, rate and privileged are those of the container joined');
+    }
+    return pod;
+  }
+
+  /** Creates under way that join a container: their name → the container joined. */
+  private readonly joining = new Map<string, string>();
+
+  /** The containers that join `name`'s namespaces, made or being made. */
+  joiners(name: string): string[] {
+    const made = this.d.registry.all().filter((c) => c.record.joins === name).map((c) => c.name);
+    const making = [...this.joining].filter(([, pod]) => pod === name).map(([n]) => n);
+    return [...new Set([...made, ...making])].sort();
   }
 
   /** Mount the overlay, write the bundle and start the idle init; returns its pid. */
   private async build(record: ContainerRecord, cp: ContainerPaths, adopting = false): Promise<number> {
     await fs.mkdir(cp.bundle, { recursive: true, mode: 0o700 });
-    if (record.idmap) {
+    // A joining container's namespaces are those of its pod's init, as it runs now.
+    const joinPid = record.joins !== undefined ? this.d.registry.get(record.joins).initPid : undefined;
+    if (record.idmap && joinPid === undefined) {
       // Claimed at create; again after a reboot (/run is empty then). A conflict cannot move
       // the range (the layer's files are in it): it is logged.
       if (!(await this.claims.claim(record.idmap.base, cp.dir))) log('%s: id range %d is claimed by another tree', record.name, record.idmap.base);
+    }
+    if (record.idmap) {
       // The runtime sets up the root from inside the user namespace, as the container's root:
       // every directory above the overlay must let it pass. The state dir and containers/
       // let anyone pass (search only, no listing, as Docker's root with userns-remap); the
@@ -216,7 +251,7 @@ export class Lifecycle {
     // its netns, owned by its user namespace, and the daemon attaches it (spec.ts says why).
     if (!record.idmap) await this.d.network.setup(record, { adopting });
     const spec = buildSpec({
-      hostname: record.name,
+      hostname: record.hostname ?? record.name,
       rootfs: cp.rootfs,
       initBinary: this.d.initBinary,
       cgroupsPath: record.cgroupsPath,
@@ -225,6 +260,7 @@ export class Lifecycle {
       seccomp: record.seccomp !== 'unconfined',
       ...(record.idmap ? { idmap: record.idmap } : {}),
       ...(record.net === 'bridge' && !record.idmap ? { netnsPath: this.d.network.nsPath(record.name) } : {}),
+      ...(joinPid !== undefined ? { joinPid } : {}),
     });
     await writeFileAtomic(cp.config, JSON.stringify(spec, null, 2) + '\n', 0o600);
     const pid = await this.d.runtime.runDetached(record.name, cp.bundle);
@@ -250,6 +286,9 @@ export class Lifecycle {
   destroy(name: string, reason?: string): Promise<void> {
     const c = this.d.registry.get(name);
     const why = reason ? ` (${reason})` : '';
+    // Its namespaces are theirs too: they go first (a CRI pod's containers are removed before it).
+    const joiners = this.joiners(name);
+    if (!c.destroying && joiners.length) return Promise.reject(new Busy(`containers join the namespaces of ${q(name)}: ${joiners.join(' ')}`));
     c.destroying ??= (async () => {
       c.state = 'destroying';
       await c.events.append(`destroying${why}`);
@@ -295,6 +334,7 @@ export class Lifecycle {
    */
   async adoptAll(): Promise<void> {
     await fs.mkdir(this.d.paths.containers, { recursive: true, mode: 0o700 });
+    const found: Array<{ name: string; cp: ContainerPaths; file: RecordFile }> = [];
     for (const name of await fs.readdir(this.d.paths.containers)) {
       const cp = this.d.paths.container(name);
       const file = isValidName(name) ? await loadRecord(cp).catch((e: unknown) => {
@@ -306,6 +346,11 @@ export class Lifecycle {
         await this.teardown(name, cp).catch((e: unknown) => log('sweep %s: %s', name, e));
         continue;
       }
+      found.push({ name, cp, file });
+    }
+    // The containers others join first: a joiner started again needs its pod's init.
+    found.sort((a, b) => Number(a.file.joins !== undefined) - Number(b.file.joins !== undefined));
+    for (const { name, cp, file } of found) {
       try {
         const record = decodeRecord(file); // a value it cannot take: kept on disk, not adopted (below)
         // A daemon killed during an image commit left the container frozen (core/commit.ts);

@@ -4,7 +4,8 @@
  * output, `wait`): they are promises settled when the output grows or the process ends,
  * never a blocked thread.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { tryWatch } from '../util/watch.js';
 import { signalName } from '../ctl/values.js';
 import type { ProcMeta } from '../model/records.js';
 import type { ProcPaths } from '../drivers/monitor/paths.js';
@@ -107,16 +108,12 @@ export class Proc {
   /** inotify on the output file while someone waits on it: the process writes it directly. */
   private watch(stream: Stream): void {
     if (this.watchers.has(stream)) return;
-    try {
-      const w = watch(this.paths[stream], { persistent: false }, () => {
-        const set = this.waiters.get(stream);
-        if (set) for (const wake of [...set]) wake();
-      });
-      w.on('error', () => this.unwatch(stream));
-      this.watchers.set(stream, w);
-    } catch {
-      // No watch (file gone): the periodic check of the process table still wakes readers at the end.
-    }
+    // No watch (file gone, or no watch left on the host): the periodic check of the process table wakes readers.
+    const w = tryWatch(this.paths[stream], () => {
+      const set = this.waiters.get(stream);
+      if (set) for (const wake of [...set]) wake();
+    }, () => this.watchers.delete(stream));
+    if (w) this.watchers.set(stream, w);
   }
 
   private unwatch(stream: Stream): void {

@@ -3,7 +3,8 @@
  * up again after a daemon restart. Each process runs under its own conmon (see
  * drivers/monitor/conmon.ts) and keeps its files in STATE/containers/NAME/procs/ID/.
  */
-import { promises as fs, watch, closeSync, mkdirSync, statSync, constants as C, type FSWatcher } from 'node:fs';
+import { promises as fs, closeSync, mkdirSync, statSync, constants as C, type FSWatcher } from 'node:fs';
+import { tryWatch } from '../util/watch.js';
 import path from 'node:path';
 import { BadRequest, Busy, Exists, NotFound, q, SystemFailure, BrokenPipe, interruptible } from '../errors.js';
 import type { RunOptions } from '../model/records.js';
@@ -261,29 +262,21 @@ export class ProcessTable {
       void proc.tty!.pump().catch((e: unknown) => log('terminal of %s: %s', proc.id, e)); // the next change or check tries again
     };
     if (proc.running && !proc.ttyWatcher) {
-      try {
-        proc.ttyWatcher = watch(proc.paths.dir, { persistent: false }, (_event, file) => {
-          if (file === 'tty.log') pump();
-        });
-        proc.ttyWatcher.on('error', () => undefined); // the periodic check copies anyway
-      } catch {
-        // The periodic check copies anyway.
-      }
+      // Without a watch (none left on the host, or an error later) the periodic check copies.
+      proc.ttyWatcher = tryWatch(proc.paths.dir, (_event, file) => {
+        if (file === 'tty.log') pump();
+      }, () => { proc.ttyWatcher = undefined; });
     }
     pump();
   }
 
   /** Notice the end: conmon renames `exit` into the process's directory. */
   private track(proc: Proc): void {
-    try {
-      const w = watch(proc.paths.dir, { persistent: false }, (_event, file) => {
-        if (file === 'exit') void this.refresh(proc);
-      });
-      w.on('error', () => undefined); // the periodic check notices the end anyway
-      this.exitWatchers.set(proc.id, w);
-    } catch {
-      // The periodic check (check()) notices the end anyway.
-    }
+    // Without a watch (none left on the host, or an error later) the periodic check (check()) notices the end.
+    const w = tryWatch(proc.paths.dir, (_event, file) => {
+      if (file === 'exit') void this.refresh(proc);
+    }, () => this.exitWatchers.delete(proc.id));
+    if (w) this.exitWatchers.set(proc.id, w);
     void this.refresh(proc); // it may have ended before the watch began
   }
 

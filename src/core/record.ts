@@ -14,7 +14,7 @@ import { formatBindMount } from '../model/mounts.js';
 import { parseBindMount } from '../ctl/mount-values.js';
 import type { Settings } from '../model/settings.js';
 import { formatRlimit, type Rlimits } from '../model/rlimits.js';
-import { parseRlimit, parseRlimitName } from '../ctl/values.js';
+import { parseRlimit, parseRlimitName, isValidName, isValidHostname } from '../ctl/values.js';
 import { writeFileAtomic, readJson } from '../util/files.js';
 import type { ContainerRecord } from './container.js';
 import type { ContainerPaths } from './paths.js';
@@ -66,6 +66,8 @@ export function decodeRecord(f: RecordFile): ContainerRecord {
     if (typeof f.properties !== 'object' || f.properties === null) throw new BadRequest('bad properties in the record');
     r.properties = propertiesFrom(Object.entries(f.properties).map(([k, v]) => parseProperty(`${k}=${String(v)}`)));
   }
+  if (f.hostname !== undefined && (typeof f.hostname !== 'string' || !isValidHostname(f.hostname))) throw new BadRequest(`bad hostname ${JSON.stringify(f.hostname)} in the record`);
+  if (f.joins !== undefined && (typeof f.joins !== 'string' || !isValidName(f.joins))) throw new BadRequest(`bad joins ${JSON.stringify(f.joins)} in the record`);
   if (f.grace !== undefined && !(Number.isInteger(f.grace) && f.grace >= 1 && f.grace <= MAX_GRACE)) throw new BadRequest(`bad grace ${JSON.stringify(f.grace)} in the record`);
   return r;
 }

@@ -16,7 +16,9 @@ import { OciRuntime } from '../drivers/runtime/oci.js';
 import { crunForHost } from '../drivers/runtime/crun-hybrid.js';
 import { instanceId, removeInstanceCgroups } from '../drivers/cgroups/hierarchy.js';
 import { checkOverlayPath } from '../drivers/rootfs/overlay.js';
-import { SystemFailure } from '../errors.js';
+import { SystemFailure, describe } from '../errors.js';
+import { onWatchState } from '../util/watch.js';
+import { logger } from '../util/log.js';
 import { SYSTEM_PATH } from '../util/exec.js';
 import { ReaderBudget } from './budget.js';
 import { Network } from './network.js';
@@ -25,6 +27,10 @@ import { removeTree } from '../util/files.js';
 import { renderMetrics, sample } from './metrics.js';
 import { layerFsUseSync } from '../drivers/rootfs/disklayer.js';
 import type { Container } from './container.js';
+
+const log = logger('warden');
+/** Below this much room the state dir counts as full (a line in events). */
+const SPACE_LOW = 1024 * 1024;
 
 export interface WardenOptions {
   stateDir: string;
@@ -92,6 +98,7 @@ export class Warden {
     find: (name) => this.registry.find(name),
     destroy: (name, reason) => this.lifecycle.destroy(name, reason),
     probe: () => this.useProbe?.(),
+    joined: (name) => this.lifecycle.joiners(name).length > 0,
   });
 
   private constructor(readonly options: WardenOptions, runtimeBinary: string, initBinary: string, readonly cgroupHost: CgroupHost) {
@@ -128,8 +135,12 @@ export class Warden {
     await this.images.ensureDefault(progress);
     await this.lifecycle.adoptAll();
     progress(`${this.registry.names().length} container(s) taken up`);
-    // Once a second: the periodic check of every container (checks.ts), then the grace times (grace.ts).
-    this.ticker = setInterval(() => void this.checks.tick().then(() => this.grace.tick()), 1000);
+    // Watches refused by the kernel: every waiter falls back to the periodic check; said once an episode.
+    onWatchState((state, cause) => void this.events.append(state === 'exhausted'
+      ? `error: inotify watches are exhausted (${describe(cause)}): process ends, output and waits are followed by the periodic check (once a second) until watches are available again`
+      : 'inotify watches are available again'));
+    // Once a second: the periodic check of every container (checks.ts), then the grace times (grace.ts), then the state dir's room.
+    this.ticker = setInterval(() => void this.checks.tick().then(() => this.grace.tick()).then(() => this.checkSpace()), 1000);
     this.ticker.unref();
   }
 
@@ -144,6 +155,27 @@ export class Warden {
 
   stop(): void {
     clearInterval(this.ticker);
+    onWatchState(undefined);
+  }
+
+  /** Whether the state dir's filesystem was full at the last look. */
+  private full = false;
+
+  /**
+   * A full state dir is said once in the global events, and again when there is room
+   * (docs/faults.md): creates, runs and imports then fail with ENOSPC, and processes' writes
+   * of output fail (their output goes straight to the state dir). Never rejects.
+   */
+  private async checkSpace(): Promise<void> {
+    const st = await fs.statfs(this.paths.root).catch((e: unknown) => log('statfs %s: %s', this.paths.root, e));
+    if (!st) return;
+    const free = st.bfree * st.bsize; // the daemon is root: the filesystem's reserve is its too
+    const full = free < SPACE_LOW || (st.files > 0 && st.ffree === 0);
+    if (full === this.full) return;
+    this.full = full;
+    await this.events.append(full
+      ? `error: the state dir's filesystem is full (${free} bytes, ${st.ffree} inodes free): creates, runs and imports fail with ENOSPC, process output is not written until there is room`
+      : "the state dir's filesystem has room again");
   }
 
   /** Destroy every container recorded here, release their host resources, empty the state dir. */

@@ -14,6 +14,11 @@ export type { CpuMax, Max } from '../model/limits.js';
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 /** Names of containers, images and processes (docs/interface.md §3). */
+/** A hostname: RFC 1123 labels (letters, digits, inner hyphens) joined by dots, at most 63 bytes in all (a UTS name holds 64 with its NUL). */
+export function isValidHostname(h: string): boolean {
+  return h.length <= 63 && /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(h);
+}
+
 export function isValidName(name: string): boolean {
   return NAME_RE.test(name);
 }

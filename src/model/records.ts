@@ -39,6 +39,13 @@ export interface ContainerRecord {
   imageConfig?: ImageConfig;
   /** `create rlimit.NAME=`: the default rlimits of its processes (absent: none, or an older record). */
   rlimits?: Rlimits;
+  /**
+   * The container whose network, IPC and UTS namespaces (and user namespace: its id range) it
+   * joins, as a CRI container joins its pod sandbox (docs/cri.md); absent: its own.
+   */
+  joins?: string;
+  /** Its hostname (UTS namespace) when not its name: a CRI pod's `hostname` (docs/cri.md). */
+  hostname?: string;
 }
 
 /** What a process was started as (procs/ID/meta.json). */

@@ -39,4 +39,12 @@ export interface CreateOptions {
   grace?: number;
   /** `rlimit.NAME=`: the default rlimits of every process run in it (absent: none given). */
   rlimits?: Rlimits;
+  /**
+   * Join the network, IPC and UTS namespaces of this container (and its user namespace, so
+   * its id range and its privilege) instead of having its own: a CRI container in its pod
+   * (docs/cri.md). `net`, `ports`, `rules`, `rate` and `privileged` are then the pod's.
+   */
+  joins?: string;
+  /** The hostname when not the container's name (a CRI pod's); checked by the caller (isValidHostname). */
+  hostname?: string;
 }

@@ -46,6 +46,14 @@ test('import a directory and a tar.gz; containers run on them; remove is EBUSY w
   const tgz = path.join(tree.base, 'img.tar.gz');
   await execa('tar', ['-czf', tgz, '-C', tgzSrc, '.']);
   t.is(await tree.ctl(tree.p('ctl'), `image import fromtar ${tgz}`), 'ok');
+  // each import ends with what it wrote: entries and the bytes of busybox and the marker at least
+  const busybox = (await fs.stat('/bin/busybox')).size;
+  const done = [...(await fs.readFile(tree.p('events'), 'utf8')).matchAll(/^image import (fromdir|fromtar): done: (\d+) entries, (\d+) bytes written$/gm)];
+  t.deepEqual(done.map((m) => m[1]), ['fromdir', 'fromtar']);
+  for (const m of done) {
+    t.true(Number(m[2]) >= 5, m[0]);
+    t.true(Number(m[3]) >= busybox + 'from a tarball\n'.length - 2, m[0]);
+  }
 
   const listed = await fs.readdir(tree.p('images'));
   for (const n of ['busybox', 'fromdir', 'fromtar']) t.true(listed.includes(n), n);

@@ -7,6 +7,7 @@ import test from 'ava';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Commands } from '../../src/core/commands.js';
+import { SystemFailure } from '../../src/errors.js';
 import { core, tempStateDir, type Core } from '../helpers/fakes.js';
 
 const dirs: string[] = [];
@@ -121,4 +122,24 @@ test('image commit: ENOENT for no such container, EEXIST for a taken name, both 
   t.regex(await read(paths.events), /^error: no such container "?ghost"?$/m);
   t.regex(await read(paths.events), /^error: image "?taken"? exists$/m);
   t.deepEqual(committed, []);
+});
+
+test('a full disk is ENOSPC whoever met it: a write of the daemon, a host program saying so; other failures stay EIO', async (t) => {
+  const { registry, events, lifecycle, paths } = await setup();
+  const failWith = (e: unknown): Commands => new Commands({
+    registry, events,
+    lifecycle: { create: async () => { throw e; }, destroy: (name: string) => lifecycle.destroy(name) },
+    images: { async import() { throw e; }, async remove() {}, async has() { return false; }, isChanging: () => false, async commit() { throw e; } },
+  });
+  const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  const e1 = await t.throwsAsync(failWith(enospc).global('create x'));
+  t.is((e1 as { errno?: string }).errno, 'ENOSPC');
+  t.regex(e1!.message, /^no space left in the state dir: ENOSPC/);
+  t.regex(await read(paths.events), /^error: no space left in the state dir: ENOSPC/m);
+  const full = new SystemFailure('tar x failed: write error: No space left on device', { run: { program: 'tar', args: ['x'], exitCode: 2, stderr: 'tar: ./big: Wrote only 512 of 10240 bytes\ntar: write error: No space left on device' } });
+  const e2 = await t.throwsAsync(failWith(full).global('image import i /tmp/x'));
+  t.is((e2 as { errno?: string }).errno, 'ENOSPC');
+  const other = new SystemFailure('runc run failed: boom', { run: { program: 'runc', args: ['run'], exitCode: 1, stderr: 'boom' } });
+  const e3 = await t.throwsAsync(failWith(other).global('create y'));
+  t.is((e3 as { errno?: string }).errno, 'EIO');
 });

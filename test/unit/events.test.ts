@@ -55,3 +55,12 @@ test('a line longer than keep leaves only the marker', async (t) => {
   t.regex(await fs.readFile(file, 'utf8'), /^dropped 201 bytes of older events\n$/);
   await fs.rm(path.dirname(file), { recursive: true });
 });
+
+test('lines appended while a write is on its way are all written, once, in order', async (t) => {
+  const file = tmpFile();
+  const log = new EventLog(file);
+  await Promise.all(Array.from({ length: 500 }, (_, i) => log.append(`line ${i}`)));
+  const lines = (await fs.readFile(file, 'utf8')).split('\n').filter(Boolean);
+  t.deepEqual(lines, Array.from({ length: 500 }, (_, i) => `line ${i}`));
+  t.is(log.waiting, 0);
+});

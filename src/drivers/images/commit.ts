@@ -73,9 +73,9 @@ export function unshiftId(id: number, idmap?: IdRange): number {
 
 /**
  * Copy the container's root into `dst` (a resolver on the new image's empty root, whose host
- * path is `dstHost`). `onCount` hears of every entry made.
+ * path is `dstHost`). `onCount` hears of every entry made, with the counts so far.
  */
-export async function commitRoot(src: CommitSource, dst: RootfsResolver, dstHost: string, onCount?: (n: number) => void): Promise<CommitStats> {
+export async function commitRoot(src: CommitSource, dst: RootfsResolver, dstHost: string, onCount?: (n: number, sofar: Readonly<CommitStats>) => void): Promise<CommitStats> {
   const stats: CommitStats = { entries: 0, shared: 0, copied: 0, bytes: 0, skipped: 0 };
   const dirTimes: Array<[string, bigint]> = [];
   /** Copied files with more than one name: the merged inode → the first name, made once `done` settles. */
@@ -104,7 +104,7 @@ export async function commitRoot(src: CommitSource, dst: RootfsResolver, dstHost
     }
   };
 
-  const counted = (): void => { stats.entries++; onCount?.(stats.entries); };
+  const counted = (): void => { stats.entries++; onCount?.(stats.entries, stats); };
 
   /** A file the container never changed: a hard link to the original image's. */
   const sharedWith = async (rel: string, st: RootStat, lowerReal: boolean): Promise<boolean> => {

@@ -19,11 +19,15 @@ import { formatImageConfig } from './config.js';
 import { readJson } from '../../util/files.js';
 import { realSource, type MountGuard } from './source.js';
 import { commitRoot, type CommitSource, type CommitStats } from './commit.js';
+import { LRUCache } from 'lru-cache';
 import { RootfsResolver } from '../rootfs/resolver.js';
 
 const log = logger('images');
 
 export const DEFAULT_IMAGE = 'busybox';
+
+/** How many image roots stay open at once (ImageStore#resolver). */
+export const IMAGE_ROOTS_OPEN = 32;
 
 export interface ImageRecord {
   name: string;
@@ -43,14 +47,26 @@ export class ImageStore {
     return path.join(this.dir, name, 'rootfs');
   }
 
-  private readonly resolvers = new Map<string, Promise<RootfsResolver>>();
+  /**
+   * Open image roots, at most IMAGE_ROOTS_OPEN (each holds an fd and a detached mount, and the
+   * FUSE binding a duplicate of it): the least recently used is closed when another is opened
+   * (its registration with the binding ends with it; the next access opens it again). A call
+   * already running on an evicted root finishes first (RootfsResolver#close waits for it).
+   */
+  private readonly resolvers = new LRUCache<string, Promise<RootfsResolver>>({
+    max: IMAGE_ROOTS_OPEN,
+    dispose: (r, name, reason) => {
+      if (reason !== 'evict') return; // removed by remove(), which closes it itself
+      r.then((x) => x.close(), () => undefined).catch((e: unknown) => log('closing the root of image %s: %s', name, e));
+    },
+  });
 
   /** The confined, cached view of an image's root filesystem (closed when the image is removed). */
   resolver(name: string): Promise<RootfsResolver> {
     let r = this.resolvers.get(name);
     if (!r) {
       r = RootfsResolver.open(this.rootfs(name));
-      r.catch(() => this.resolvers.delete(name)); // the caller gets the failure through `r`; the next open tries again
+      r.catch(() => { if (this.resolvers.peek(name) === r) this.resolvers.delete(name); }); // the caller gets the failure through `r`; the next open tries again
       this.resolvers.set(name, r);
     }
     return r;
@@ -135,6 +151,9 @@ export class ImageStore {
       const root = await RootfsResolver.open(rootfs);
       const w = new ImageWriter(root, (n) => { if (n % 5000 === 0) say(`${n} entries`); });
       w.refuseDev = this.guard?.dev;
+      // Once a second while it lasts: what is done (the layer lines say which of how many).
+      const of = st.isFile() ? ` from a ${st.size}-byte archive` : '';
+      const ticker = progressTicker(() => `${w.count} entries, ${w.bytes} bytes written${of}`, say, PROGRESS_MS);
       let config: ImageConfig | undefined;
       try {
         if (st.isDirectory()) {
@@ -161,7 +180,8 @@ export class ImageStore {
           }
         }
         await w.finish();
-        log('image %s: %d entries', name, w.count);
+        ticker.stop();
+        say(`done: ${w.count} entries, ${w.bytes} bytes written`);
         return config;
       } catch (e) {
         if (e instanceof BadRequest && !e.message.startsWith('cannot import')) {
@@ -169,6 +189,7 @@ export class ImageStore {
         }
         throw e;
       } finally {
+        ticker.stop();
         await root.close();
       }
     });
@@ -195,12 +216,16 @@ export class ImageStore {
     const t0 = Date.now();
     await this.build(name, `container ${from.container}`, async (rootfs) => {
       const dst = await RootfsResolver.open(rootfs);
+      // Once a second while it lasts, as an import: entries done, files shared and copied, bytes.
+      let sofar: Readonly<CommitStats> | undefined;
+      const ticker = progressTicker(() => (sofar ? `${sofar.entries} entries, ${sofar.shared} shared, ${sofar.copied} copied (${sofar.bytes} bytes)` : ''), (l) => { if (l) say(l); }, PROGRESS_MS);
       try {
         stats = await commitRoot(
           { ...from, lower: await this.resolver(from.image), lowerHost: this.rootfs(from.image) },
-          dst, rootfs, (n) => { if (n % 5000 === 0) say(`${n} entries`); },
+          dst, rootfs, (n, s) => { sofar = s; if (n % 5000 === 0) say(`${n} entries`); },
         );
       } finally {
+        ticker.stop();
         await dst.close();
       }
       log('commit %s: copied in %d ms', name, Date.now() - t0);
@@ -259,4 +284,25 @@ export class ImageStore {
       this.pending.delete(name);
     }
   }
+}
+
+/** How often a long import says how far it is (issue 19: at least once a second). */
+export const PROGRESS_MS = 1000;
+
+/**
+ * Calls `say(now())` every `ms` while running, when the text changed since it was last said
+ * (a stalled import does not repeat itself); `stop()` ends it. The timer never keeps the
+ * daemon alive.
+ */
+export function progressTicker(now: () => string, say: (line: string) => void, ms: number): { stop(): void } {
+  let last = '';
+  const timer = setInterval(() => {
+    const line = now();
+    if (line !== last) {
+      last = line;
+      say(line);
+    }
+  }, ms);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }

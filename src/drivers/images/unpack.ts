@@ -12,7 +12,7 @@
 import { constants as C, write as fsWrite, fchown, fchmod, futimes, fstat, close as fsClose } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import { BadRequest } from '../../errors.js';
+import { BadRequest, NoSpace } from '../../errors.js';
 import { isErrno } from '../../util/files.js';
 import type { RootfsResolver, RootStat } from '../rootfs/resolver.js';
 import { decompressed, readTar, type MemberType, type TarMember } from './tar.js';
@@ -70,6 +70,8 @@ export class ImageWriter {
   /** Directories known to be there (a cache of parents(); emptied by any removal). */
   private present = new Set<string>();
   count = 0;
+  /** Bytes of file content written so far (progress of long imports). */
+  bytes = 0;
   /** A device (the tree's own mount) whose files are never read. */
   refuseDev?: number;
 
@@ -216,6 +218,7 @@ export class ImageWriter {
         for await (const chunk of body) {
           let off = 0;
           while (off < chunk.length) off += (await pWrite(fd, chunk, off, chunk.length - off)).bytesWritten;
+          this.bytes += chunk.length;
         }
       }
       await pFchown(fd, e.uid, e.gid);
@@ -307,6 +310,8 @@ export async function applyTarStream(w: ImageWriter, { stream, done }: { stream:
 function memberError(e: unknown, name: string): unknown {
   if (e instanceof BadRequest) return e;
   const code = (e as NodeJS.ErrnoException)?.code;
+  // A full disk is the host's state, not a bad member: it keeps its errno (ENOSPC)
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new NoSpace(`cannot apply member ${JSON.stringify(name)}: no space left in the state dir (${code})`, { cause: e });
   if (code) return new BadRequest(`cannot apply member ${JSON.stringify(name)}: ${code}`);
   return e;
 }

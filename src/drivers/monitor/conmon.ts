@@ -19,7 +19,8 @@
  * is awaited with inotify on its directory (runc renames the pid file in).
  */
 import { spawn } from 'node:child_process';
-import { promises as fs, constants as C, watch } from 'node:fs';
+import { promises as fs, constants as C, type FSWatcher } from 'node:fs';
+import { tryWatch } from '../../util/watch.js';
 import path from 'node:path';
 import { SystemFailure } from '../../errors.js';
 import { SYSTEM_PATH } from '../../util/exec.js';
@@ -99,11 +100,7 @@ async function startFailure(p: ProcPaths, argv0: string): Promise<Error> {
 async function waitForPid(p: ProcPaths, alive: () => boolean | Promise<boolean>, deadline: number): Promise<number | undefined> {
   let changed = false;
   let wake: () => void = () => undefined;
-  let watcher: ReturnType<typeof watch> | undefined;
-  try {
-    watcher = watch(p.dir, { persistent: false }, () => { changed = true; wake(); });
-    watcher.on('error', () => undefined); // the timer below goes on alone
-  } catch { /* no inotify: the timer alone */ }
+  const watcher: FSWatcher | undefined = tryWatch(p.dir, () => { changed = true; wake(); }); // without one (no inotify left, an error), the timer below alone
   try {
     for (;;) {
       changed = false;

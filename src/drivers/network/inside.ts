@@ -7,6 +7,7 @@
  * and the egress bandwidth (a tbf qdisc on eth0).
  */
 import { run } from '../../util/exec.js';
+import { SystemFailure } from '../../errors.js';
 import type { EgressRule, Rate } from '../../model/net.js';
 import { logger } from '../../util/log.js';
 
@@ -44,7 +45,12 @@ export async function setEgress(ns: string, rules: EgressRule[]): Promise<void> 
     'add rule inet wardenfs output reject with icmpx type admin-prohibited',
     ...rules.map((r) => `add rule inet wardenfs allowed ${ruleText(r)}`),
   ].join('\n') + '\n';
-  await run('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: script });
+  await run('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: script }).catch((e: unknown) => {
+    // `ip netns exec` only carries nft: say which program refused, with its own words (the errors, not its echo of the script)
+    const run = e instanceof SystemFailure ? e.run : undefined;
+    const said = (run?.stderr ?? String(e)).split('\n').filter((l) => /Error:/.test(l)).map((l) => l.replace(/^\/dev\/stdin:\S+ /, '')).slice(0, 3).join('; ');
+    throw new SystemFailure(`nft refused the egress rules: ${said || (e instanceof Error ? e.message : String(e))}`, { cause: e, ...(run ? { run } : {}) });
+  });
 }
 
 export async function setRate(ns: string, rate: Rate | 'max'): Promise<void> {

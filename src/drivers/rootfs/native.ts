@@ -16,14 +16,16 @@ export interface RawStat {
  * The addon's exports (rootfs.c, init()). Paths are relative to rootFd where there is one.
  * `caller` ([uid, gid, ...groups], see model/caller.ts callerIds): the call is done with that
  * caller's credentials on its pool thread (rootfs.c, creds_enter); without it, the daemon's.
+ * `umask` (open, mkdir, mknod; after `caller`, which may then be undefined): the umask the
+ * call makes the file with (rootfs.c, umask_off); without it, 0.
  */
 export interface Native {
   openRoot(hostPath: string): Promise<number>;
   close(fd: number): Promise<void>;
-  open(rootFd: number, rel: string, flags: number, mode: number, follow: boolean, caller?: Uint32Array): Promise<number>;
+  open(rootFd: number, rel: string, flags: number, mode: number, follow: boolean, caller?: Uint32Array, umask?: number): Promise<number>;
   lstat(rootFd: number, rel: string, caller?: Uint32Array): Promise<RawStat>;
   readdir(rootFd: number, rel: string, caller?: Uint32Array): Promise<string[]>;
-  mkdir(rootFd: number, rel: string, mode: number, caller?: Uint32Array): Promise<void>;
+  mkdir(rootFd: number, rel: string, mode: number, caller?: Uint32Array, umask?: number): Promise<void>;
   rmdir(rootFd: number, rel: string, caller?: Uint32Array): Promise<void>;
   unlink(rootFd: number, rel: string, caller?: Uint32Array): Promise<void>;
   rename(rootFd: number, from: string, to: string, flags: number, caller?: Uint32Array): Promise<void>;
@@ -36,7 +38,7 @@ export interface Native {
   utimens(rootFd: number, rel: string, aSec: number, aNsec: number, mSec: number, mNsec: number, caller?: Uint32Array): Promise<void>;
   truncate(rootFd: number, rel: string, size: number, caller?: Uint32Array): Promise<void>;
   statfs(rootFd: number, rel: string, caller?: Uint32Array): Promise<RootStatFs>;
-  mknod(rootFd: number, rel: string, mode: number, dev: number, caller?: Uint32Array): Promise<void>;
+  mknod(rootFd: number, rel: string, mode: number, dev: number, caller?: Uint32Array, umask?: number): Promise<void>;
   getxattr(rootFd: number, rel: string, name: string, caller?: Uint32Array): Promise<Buffer>;
   listxattr(rootFd: number, rel: string, caller?: Uint32Array): Promise<string[]>;
   setxattr(rootFd: number, rel: string, name: string, value: Buffer, flags: number, caller?: Uint32Array): Promise<void>;
