@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
-# Build the rootfs confinement addon (native/rootfs, used by src/drivers/rootfs/resolver.ts)
+# Build the per-process monitor (native/monitor) and the rootfs confinement addon
+# (native/rootfs, used by src/drivers/rootfs/resolver.ts)
 # with node-gyp against the installed Node headers. Idempotent: skipped when the built
 # rootfs.node is newer than its sources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The per-process monitor (native/monitor, src/drivers/monitor/own.ts): a plain program.
+mon=native/monitor/build/wardenfs-monitor
+if [ ! -f "$mon" ] || [ native/monitor/monitor.c -nt "$mon" ]; then
+  echo "setup: building native/monitor" >&2
+  mkdir -p native/monitor/build
+  gcc -O2 -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -pie \
+    -Wl,-z,relro -Wl,-z,now -o "$mon.tmp" native/monitor/monitor.c
+  mv "$mon.tmp" "$mon"
+fi
 
 dir=native/rootfs
 out=$dir/build/Release/rootfs.node

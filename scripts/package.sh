@@ -3,7 +3,8 @@
 # dpkg-deb from this checkout (docs/operating.md, Install). What goes in:
 #   /usr/lib/wardenfs          package.json, bin/, dist/src (the built JavaScript), the
 #                              runtime node_modules (the patched fuse-native with its build,
-#                              no dev dependencies), native/rootfs's addon, proto/ (the
+#                              no dev dependencies), native/rootfs's addon, the
+#                              per-process monitor (native/monitor), proto/ (the
 #                              CRI face's .proto)
 #   /usr/bin/wardenfs          the launcher (packaging/launcher)
 #   /lib/systemd/system/wardenfs.service, /etc/default/wardenfs (a conffile)
@@ -40,7 +41,7 @@ lib=$root/usr/lib/wardenfs
 doc=$root/usr/share/doc/wardenfs
 
 say "staging $version ($arch)"
-mkdir -p "$lib/bin" "$lib/dist" "$lib/native/rootfs/build/Release" "$root/usr/bin" \
+mkdir -p "$lib/bin" "$lib/dist" "$lib/native/rootfs/build/Release" "$lib/native/monitor/build" "$root/usr/bin" \
   "$root/lib/systemd/system" "$root/etc/default" "$root/usr/share/man/man8" "$doc" "$root/DEBIAN"
 cp package.json package-lock.json "$lib/"
 cp bin/wardenfs.js "$lib/bin/"
@@ -48,6 +49,8 @@ cp bin/wardenfs.js "$lib/bin/"
 cp -r dist/src "$lib/dist/"
 find "$lib/dist" -type f ! -name '*.js' -delete
 install -m 0644 native/rootfs/build/Release/rootfs.node "$lib/native/rootfs/build/Release/"
+install -m 0755 native/monitor/build/wardenfs-monitor "$lib/native/monitor/build/"
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "$lib/native/monitor/build/wardenfs-monitor"
 # The CRI face's own .proto, loaded at start (src/cri/server.ts: beside dist/).
 install -D -m 0644 proto/runtime-v1.proto "$lib/proto/runtime-v1.proto"
 
@@ -104,10 +107,10 @@ bash scripts/package-copyright.sh "$lib/node_modules" > "$doc/copyright"
 
 # Depends: the host programs the daemon runs (scripts/setup.sh installs the same), Node >= 20
 # (Debian 12's nodejs is 18: docs/operating.md says where 20 comes from), and the shared
-# libraries of the two addons as dpkg-shlibdeps finds them.
+# libraries of the two addons and the monitor as dpkg-shlibdeps finds them.
 mkdir -p "$work/debian"
 printf 'Source: wardenfs\n\nPackage: wardenfs\nArchitecture: any\n' > "$work/debian/control"
-shlibs=$(cd "$work" && dpkg-shlibdeps -O --warnings=0 -e"$lib/node_modules/fuse-native/build/Release/fuse.node" -e"$lib/native/rootfs/build/Release/rootfs.node" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+shlibs=$(cd "$work" && dpkg-shlibdeps -O --warnings=0 -e"$lib/node_modules/fuse-native/build/Release/fuse.node" -e"$lib/native/rootfs/build/Release/rootfs.node" -e"$lib/native/monitor/build/wardenfs-monitor" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 rm -rf "$work/debian"
 [ -n "$shlibs" ] || { say "dpkg-shlibdeps found no libraries"; exit 1; }
 depends="nodejs (>= 20), $shlibs, fuse, runc, conmon, catatonit, busybox-static, iproute2, nftables, procps"

@@ -3,7 +3,7 @@
  * up again after a daemon restart. Each process runs under its own conmon (see
  * drivers/monitor/conmon.ts) and keeps its files in STATE/containers/NAME/procs/ID/.
  */
-import { promises as fs, closeSync, constants as C, type FSWatcher } from 'node:fs';
+import { promises as fs, closeSync, mkdirSync, statSync, constants as C, type FSWatcher } from 'node:fs';
 import { tryWatch } from '../util/watch.js';
 import path from 'node:path';
 import { BadRequest, Busy, Exists, NotFound, q, SystemFailure, BrokenPipe, interruptible } from '../errors.js';
@@ -17,8 +17,9 @@ import { startProcess, readExit, reopenStdin, endHolder } from '../drivers/monit
 import { TtyLog, connectAttach, resizeTerminal, readWinsize, writeWinsize } from '../drivers/monitor/terminal.js';
 import { aliveWith, isAlive, parentOf, procStat, readPid } from '../drivers/monitor/procfs.js';
 import { run } from '../util/exec.js';
-import { readJson, writeFileAtomic, randomHex, sleep, exists, isErrno, READ_NOFOLLOW, WRITE_NOFOLLOW } from '../util/files.js';
+import { readJson, randomHex, sleep, exists, isErrno, READ_NOFOLLOW, WRITE_NOFOLLOW, CREATE_EXCL, writeSmallSync } from '../util/files.js';
 import { logger } from '../util/log.js';
+import { steps } from '../util/steps.js';
 import { Proc, statusFromExit, statusLine, type ProcMeta } from './process.js';
 import type { EventLog } from './events.js';
 import type { Cgroup } from '../drivers/cgroups/files.js';
@@ -47,7 +48,7 @@ export interface ProcessHost {
   readonly paths: { readonly dir: string };
   readonly record: { readonly env: string[]; readonly idmap?: IdRange; readonly imageConfig?: ImageConfig; readonly rlimits?: Rlimits };
   readonly events: EventLog;
-  readonly cgroup: Pick<Cgroup, 'procs'>;
+  readonly cgroup: Pick<Cgroup, 'procs'> & Partial<Pick<Cgroup, 'oomFile'>>;
   readonly initPid: number;
   rootfs(): Promise<RootfsResolver>;
   /** The end of a process restarts the container's grace clock (core/grace.ts): it counts from there. */
@@ -160,6 +161,18 @@ export class ProcessTable {
     return this.procs.has(id) || this.reserved.has(id);
   }
 
+  /** A fresh, empty directory for a process (a leftover of an interrupted start is swept). */
+  private async freshDir(dir: string): Promise<void> {
+    try {
+      mkdirSync(dir, { mode: 0o700 }); // synchronous: the state dir's, on the critical path of a start
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) await fs.mkdir(this.dir, { recursive: true, mode: 0o700 }); // the first run: no procs/ yet
+      else if (isErrno(e, 'EEXIST')) await fs.rm(dir, { recursive: true, force: true });
+      else throw e;
+      await fs.mkdir(dir, { mode: 0o700 }); // fresh: never an existing dir or a link to one
+    }
+  }
+
   /** The next free id of 1, 2, 3 … (the counter is persisted so that numbering goes on after a restart). */
   private autoId(): string {
     while (this.taken(String(this.nextAuto))) this.nextAuto++;
@@ -178,19 +191,28 @@ export class ProcessTable {
     const id = o.id ?? this.autoId();
     this.reserved.add(id); // synchronous with the check: a concurrent run cannot take the same id
     const p = this.paths(id);
+    const t = steps();
     try {
-      await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-      if (o.id === undefined) await fs.writeFile(this.counterFile, String(this.nextAuto), { flag: WRITE_NOFOLLOW });
-      await fs.rm(p.dir, { recursive: true, force: true });
-      await fs.mkdir(p.dir, { mode: 0o700 }); // fresh: never an existing dir or a link to one
+      await this.freshDir(p.dir);
       const meta: ProcMeta = {
         id, argv: o.argv, uuid: `${randomHex(8)}-${this.c.name}-${id}`.slice(0, 64), started: new Date().toISOString(),
         ...(o.tty ? { tty: true } : {}),
       };
-      await writeFileAtomic(p.meta, JSON.stringify(meta) + '\n');
+      // Synchronous: small files of the state dir (never the tree's own mount), microseconds
+      // each, where each was a thread-pool round trip on the path of every start (issue 18).
+      // meta.json is written in place, not through a temp file and fsync: the directory is
+      // fresh (O_EXCL), a daemon that dies cannot tear a write that returned, and a host
+      // that crashes takes the process with it.
+      if (o.id === undefined) writeSmallSync(this.counterFile, String(this.nextAuto), WRITE_NOFOLLOW);
+      writeSmallSync(p.meta, JSON.stringify(meta) + '\n', CREATE_EXCL);
       const root = await this.c.rootfs();
-      if (o.dir) await checkDir(root, o.dir);
-      const u = await lookupUser(root, o.user);
+      t.mark('dirs');
+      // Both read the container's files; a bad dir= is the error reported when both are bad.
+      const [dirChecked, user] = await Promise.allSettled([o.dir ? checkDir(root, o.dir) : undefined, lookupUser(root, o.user)]);
+      if (dirChecked.status === 'rejected') throw dirChecked.reason;
+      if (user.status === 'rejected') throw user.reason;
+      const u = user.value;
+      t.mark('user');
       const m = this.c.record.idmap;
       if (m && [u.uid, u.gid, ...(u.additionalGids ?? [])].some((n) => n >= m.size)) {
         throw new BadRequest(`user ${u.uid}:${u.gid} is not mapped in the container's user namespace (ids 0-${m.size - 1})`);
@@ -205,7 +227,7 @@ export class ProcessTable {
       const started = await (this.d.start ?? startProcess)({
         paths: p, containerId: this.c.name, uuid: meta.uuid,
         runtimeBinary: this.d.runtime.binary, runtimeRoot: this.d.runtime.root, processSpec: spec,
-        ...(o.tty ? { tty: true } : {}),
+        ...(o.tty ? { tty: true } : {}), oomFile: this.c.cgroup.oomFile, steps: t,
       });
       const proc = new Proc(meta, p, started.pid, started.conmonPid);
       proc.stdin = started.stdin;
@@ -213,6 +235,8 @@ export class ProcessTable {
       this.procs.set(id, proc);
       this.track(proc);
       await this.c.events.append(`process ${id} started pid=${started.pid}`);
+      t.mark('events');
+      t.done(`run ${id} in ${this.c.name}`);
       return id;
     } catch (e) {
       // The start's failure is what the caller hears; a leftover directory is swept at the next start.
@@ -297,9 +321,14 @@ export class ProcessTable {
   /** The end of a process in events, once: the marker file says it was written. */
   private async report(proc: Proc, found: boolean, status = proc.status): Promise<void> {
     const mark = found ? AT_RESTART : '';
-    if (await exists(proc.paths.oom)) await this.c.events.append(`oom: the memory limit was hit while process ${proc.id} ran${mark}`);
+    // Synchronous checks and marker (the state dir's): the end's path to a waiting reader.
+    if (statSync(proc.paths.oom, { throwIfNoEntry: false })) await this.c.events.append(`oom: the memory limit was hit while process ${proc.id} ran${mark}`);
     await this.c.events.append(`process ${proc.id} ${statusLine(status)}${mark}`);
-    await fs.writeFile(proc.paths.reported, '').catch((e: unknown) => log('%s: %s', proc.paths.reported, e));
+    try {
+      writeSmallSync(proc.paths.reported, '', WRITE_NOFOLLOW);
+    } catch (e) {
+      log('%s: %s', proc.paths.reported, e); // written again at the next restart: the line would repeat once
+    }
   }
 
   /**
@@ -441,7 +470,7 @@ export class ProcessTable {
     await fs.writeFile(proc.paths.stdinClosed, '', { flag: WRITE_NOFOLLOW });
     await proc.stdin?.close().catch((e: unknown) => log('closing the stdin of %s: %s', proc.id, e)); // stdinClosed is written: readers see EOF
     proc.stdin = undefined;
-    if (!proc.tty) await endHolder(proc.paths);
+    if (!proc.tty) await endHolder(proc.paths, proc.meta.uuid);
   }
 
   /** procs/NAME/ID/winsize: the terminal's size as last set (EINVAL for a process without one). */

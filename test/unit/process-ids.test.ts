@@ -38,7 +38,7 @@ class FakeMonitor {
     await fs.writeFile(r.paths.exit, '0');
     this.started.push(path.basename(r.paths.dir));
     this.specs.push(r.processSpec);
-    return { pid, conmonPid: pid + 10000, holderPid: 0, stdin: await fs.open('/dev/null', 'w') };
+    return { pid, conmonPid: pid + 10000, stdin: await fs.open('/dev/null', 'w') };
   };
 }
 

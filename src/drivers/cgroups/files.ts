@@ -36,6 +36,8 @@ export interface Cgroup {
   write(limit: Limit): Promise<void>;
   /** Number of OOM kills so far (for the container's events). */
   oomKills(): Promise<number>;
+  /** The kernel file whose `oom_kill` line counts them (a process's monitor compares it before and after). */
+  readonly oomFile: string;
   /** The host pids of every process in the cgroup (cgroup.procs): what really runs in the container. */
   procs(): Promise<number[]>;
   /**
@@ -175,6 +177,8 @@ export class V2Cgroup implements Cgroup {
     }
   }
 
+  get oomFile(): string { return this.f('memory.events'); }
+
   async oomKills(): Promise<number> {
     return Number(keyValues(await readFile(this.f('memory.events'))).get('oom_kill') ?? 0);
   }
@@ -271,6 +275,8 @@ export class V1Cgroup implements Cgroup {
       }
     }
   }
+
+  get oomFile(): string { return path.join(this.dirs.memory, 'memory.oom_control'); }
 
   async oomKills(): Promise<number> {
     return Number(keyValues(await readFile(path.join(this.dirs.memory, 'memory.oom_control'))).get('oom_kill') ?? 0);

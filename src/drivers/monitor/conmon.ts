@@ -1,19 +1,19 @@
 /**
- * Starting a process in a running container under Debian's conmon, so that it outlives
- * the daemon (docs/processes.md has the measurements behind each choice):
+ * Starting a process in a running container so that it outlives the daemon
+ * (docs/processes.md has the measurements behind each choice). Without a terminal, under
+ * wardenfs's own monitor (own.ts, native/monitor/monitor.c); with a terminal, under
+ * Debian's conmon in its terminal mode (startTerminal, terminal.ts). Both leave the same
+ * files: `conmon.pid` (the monitor), `pid`, `exit`, `oom`.
  *
- * - conmon in `passthrough` mode hands its fds 0/1/2 to `runc exec --detach`: the
- *   process writes straight into stdout/stderr files opened O_APPEND, never through the
- *   daemon, so no byte is lost and the process never blocks while the daemon is down;
- * - conmon is the process's subreaper and writes its exit status to `exit` (atomically)
- *   whether the daemon is alive or not;
- * - `_OCI_SYNCPIPE` is a regular file, not a pipe: with a pipe, conmon dies if the daemon
- *   dies before reading the pid, and the exit status is lost;
- * - stdin is a FIFO made here. A "holder" process (`tail -f /dev/null --pid=CONMON`) keeps
- *   a writer open, so the process sees no spurious EOF when the daemon dies; `closein`
- *   closes the daemon's writer and ends the holder, and the process reads EOF. It follows
- *   conmon (which lives exactly as long as the process, plus the exit record), so that it
- *   can start while runc is still starting the process.
+ * - the runtime hands the monitor's fds 0/1/2 to the process: it writes straight into
+ *   stdout/stderr files opened O_APPEND, never through the daemon, so no byte is lost and
+ *   the process never blocks while the daemon is down;
+ * - the monitor is the process's subreaper and writes its exit status to `exit`
+ *   (atomically) whether the daemon is alive or not;
+ * - stdin is a FIFO made here; the monitor holds a second writer on it, so the process
+ *   sees no spurious EOF when the daemon dies; `closein` closes the daemon's writer and
+ *   has the monitor close its own, and the process reads EOF. Processes started under
+ *   conmon by an earlier wardenfs have a holder process instead (endHolder ends it).
  *
  * Nothing here waits by polling a clock when it can wait for an event: the process's pid
  * is awaited with inotify on its directory (runc renames the pid file in).
@@ -26,12 +26,13 @@ import { SystemFailure } from '../../errors.js';
 import { SYSTEM_PATH } from '../../util/exec.js';
 import { specJson } from '../runtime/spec.js';
 import { typedFailure } from '../../util/hostmessages.js';
-import { isErrno, READ_NOFOLLOW, APPEND_NOFOLLOW, CREATE_EXCL, WRITE_NOFOLLOW } from '../../util/files.js';
-import { makeFifo } from '../rootfs/addon.js';
+import { isErrno, READ_NOFOLLOW, APPEND_NOFOLLOW, CREATE_EXCL, readSmallSync } from '../../util/files.js';
 import { logger } from '../../util/log.js';
+import type { Steps } from '../../util/steps.js';
 import { ProcPaths } from './paths.js';
-import { isAlive, readPid, aliveWith } from './procfs.js';
+import { isAlive, readPid, readPidSync, aliveWith } from './procfs.js';
 import { TtyLog, connectAttach, type StdinSink } from './terminal.js';
+import { spawnMonitor, releaseHeldWriter } from './own.js';
 
 const log = logger('monitor');
 
@@ -47,38 +48,17 @@ export interface StartRequest {
   processSpec: Record<string, unknown>;
   /** A terminal (the spec says `terminal: true` with its size): conmon's terminal mode (terminal.ts). */
   tty?: boolean;
+  /** The container's OOM counter file (Cgroup.oomFile), for the `oom` marker. */
+  oomFile?: string;
+  /** Timing of the start's steps (DEBUG=wardenfs:steps). */
+  steps?: Steps;
 }
 
 export interface Started {
   pid: number;
   conmonPid: number;
-  /** The stdin FIFO's holder; none for a terminal (conmon holds the terminal). */
-  holderPid?: number;
   /** The daemon's own writer: on the stdin FIFO (O_NONBLOCK), or the terminal's attach socket (none when the process ended at once). */
   stdin?: StdinSink;
-}
-
-/** Open a FIFO without blocking and without leaving O_NONBLOCK on the reader the process inherits. */
-async function openFifoPair(fifo: string): Promise<{ reader: fs.FileHandle; writer: fs.FileHandle }> {
-  const tmp = await fs.open(fifo, C.O_RDWR); // never blocks on Linux: it is its own writer
-  try {
-    const reader = await fs.open(fifo, C.O_RDONLY); // a writer exists: does not block
-    const writer = await fs.open(fifo, C.O_WRONLY | C.O_NONBLOCK);
-    return { reader, writer };
-  } finally {
-    await tmp.close();
-  }
-}
-
-function spawnDetached(file: string, args: string[], stdio: Array<'ignore' | number>, cwd: string, env: NodeJS.ProcessEnv): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { cwd, detached: true, stdio, env });
-    child.once('error', reject);
-    child.once('spawn', () => {
-      child.unref();
-      resolve(child.pid!);
-    });
-  });
 }
 
 /** Spawn conmon and wait for the first conmon to return (it double-forks; the monitor lives on). */
@@ -112,24 +92,29 @@ async function startFailure(p: ProcPaths, argv0: string): Promise<Error> {
 }
 
 /**
- * Resolves with the pid once runc has written the pid file, or undefined once conmon has
- * gone without one (a failed exec) or the deadline passed. Woken by inotify on the
- * process's directory; a slow timer is only the safety net.
+ * Resolves with the pid once runc has written the pid file, or undefined once the monitor
+ * has gone without one (a failed exec) or the deadline passed. Woken by inotify on the
+ * process's directory (a change while it looked makes it look again at once); a slow timer
+ * is only the safety net.
  */
-async function waitForPid(p: ProcPaths, conmonPid: number | undefined, deadline: number): Promise<number | undefined> {
+async function waitForPid(p: ProcPaths, alive: () => boolean | Promise<boolean>, deadline: number): Promise<number | undefined> {
+  let changed = false;
   let wake: () => void = () => undefined;
-  const watcher: FSWatcher | undefined = tryWatch(p.dir, () => wake()); // without one (no inotify left, an error), the timer below alone
+  const watcher: FSWatcher | undefined = tryWatch(p.dir, () => { changed = true; wake(); }); // without one (no inotify left, an error), the timer below alone
   try {
     for (;;) {
-      const pid = await readPid(p.pid);
+      changed = false;
+      const pid = readPidSync(p.pid); // a few bytes of the state dir: no thread-pool round trip on the start's path
       if (pid) return pid;
-      if (conmonPid === undefined || !(await isAlive(conmonPid)) || Date.now() > deadline) {
+      if (!(await alive()) || Date.now() > deadline) {
         return readPid(p.pid); // a short process may have run and ended between the two looks
       }
+      if (changed) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 25);
         wake = () => { clearTimeout(timer); resolve(); };
       });
+      wake = () => undefined;
     }
   } finally {
     watcher?.close();
@@ -138,57 +123,27 @@ async function waitForPid(p: ProcPaths, conmonPid: number | undefined, deadline:
 
 export async function startProcess(r: StartRequest): Promise<Started> {
   if (r.tty) return startTerminal(r);
-  const p = r.paths;
-  await fs.mkdir(p.exitDir, { recursive: true });
-  await fs.writeFile(p.spec, specJson(r.processSpec), { mode: 0o600, flag: CREATE_EXCL });
-  await makeFifo(p.stdin, 0o600);
-  const { reader, writer } = await openFifoPair(p.stdin);
-  const out = await fs.open(p.stdout, APPEND_NOFOLLOW, 0o600);
-  const err = await fs.open(p.stderr, APPEND_NOFOLLOW, 0o600);
-  const sync = await fs.open(p.sync, APPEND_NOFOLLOW, 0o600);
-  const argv0 = String((r.processSpec.args as string[])[0]);
-  try {
-    await spawnConmon([
-      '--api-version',
-      '--cid', r.containerId,
-      '--cuuid', r.uuid,
-      '--runtime', r.runtimeBinary,
-      '--runtime-arg', '--root', '--runtime-arg', r.runtimeRoot,
-      '--exec', '--exec-process-spec', p.spec,
-      '--container-pidfile', p.pid,
-      '--conmon-pidfile', p.conmonPid,
-      '--exit-dir', p.exitDir,
-      '--persist-dir', p.dir,
-      '--log-path', 'passthrough:',
-    ], [reader.fd, out.fd, err.fd, sync.fd], p.dir);
-  } catch (e) {
-    await writer.close();
-    throw e;
-  } finally {
-    await Promise.all([reader.close(), out.close(), err.close(), sync.close()]);
-  }
+  return startMonitored(r);
+}
 
-  const conmonPid = await readPid(p.conmonPid);
-  // The holder starts while runc starts the process: both take a few milliseconds.
-  const holder = conmonPid === undefined
-    ? Promise.resolve(undefined)
-    : spawnDetached('/usr/bin/tail', ['-f', '/dev/null', `--pid=${conmonPid}`], ['ignore', 'ignore', 'ignore', writer.fd], '/', {})
-      .then(async (holderPid) => {
-        await fs.writeFile(p.holderPid, String(holderPid), { flag: WRITE_NOFOLLOW });
-        return holderPid;
-      }, (e: unknown) => e as Error);
-  const pid = await waitForPid(p, conmonPid, Date.now() + 30_000);
-  const holderPid = await holder;
-  if (!pid || typeof holderPid !== 'number') {
+/**
+ * A process without a terminal: wardenfs's own monitor (own.ts), which runs the runtime
+ * itself and holds the stdin FIFO's second writer.
+ */
+async function startMonitored(r: StartRequest): Promise<Started> {
+  const p = r.paths;
+  const argv0 = String((r.processSpec.args as string[])[0]);
+  const { monitorPid, writer, running } = await spawnMonitor(r);
+  r.steps?.mark('monitor');
+  const pid = await waitForPid(p, running, Date.now() + 30_000);
+  r.steps?.mark('pid');
+  if (!pid) {
     await writer.close();
-    if (typeof holderPid === 'number') killQuietly(holderPid);
-    if (pid) killQuietly(pid); // started, but without its holder: a failed run leaves nothing running
-    if (conmonPid && (await isAlive(conmonPid))) killQuietly(conmonPid);
-    if (holderPid instanceof Error) throw new SystemFailure(`cannot start the stdin holder: ${holderPid.message}`, { cause: holderPid });
+    if (await isAlive(monitorPid)) killQuietly(monitorPid); // past the deadline: a failed run leaves nothing running
     throw await startFailure(p, argv0);
   }
-  log('started %s in %s: pid %d, conmon %d, holder %d', argv0, r.containerId, pid, conmonPid, holderPid);
-  return { pid, conmonPid: conmonPid!, holderPid, stdin: writer };
+  log('started %s in %s: pid %d, monitor %d', argv0, r.containerId, pid, monitorPid);
+  return { pid, conmonPid: monitorPid, stdin: writer };
 }
 
 /** The message of conmon's sync records (`{"data": -1, "message": "…"}` after a failed start). */
@@ -241,7 +196,7 @@ async function startTerminal(r: StartRequest): Promise<Started> {
     await sync.close();
   }
   const conmonPid = await readPid(p.conmonPid);
-  const pid = await waitForPid(p, conmonPid, Date.now() + 30_000);
+  const pid = await waitForPid(p, () => conmonPid !== undefined && isAlive(conmonPid), Date.now() + 30_000);
   let stdin: StdinSink | undefined;
   let failure: Error | undefined;
   if (pid) {
@@ -274,7 +229,11 @@ function killQuietly(pid: number): void {
 
 /** The exit status conmon recorded (code, or 128+signal), if the process has ended. */
 export async function readExit(p: ProcPaths): Promise<number | undefined> {
-  const text = await fs.readFile(p.exit, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => undefined); // no exit file: not ended
+  // Synchronous: a few bytes of the state dir, read on the path from the end to a waiting reader.
+  let text: string | undefined;
+  try {
+    text = readSmallSync(p.exit);
+  } catch { /* no exit file: not ended */ }
   if (text === undefined || text.trim() === '') return undefined;
   const n = Number(text.trim());
   return Number.isInteger(n) ? n : undefined;
@@ -290,17 +249,22 @@ export async function reopenStdin(p: ProcPaths): Promise<fs.FileHandle | undefin
   }
 }
 
-/** End the stdin holder (it is ours if its command line still names the process's conmon). */
-export async function endHolder(p: ProcPaths): Promise<void> {
-  const [holder, conmon] = await Promise.all([readPid(p.holderPid), readPid(p.conmonPid)]);
-  if (holder && conmon && (await aliveWith(holder, `--pid=${conmon}`))) killQuietly(holder);
+/**
+ * Let go of the stdin FIFO's second writer: wardenfs's monitor closes the one it holds;
+ * a process started under conmon (by an earlier wardenfs) has a holder process, ended
+ * here (it is ours if its command line still names the process's conmon).
+ */
+export async function endHolder(p: ProcPaths, uuid: string): Promise<void> {
+  const [holder, monitor] = await Promise.all([readPid(p.holderPid), readPid(p.conmonPid)]);
+  if (holder && monitor && (await aliveWith(holder, `--pid=${monitor}`))) killQuietly(holder);
+  if (!holder && monitor) await releaseHeldWriter(monitor, uuid);
 }
 
 /** Kill a process's monitor and holder (container destroy): both are recognised by their command lines. */
 export async function endMonitor(p: ProcPaths, uuid: string): Promise<void> {
   const conmon = await readPid(p.conmonPid);
   if (conmon && (await aliveWith(conmon, uuid))) killQuietly(conmon);
-  await endHolder(p);
+  await endHolder(p, uuid);
 }
 
 /**

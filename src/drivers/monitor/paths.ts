@@ -1,7 +1,8 @@
 /**
- * The files of one process, in STATE/containers/NAME/procs/ID/. conmon writes `pid`,
- * `conmon.pid`, `exit` and `sync`; the process writes `stdout`/`stderr` directly; the
- * daemon writes `meta.json`, `process.json`, `holder.pid` and `stdin.closed`.
+ * The files of one process, in STATE/containers/NAME/procs/ID/. The monitor (wardenfs-monitor,
+ * or conmon for a terminal) writes `conmon.pid`, `exit` and `oom`, the runtime `pid`, conmon
+ * also `sync`; the process writes `stdout`/`stderr` directly; the daemon writes `meta.json`,
+ * `process.json`, `stdin.closed` (and, before wardenfs-monitor, `holder.pid`).
  */
 import path from 'node:path';
 
@@ -15,6 +16,7 @@ export class ProcPaths {
   get sync(): string { return path.join(this.dir, 'sync'); }
   get pid(): string { return path.join(this.dir, 'pid'); }
   get conmonPid(): string { return path.join(this.dir, 'conmon.pid'); }
+  /** The stdin holder of a process started under conmon by an earlier wardenfs (none now: the monitor holds the writer). */
   get holderPid(): string { return path.join(this.dir, 'holder.pid'); }
   get exit(): string { return path.join(this.dir, 'exit'); }
   get exitDir(): string { return path.join(this.dir, 'exitdir'); }

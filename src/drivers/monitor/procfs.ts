@@ -1,6 +1,6 @@
 /** Small /proc readers: is a pid alive (zombies are not), its parent, its command line. */
 import { promises as fs } from 'node:fs';
-import { READ_NOFOLLOW } from '../../util/files.js';
+import { READ_NOFOLLOW, readSmallSync } from '../../util/files.js';
 
 export async function statusField(pid: number, field: string): Promise<string | undefined> {
   const text = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined); // gone: no field
@@ -50,6 +50,16 @@ export async function aliveWith(pid: number, marker: string): Promise<boolean> {
 
 export async function readPid(file: string): Promise<number | undefined> {
   const text = await fs.readFile(file, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => ''); // not written (yet): no pid
+  const n = Number(text.trim());
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/** readPid, synchronously: for the wait on a start's pid file, woken by every change in its directory. */
+export function readPidSync(file: string): number | undefined {
+  let text = '';
+  try {
+    text = readSmallSync(file);
+  } catch { /* not written (yet): no pid */ }
   const n = Number(text.trim());
   return Number.isInteger(n) && n > 0 ? n : undefined;
 }
