@@ -13,6 +13,7 @@
  *     upper/ work/                  the container's own overlay layer
  *     lower/                        where the image's idmapped mount is attached while the overlay is mounted (user namespace)
  *     rootfs/                       the merged overlay mount
+ *     changing                      a settings change under way (core/changes.ts)
  */
 import path from 'node:path';
 
@@ -41,4 +42,6 @@ export class ContainerPaths {
   get work(): string { return path.join(this.dir, 'work'); }
   get rootfs(): string { return path.join(this.dir, 'rootfs'); }
   get idmappedLower(): string { return path.join(this.dir, 'lower'); }
+  /** There while a change of the settings is under way (core/changes.ts). */
+  get changing(): string { return path.join(this.dir, 'changing'); }
 }

@@ -370,6 +370,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         if (!addr.startsWith(`${tree.net}.`)) fail(`container ${name}: address ${addr}`);
         if (!readdirSync('/run/netns').includes(netnsName(instance, name))) fail(`container ${name}: no netns`);
       }
+      await checkSettings(m);
       m.maybeDestroyed = false; // a destroy cut off before it removed the record: still whole
       await checkProcs(m, final);
     }
@@ -382,6 +383,27 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       if (!listed.has(m.name)) containers.delete(m.name);
     }
     await checkLeaks(listed);
+  }
+
+  /**
+   * What the tree says of a container's limits and forwards is what the kernel does and what
+   * the record holds (a change cut off by a kill: old or new, but the same everywhere).
+   */
+  async function checkSettings(m: ContainerModel): Promise<void> {
+    const rec = JSON.parse(await fs.readFile(path.join(tree.state, 'containers', m.name, 'container.json'), 'utf8')) as { settings: Record<string, unknown> };
+    for (const key of ['memory.max', 'pids.max']) {
+      const shown = (await fs.readFile(C(m.name, 'cgroup', key), 'utf8')).trim();
+      const recorded = rec.settings[key] === undefined ? undefined : String(rec.settings[key]);
+      if (recorded !== undefined && shown !== recorded) fail(`container ${m.name}: cgroup/${key} reads ${shown}, its record holds ${recorded}`);
+    }
+    if (m.net !== 'bridge') return;
+    const shown = (await fs.readFile(C(m.name, 'net', 'ports'), 'utf8')).split('\n').filter(Boolean)
+      .map((l) => /(\d+):(\d+)\/tcp$/.exec(l)).map((x) => `${x?.[1]}:${x?.[2]}`).sort();
+    const recorded = ((rec.settings.ports as string[] | undefined) ?? []).map((l) => /(\d+):(\d+)\/tcp$/.exec(l)).map((x) => `${x?.[1]}:${x?.[2]}`).sort();
+    if (shown.join() !== recorded.join()) fail(`container ${m.name}: net/ports ${shown.join(' ')}, its record ${recorded.join(' ')}`);
+    const chain = await execa('/usr/sbin/nft', ['list', 'chain', 'ip', names.table, `c_${m.name}`], { reject: false });
+    const kernel = chain.exitCode === 0 ? [...chain.stdout.matchAll(/dport (\d+) dnat to [\d.]+:(\d+)/g)].map((x) => `${x[1]}:${x[2]}`).sort() : [];
+    if (kernel.join() !== shown.join()) fail(`container ${m.name}: net/ports says ${shown.join(' ') || '(none)'}, the kernel forwards ${kernel.join(' ') || '(none)'}`);
   }
 
   async function checkProcs(m: ContainerModel, final: boolean): Promise<void> {
@@ -476,7 +498,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const ports = readdirSync(`/sys/class/net/${names.bridge}/brif`).sort();
     const want = [...listed].filter((n) => containers.get(n)?.net === 'bridge').map((n) => vethName(instance, n)).sort();
     if (ports.join() !== want.join()) fail(`bridge ports ${ports.join(' ')}; expected ${want.join(' ')}`);
-    const nft = await execa('nft', ['-j', 'list', 'table', 'ip', names.table], { reject: false });
+    const nft = await execa('/usr/sbin/nft', ['-j', 'list', 'table', 'ip', names.table], { reject: false });
     if (nft.exitCode === 0) {
       const doc = JSON.parse(nft.stdout) as { nftables: Array<{ chain?: { name: string }; map?: { name: string; elem?: Array<[unknown, Record<string, { target: string }>]> } }> };
       for (const x of doc.nftables) {

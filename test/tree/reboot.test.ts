@@ -82,7 +82,7 @@ async function reboot(tree: Tree, instance: string, claimsOwned: string[]): Prom
   for (const ns of readdirSync('/run/netns').filter((n) => n.startsWith(netnsName(instance, '')))) await execa('ip', ['netns', 'del', ns], { reject: false });
   for (const name of await fs.readdir(path.join(tree.state, 'containers'))) await execa('ip', ['link', 'del', vethName(instance, name)], { reject: false });
   await execa('ip', ['link', 'del', names.bridge], { reject: false });
-  await execa('nft', ['delete', 'table', 'ip', names.table], { reject: false });
+  await execa('/usr/sbin/nft', ['delete', 'table', 'ip', names.table], { reject: false });
   // cgroups and /run are empty after a boot
   for (const name of await fs.readdir(path.join(tree.state, 'containers'))) {
     for (const d of await cgroupDirs(instance, name)) await fs.rmdir(d).catch(() => undefined);
@@ -123,6 +123,7 @@ test.serial('after a host reboot every container comes back on its layer with it
   t.deepEqual(await mountsWith(tree.state), [], 'every mount is gone');
   t.false(await exists(`/run/netns/${netnsName(instance, 'ra')}`));
   t.false(await exists(`/sys/class/net/${netNames(instance).bridge}`));
+  t.not((await execa('/usr/sbin/nft', ['list', 'table', 'ip', netNames(instance).table], { reject: false })).exitCode, 0, 'no nft table');
 
   await tree.start();
   t.deepEqual((await fs.readdir(tree.p('containers'))).sort(), ['ra', 'rb', 'rc']);

@@ -184,3 +184,31 @@ test('create copies the image\'s run configuration into the container\'s record,
   world.imageConfigs.delete('busybox');
   t.false('imageConfig' in (await lifecycle.create('plain', opts())).record);
 });
+
+test('restart: a settings change cut off by the daemon\'s end (marker on disk) is undone from the record; no marker, nothing applied', async (t) => {
+  const dir = stateDir();
+  const world = new World();
+  const first = await core(dir, world);
+  const cut = await first.lifecycle.create('cut', opts({ settings: { 'memory.max': 100 << 20, 'pids.max': 300 } }));
+  await first.lifecycle.create('calm', opts());
+  // The kernel got a new limit, the record did not: the daemon died in between (core/changes.ts).
+  await fs.writeFile(cut.paths.changing, '');
+  const cgroupRoot = path.join(path.dirname(dir), 'cgroup');
+  const cgDir = (name: string) => path.join(cgroupRoot, 'wardenfs', INSTANCE, name);
+  for (const name of ['cut', 'calm']) {
+    await fs.mkdir(cgDir(name), { recursive: true });
+    await fs.writeFile(path.join(cgDir(name), 'memory.max'), String(200 << 20));
+  }
+  world.calls.length = 0;
+  const second = await core(dir, world);
+  await second.lifecycle.adoptAll();
+  t.deepEqual(second.registry.names(), ['calm', 'cut']);
+  t.is(await fs.readFile(path.join(cgDir('cut'), 'memory.max'), 'utf8'), String(100 << 20), 'the record\'s limit again');
+  t.is(await fs.readFile(path.join(cgDir('cut'), 'pids.max'), 'utf8'), '300');
+  t.is(await fs.readFile(path.join(cgDir('cut'), 'cpu.max'), 'utf8'), 'max 100000');
+  t.true(world.calls.includes('net.reapply cut'), 'its network applied again');
+  t.false(await exists(cut.paths.changing), 'the marker is gone');
+  t.regex(await fs.readFile(cut.paths.events, 'utf8'), /^settings applied again from the record/m);
+  t.false(world.calls.includes('net.reapply calm'), 'no marker: nothing applied again');
+  t.is(await fs.readFile(path.join(cgDir('calm'), 'memory.max'), 'utf8'), String(200 << 20));
+});
