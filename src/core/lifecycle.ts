@@ -148,6 +148,10 @@ export class Lifecycle {
     const cp = paths.container(name);
     let idmap: IdRange | undefined;
     try {
+      // The directory before anything is claimed for it: a daemon killed from here on leaves
+      // a directory without a record, which the next start sweeps with all it holds (the id
+      // claim included; a claim of no directory would stay in /run until it went stale).
+      await fs.mkdir(cp.dir, { recursive: true, mode: 0o700 });
       if (!options.privileged) idmap = await this.allocateIds(cp.dir);
       const address = net === 'bridge' ? this.d.network.allocate(name) : undefined;
       if (images.isChanging(image)) throw new Busy(`image ${q(image)} is being imported or removed`);

@@ -212,3 +212,20 @@ test('restart: a settings change cut off by the daemon\'s end (marker on disk) i
   t.false(world.calls.includes('net.reapply calm'), 'no marker: nothing applied again');
   t.is(await fs.readFile(path.join(cgDir('calm'), 'memory.max'), 'utf8'), String(200 << 20));
 });
+
+test('a create cut off right after its id claim (its clean-up never ran): the next start sweeps the claim', async (t) => {
+  const dir = stateDir();
+  const { world, lifecycle, paths } = await core(dir);
+  // The step after the claim fails, and so does the clean-up's first host step: what is
+  // left is what a daemon killed after the claim leaves.
+  world.failAt('allocate', 1);
+  world.failAt('runtime.delete', 1);
+  await t.throwsAsync(lifecycle.create('cut', opts()), { instanceOf: Injected });
+  t.is(world.claims.size, 1, 'the claim is held');
+  t.true(await exists(paths.container('cut').dir), 'its directory is there for the sweep');
+  const restarted = await core(dir, world);
+  await restarted.lifecycle.adoptAll();
+  t.deepEqual(restarted.registry.names(), []);
+  t.is(world.claims.size, 0, 'swept with its directory');
+  t.false(await exists(paths.container('cut').dir));
+});
