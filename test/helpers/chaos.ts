@@ -51,6 +51,8 @@ export interface ChaosResult {
   failureSamples: Record<string, string>;
   /** Kills aimed at an operation under way, by its kind. */
   aimedKills: Record<string, number>;
+  /** Operations under way at the kills. */
+  cutOff: number;
   containersCreated: number;
   containersDestroyed: number;
   processesChecked: number;
@@ -103,13 +105,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const instance = instanceId(tree.state);
   const names = netNames(instance);
   const result: ChaosResult = {
-    seed: o.seed, seconds: o.seconds, restarts: 0, checks: 0, ops: {}, failedOps: {}, failureSamples: {}, aimedKills: {},
+    seed: o.seed, seconds: o.seconds, restarts: 0, checks: 0, ops: {}, failedOps: {}, failureSamples: {}, aimedKills: {}, cutOff: 0,
     containersCreated: 0, containersDestroyed: 0, processesChecked: 0,
   };
   const containers = new Map<string, ContainerModel>();
   /** Every container name ever asked for (what a leak would be named after). */
   const tried = new Set<string>();
   const images = new Set<string>(['busybox']);
+  /** Images whose import or removal was cut off: listed whole, or not at all. */
+  const maybeImages = new Set<string>();
   const portBase = 20000 + (Number(tree.net.split('.')[1]) % 200) * 100;
   let up = false;
   let upWaiters: Array<() => void> = [];
@@ -292,6 +296,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         }
         case 'import': {
           const name = `im${w}-${k}`;
+          maybeImages.add(name);
           await ctl(tree.p('ctl'), `image import ${name} ${imgSrc}`);
           images.add(name);
           return;
@@ -300,6 +305,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           const cand = [...images].filter((i) => i !== 'busybox');
           if (!cand.length) return;
           const name = pick(cand);
+          maybeImages.add(name);
           await ctl(tree.p('ctl'), `image remove ${name}`);
           images.delete(name);
           return;
@@ -383,6 +389,26 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       if (!listed.has(m.name)) containers.delete(m.name);
     }
     await checkLeaks(listed);
+    await checkImages();
+  }
+
+  /** Every image listed is whole and the same as its source; no half-made one is on disk; confirmed ones are there. */
+  async function checkImages(): Promise<void> {
+    const listedImages = new Set(await fs.readdir(tree.p('images')));
+    for (const name of await fs.readdir(path.join(tree.state, 'images'))) {
+      if (!listedImages.has(name)) fail(`state dir: images/${name} is left (not listed)`);
+      if (!(await fs.stat(path.join(tree.state, 'images', name, 'image.json')).catch(() => undefined))) fail(`image ${name}: listed without image.json`);
+    }
+    for (const name of images) if (!listedImages.has(name) && !maybeImages.has(name)) fail(`image ${name} was imported and not removed, but is not listed`);
+    for (const name of listedImages) {
+      if (name === 'busybox') continue;
+      if (!images.has(name) && !maybeImages.has(name)) fail(`image ${name} is listed but was never imported`);
+      const got = await fs.readFile(tree.p('images', name, 'rootfs', 'data', 'f19'), 'utf8').catch(() => 'unreadable');
+      if (got !== 'file 19\n'.repeat(190)) fail(`image ${name}: data/f19 is not what was imported`);
+      images.add(name);
+    }
+    for (const name of [...images]) if (!listedImages.has(name)) images.delete(name);
+    maybeImages.clear();
   }
 
   /**
@@ -560,8 +586,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         }
       }
       up = false;
+      const cut = [...underWay.values()];
       await tree.stop('SIGKILL');
-      log(`[chaos] daemon killed (restart ${result.restarts + 1}); ${inFlight.size} operation(s) cut off`);
+      result.cutOff += cut.length;
+      log(`[chaos] daemon killed (restart ${result.restarts + 1}) during: ${cut.join(' ') || 'nothing'}`);
       await Promise.allSettled([...inFlight]);
       await sleep(int(0, 1500)); // processes end and print while it is down
       await tree.start();

@@ -14,6 +14,7 @@ import { Tree } from '../helpers/tree.js';
 import { netHelpers } from '../helpers/net.js';
 import { instanceId } from '../../src/drivers/cgroups/hierarchy.js';
 import { netNames } from '../../src/drivers/network/host.js';
+import { pidAlive } from '../helpers/host.js';
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -59,4 +60,23 @@ test.serial('a port and limit change cut off between the kernel and the record: 
   await fs.writeFile(C('cut', 'net', 'ports'), `127.0.0.1:${b}:80\n`);
   t.regex(await fs.readFile(record, 'utf8'), new RegExp(`"127\\.0\\.0\\.1:${b}:80/tcp"`));
   await t.throwsAsync(fs.access(path.join(tree.state, 'containers', 'cut', 'changing')));
+});
+
+test.serial('a run cut off before its holder.pid was written: destroy still ends its stdin holder at once', async (t) => {
+  const tree = new Tree('cutrun');
+  t.teardown(() => tree.cleanup());
+  await tree.start();
+  await tree.ctl(tree.p('ctl'), 'create cr');
+  const id = await tree.ctl(tree.p('containers', 'cr', 'ctl'), 'run sleep 1000');
+  const dir = path.join(tree.state, 'containers', 'cr', 'procs', id);
+  const holder = Number(await fs.readFile(path.join(dir, 'holder.pid'), 'utf8'));
+  const conmon = Number(await fs.readFile(path.join(dir, 'conmon.pid'), 'utf8'));
+  t.true(pidAlive(holder) && pidAlive(conmon));
+  // What a daemon killed between the holder's start and the write of its pid leaves.
+  await tree.stop('SIGKILL');
+  await fs.rm(path.join(dir, 'holder.pid'));
+  await tree.start();
+  await tree.ctl(tree.p('ctl'), 'destroy cr');
+  t.false(pidAlive(conmon), 'the monitor is gone');
+  t.false(pidAlive(holder), 'the holder is gone when the destroy returns');
 });

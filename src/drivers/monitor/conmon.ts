@@ -29,11 +29,13 @@ import { isErrno, READ_NOFOLLOW, APPEND_NOFOLLOW, CREATE_EXCL, WRITE_NOFOLLOW } 
 import { makeFifo } from '../rootfs/addon.js';
 import { logger } from '../../util/log.js';
 import { ProcPaths } from './paths.js';
-import { isAlive, readPid, aliveWith } from './procfs.js';
+import { isAlive, readPid, aliveWith, cmdline } from './procfs.js';
 
 const log = logger('monitor');
 
 export const CONMON = '/usr/bin/conmon';
+/** The stdin holder's program. */
+const HOLDER = '/usr/bin/tail';
 
 export interface StartRequest {
   paths: ProcPaths;
@@ -170,7 +172,7 @@ export async function startProcess(r: StartRequest): Promise<Started> {
   // The holder starts while runc starts the process: both take a few milliseconds.
   const holder = conmonPid === undefined
     ? Promise.resolve(undefined)
-    : spawnDetached('/usr/bin/tail', ['-f', '/dev/null', `--pid=${conmonPid}`], ['ignore', 'ignore', 'ignore', writer.fd], '/', {})
+    : spawnDetached(HOLDER, ['-f', '/dev/null', `--pid=${conmonPid}`], ['ignore', 'ignore', 'ignore', writer.fd], '/', {})
       .then(async (holderPid) => {
         await fs.writeFile(p.holderPid, String(holderPid), { flag: WRITE_NOFOLLOW });
         return holderPid;
@@ -219,11 +221,31 @@ export async function endHolder(p: ProcPaths): Promise<void> {
   if (holder && conmon && (await aliveWith(holder, `--pid=${conmon}`))) killQuietly(holder);
 }
 
+/** The holders (by their exact command line) that follow process `conmon`. */
+async function holdersOf(conmon: number): Promise<number[]> {
+  const want = [HOLDER, '-f', '/dev/null', `--pid=${conmon}`];
+  const out: number[] = [];
+  for (const name of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const argv = await cmdline(Number(name)).catch(() => [] as string[]);
+    if (argv.length === want.length && argv.every((a, i) => a === want[i])) out.push(Number(name));
+  }
+  return out;
+}
+
 /** Kill a process's monitor and holder (container destroy): both are recognised by their command lines. */
 export async function endMonitor(p: ProcPaths, uuid: string): Promise<void> {
   const conmon = await readPid(p.conmonPid);
-  if (conmon && (await aliveWith(conmon, uuid))) killQuietly(conmon);
-  await endHolder(p);
+  const ours = conmon !== undefined && (await aliveWith(conmon, uuid));
+  if (ours) killQuietly(conmon);
+  if ((await readPid(p.holderPid)) !== undefined) return endHolder(p);
+  // No holder.pid: a run cut off by the daemon's end after the holder started and before
+  // its pid was written. The holder would end only at its next look at conmon (a second
+  // later), after the destroy has said everything is gone: found by its command line, when
+  // the conmon it follows is this process's (or gone: then no other's holder has that line).
+  if (conmon !== undefined && (ours || !(await isAlive(conmon)))) {
+    for (const pid of await holdersOf(conmon)) killQuietly(pid);
+  }
 }
 
 /**
