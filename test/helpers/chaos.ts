@@ -35,6 +35,8 @@ export interface ChaosOptions {
   seconds: number;
   seed: number;
   writers?: number;
+  /** Milliseconds between daemon kills, at least and at most (default 1000–5000). */
+  killEvery?: [number, number];
   /** Progress lines (restarts, checks). */
   log?: (line: string) => void;
   tag?: string;
@@ -574,7 +576,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
   const killer = async (): Promise<void> => {
     while (Date.now() < deadline && !violation) {
-      await sleep(int(1000, 5000));
+      await sleep(int(...(o.killEvery ?? [1000, 5000])));
       if (Date.now() >= deadline || violation) return;
       // Most kills aim at an operation that changes the host (the middle of a create, a destroy …).
       if (rand() < 0.7) {
