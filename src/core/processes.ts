@@ -5,7 +5,7 @@
  */
 import { promises as fs, watch, closeSync, constants as C, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import { BadRequest, Busy, Exists, NotFound, q, SystemFailure, BrokenPipe, interruptible } from '../errors.js';
+import { BadRequest, Busy, Exists, NotFound, q, SystemFailure, BrokenPipe, interruptible, WardenError } from '../errors.js';
 import type { RunOptions } from '../model/records.js';
 import { isValidName, type Signal } from '../ctl/values.js';
 import { buildProcessSpec } from '../drivers/runtime/spec.js';
@@ -50,6 +50,8 @@ export interface ProcessHost {
   rootfs(): Promise<RootfsResolver>;
   /** The end of a process restarts the container's grace clock (core/grace.ts): it counts from there. */
   touch?(): void;
+  /** `destroying` once a destroy has begun (core/container.ts); absent: active. */
+  readonly state?: 'active' | 'destroying';
 }
 
 /** Ended processes kept per container (retention); older ones are forgotten as by rmdir. */
@@ -208,6 +210,11 @@ export class ProcessTable {
       if (o.id === undefined && this.nextAuto === Number(id) + 1) {
         this.nextAuto = Number(id);
         await fs.writeFile(this.counterFile, String(this.nextAuto), { flag: WRITE_NOFOLLOW }).catch((we: unknown) => log('counter of %s: %s', this.c.name, we)); // an id skipped at worst
+      }
+      // A destroy began while the process started: the runtime's failure (`exec failed`, EIO)
+      // says less than what happened, which a run arriving a moment later is told (EINVAL).
+      if (this.c.state === 'destroying' && (e instanceof SystemFailure || !(e instanceof WardenError))) {
+        throw new BadRequest(`container ${q(this.c.name)} is being destroyed`, { cause: e });
       }
       throw e;
     } finally {
