@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 dir=native/rootfs
 out=$dir/build/Release/rootfs.node
 
-if [ -f "$out" ] && [ "$out" -nt "$dir/rootfs.c" ] && [ "$out" -nt "$dir/idmap.c" ] && [ "$out" -nt "$dir/notify.c" ] && [ "$out" -nt "$dir/binding.gyp" ]; then
+if [ -f "$out" ] && [ "$out" -nt "$dir/rootfs.c" ] && [ "$out" -nt "$dir/idmap.c" ] && [ "$out" -nt "$dir/notify.c" ] && [ "$out" -nt "$dir/seqpacket.c" ] && [ "$out" -nt "$dir/hostmount.c" ] && [ "$out" -nt "$dir/binding.gyp" ]; then
   exit 0
 fi
 

@@ -3,7 +3,8 @@
 # dpkg-deb from this checkout (docs/operating.md, Install). What goes in:
 #   /usr/lib/wardenfs          package.json, bin/, dist/src (the built JavaScript), the
 #                              runtime node_modules (the patched fuse-native with its build,
-#                              no dev dependencies), native/rootfs's addon
+#                              no dev dependencies), native/rootfs's addon, proto/ (the
+#                              CRI face's .proto)
 #   /usr/bin/wardenfs          the launcher (packaging/launcher)
 #   /lib/systemd/system/wardenfs.service, /etc/default/wardenfs (a conffile)
 #   /usr/share/man/man8/wardenfs.8.gz   from the usage tables of `wardenfs --help`
@@ -47,6 +48,8 @@ cp bin/wardenfs.js "$lib/bin/"
 cp -r dist/src "$lib/dist/"
 find "$lib/dist" -type f ! -name '*.js' -delete
 install -m 0644 native/rootfs/build/Release/rootfs.node "$lib/native/rootfs/build/Release/"
+# The CRI face's own .proto, loaded at start (src/cri/server.ts: beside dist/).
+install -D -m 0644 proto/runtime-v1.proto "$lib/proto/runtime-v1.proto"
 
 # Runtime node_modules: the checkout's (fuse-native patched and built by setup.sh), without
 # the dev dependencies. npm prune works offline and runs no install script.
@@ -73,6 +76,10 @@ find "$lib/node_modules" \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.cts' -
 # Their READMEs and changelogs are not needed to run (license files stay).
 find "$lib/node_modules" -type f \( -iname '*.md' -o -iname '*.markdown' \) ! -iname 'license*' ! -iname 'licence*' -delete
 find "$lib/node_modules" -type d -empty -delete
+# Modules read by require(), shipped executable by some authors (wrap-ansi, under
+# @grpc/proto-loader): without a #! line they are no programs, and lintian says so.
+find "$lib/node_modules" -type f -perm /111 \( -name '*.js' -o -name '*.cjs' -o -name '*.mjs' -o -name '*.json' \) -print0 \
+  | while IFS= read -r -d '' f; do [ "$(head -c 2 "$f")" = '#!' ] || chmod a-x "$f"; done
 # The two shared objects, without their symbol tables (not needed to load them).
 find "$lib" -name '*.node' -exec strip --strip-unneeded --remove-section=.comment --remove-section=.note {} + -exec chmod 0644 {} +
 

@@ -8,11 +8,12 @@ cd "$(dirname "$0")/.."
 # catatonit: the idle init of every container. busybox-static: the default image.
 # conmon: the per-process monitor. iproute2/nftables: container networks. bindfs: the rootfs benchmark.
 # libfuse-dev, pkg-config, make, g++: the patched fuse-native is built at install.
+# xfsprogs: the XFS layer store, loop-backed, whose project quotas are disk.max (docs/decisions.md).
 # gcc, linux-libc-dev (<linux/openat2.h>), python3 (node-gyp): the rootfs confinement addon.
 # prometheus: its promtool checks the `metrics` files in the tests (test/tree/metrics.test.ts);
 # 19 MB to download, 96 MB installed (the server comes with it; Debian's postinst would start
 # its service on a host without a policy-rc.d that says no).
-PACKAGES=(libfuse2 libfuse-dev pkg-config make g++ gcc linux-libc-dev python3 fuse runc crun catatonit busybox-static conmon iproute2 nftables bindfs tar gzip util-linux procps patch coreutils prometheus)
+PACKAGES=(libfuse2 libfuse-dev pkg-config make g++ gcc linux-libc-dev python3 fuse runc crun catatonit busybox-static conmon iproute2 nftables bindfs tar gzip util-linux procps patch coreutils prometheus xfsprogs)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

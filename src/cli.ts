@@ -2,7 +2,7 @@
  * The command line (docs/interface.md §2; the texts and the man page come from src/usage.ts):
  *   wardenfs mount [MOUNTPOINT] [--state-dir DIR] [--runtime runc|crun|PATH] [--subnet CIDR]
  *                  [--output-cap SIZE] [--max-blocked-readers N] [--default-pids-max N|max]
- *                  [--allow-other]
+ *                  [--allow-other] [--cri-socket PATH [--image-mirror DIR]]
  *   wardenfs unmount MOUNTPOINT
  *   wardenfs reset [--state-dir DIR] [--runtime runc|crun|PATH]
  *   wardenfs help [COMMAND] | COMMAND --help | --help | --version
@@ -12,6 +12,7 @@ import { runUnmount, runReset } from './daemon/admin.js';
 import { parseSize, parseIntIn, parseCount } from './ctl/values.js';
 import { BadRequest } from './errors.js';
 import { DEFAULTS, findCommand, usage, commandHelp, version, shortUsage, type CommandHelp } from './usage.js';
+import { runAttach, runExec, SessionUsage } from './cli/attach.js';
 
 export { DEFAULTS };
 
@@ -84,6 +85,17 @@ function pidsFlag(v: string | undefined): number | 'max' | undefined {
   }
 }
 
+/** --cri-socket PATH and --image-mirror DIR: absolute paths; a mirror only with a socket. */
+function criFlags(flags: Map<string, string>, c: CommandHelp): { criSocket?: string; imageMirror?: string } {
+  const socket = flags.get('--cri-socket');
+  const mirror = flags.get('--image-mirror');
+  if (mirror !== undefined && socket === undefined) throw new UsageError('--image-mirror needs --cri-socket', c);
+  for (const [flag, v] of [['--cri-socket', socket], ['--image-mirror', mirror]] as const) {
+    if (v !== undefined && !v.startsWith('/')) throw new UsageError(`bad ${flag} ${v}: want an absolute path`, c);
+  }
+  return { ...(socket !== undefined ? { criSocket: socket } : {}), ...(mirror !== undefined ? { imageMirror: mirror } : {}) };
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined) throw new UsageError('no command');
@@ -91,6 +103,15 @@ async function main(argv: string[]): Promise<void> {
   if (command === '--version' || command === '-V') return print(`wardenfs ${version()}\n`);
   const c = findCommand(command);
   if (!c) throw new UsageError(`unknown command ${command}`);
+  // Sessions (src/cli/attach.ts) have their own options, and words after the container are
+  // the program's (`exec C ls --help`); they end with the process's status.
+  if (c.name === 'attach' || c.name === 'exec') {
+    if (HELP.has(rest[0] ?? '')) return print(commandHelp(c));
+    const status = await (c.name === 'attach' ? runAttach(rest) : runExec(rest));
+    // Exit now: after a detach, a read of the process's stdout still waits in the thread pool.
+    process.stdout.write('', () => process.exit(status));
+    return;
+  }
   if (rest.some((a) => HELP.has(a))) return print(commandHelp(c));
   const { positional, flags } = parse(rest, c);
   const common = {
@@ -109,6 +130,7 @@ async function main(argv: string[]): Promise<void> {
         maxBlockedReaders: numberFlag(flags, '--max-blocked-readers', (v) => parseIntIn(v, 1, 100000, '--max-blocked-readers')),
         defaultPidsMax: pidsFlag(flags.get('--default-pids-max')),
         allowOther: flags.has('--allow-other'),
+        ...criFlags(flags, c),
       });
     case 'unmount':
       if (positional.length !== 1) throw new UsageError('unmount takes one MOUNTPOINT', c);
@@ -133,6 +155,10 @@ function print(text: string): void {
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof SessionUsage) {
+    process.stderr.write(`wardenfs: ${e.message}\n${shortUsage(findCommand(e.command))}`);
+    process.exit(2);
+  }
   if (e instanceof UsageError) {
     process.stderr.write(`wardenfs: ${e.message}\n${shortUsage(e.command)}`);
     process.exit(2);

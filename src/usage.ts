@@ -44,7 +44,7 @@ export const COMMANDS: CommandHelp[] = [
     aliases: [],
     synopsis: 'mount [MOUNTPOINT] [--state-dir DIR] [--runtime runc|crun|PATH] [--subnet CIDR]\n' +
       '      [--output-cap SIZE] [--max-blocked-readers N] [--default-pids-max N|max]\n' +
-      '      [--allow-other]',
+      '      [--allow-other] [--cri-socket PATH [--image-mirror DIR]]',
     summary: 'run the daemon in the foreground and serve the tree on MOUNTPOINT',
     description: [
       `Mounts the tree on MOUNTPOINT (default ${DEFAULTS.mountpoint}), taking up the images and containers recorded in the state dir, ` +
@@ -60,6 +60,8 @@ export const COMMANDS: CommandHelp[] = [
       { flag: '--output-cap SIZE', text: `the most a process's stdout or stderr file keeps, like 64M (default ${DEFAULT_OUTPUT_CAP / 1024 / 1024}M)` },
       { flag: '--max-blocked-readers N', text: `how many reads may wait at once in the tree (default ${DEFAULT_MAX_BLOCKED_READERS})` },
       { flag: '--default-pids-max N|max', text: `pids.max of a container created without one (default ${DEFAULT_PIDS_MAX})` },
+      { flag: '--cri-socket PATH', text: 'also serve the Kubernetes Container Runtime Interface (gRPC runtime.v1) on the unix socket PATH, from the same daemon: pods and containers kubelet makes are containers of the tree (docs/cri.md)' },
+      { flag: '--image-mirror DIR', text: 'where CRI PullImage finds images: one OCI image layout per reference, DIR/docker.io/library/busybox:latest/ (with --cri-socket)' },
       { flag: '--allow-other', switch: true, text: 'let other host users enter the tree: the kernel checks permissions, the control side stays root\'s, rootfs/ shows host ids and acts with each caller\'s credentials (default: root only)' },
     ],
   },
@@ -83,6 +85,39 @@ export const COMMANDS: CommandHelp[] = [
     options: [STATE_DIR, { flag: '--runtime runc|crun|PATH', text: `the runtime the daemon ran with (default ${DEFAULTS.runtime})` }],
   },
   {
+    name: 'attach',
+    aliases: [],
+    synopsis: 'attach MOUNTPOINT/containers/NAME [ID]',
+    summary: 'a terminal session on a process of a container, built on the tree\'s files',
+    description: [
+      'Follows process ID (without ID: the last running process with a terminal, run tty=1) from the current end of its ' +
+      'output: its stdout goes to this terminal, what is typed goes to its stdin, and this terminal\'s size to its winsize ' +
+      'at the start and at each resize. This terminal is in raw mode: every key, Ctrl-C included, goes to the process.',
+      'Ctrl-] detaches: the process runs on, and the session exits 0 saying how to come back. Otherwise the session ends ' +
+      'when the process does, with its exit status (128+N for a signal N). A process without a terminal can be attached ' +
+      'too: its stdout and stderr from now on, this input to its stdin (closein at its end), no raw mode.',
+    ],
+    options: [],
+  },
+  {
+    name: 'exec',
+    aliases: [],
+    synopsis: 'exec [-i] [-t] [-e K=V]... [-u USER[:GROUP]] [-w DIR] MOUNTPOINT/containers/NAME [--] PROGRAM [ARG ...]',
+    summary: 'run a program in a container and stay with it, as attach does, from its start',
+    description: [
+      'Writes one run message to the container\'s ctl and follows the new process from its start; its exit status is the ' +
+      'program\'s (128+N for a signal N), 0 after a detach (Ctrl-]), 1 when the run is refused (the error of the container\'s ' +
+      'events on stderr).',
+    ],
+    options: [
+      { flag: '-t', switch: true, text: 'a terminal (run tty=1 with the size of this terminal, 24x80 without one); implies -i' },
+      { flag: '-i', switch: true, text: 'this input to the process\'s stdin; its end is closein (without -t)' },
+      { flag: '-e K=V', text: 'an environment variable (env=); may repeat' },
+      { flag: '-u USER[:GROUP]', text: 'the user, names looked up in the container (user=)' },
+      { flag: '-w DIR', text: 'the working directory in the container (dir=)' },
+    ],
+  },
+  {
     name: 'help',
     aliases: [],
     synopsis: 'help [COMMAND]',
@@ -93,7 +128,7 @@ export const COMMANDS: CommandHelp[] = [
 ];
 
 export const EXIT_CODES: Array<[number, string]> = [
-  [0, 'success; mount: the tree was unmounted (SIGINT, SIGTERM, unmount)'],
+  [0, 'success; mount: the tree was unmounted (SIGINT, SIGTERM, unmount); attach and exec exit with the status of the process instead'],
   [1, 'the command failed: the message on stderr says why (a state dir that is not root\'s, a busy state dir, a failed mount)'],
   [2, 'a bad command line: the message and the usage on stderr'],
 ];

@@ -44,6 +44,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
+#include <endian.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -83,6 +86,8 @@ enum op {
   OP_RENAME, OP_LINK, OP_SYMLINK, OP_READLINK, OP_CHMOD, OP_CHOWN, OP_UTIMENS,
   OP_TRUNCATE, OP_STATFS, OP_MKNOD, OP_GETXATTR, OP_LISTXATTR, OP_SETXATTR, OP_REMOVEXATTR,
   OP_RESOLVE, OP_ACCESS,
+  /* Two fds the caller opened (through resolvers), no path: */
+  OP_COPYFD,
   /* Trusted host paths (the daemon's own state dir), never a container's root: */
   OP_MKFIFO, OP_MOUNT_OVERLAY, OP_UMOUNT,
 };
@@ -121,18 +126,20 @@ typedef struct {
   /* as_caller: done with a non-root caller's credentials (the optional last argument,
    * [uid, gid, ...groups]): see creds_enter */
   int as_caller;
+  int cumask; /* the umask what is made takes (the argument after the caller); -1: none, 0 */
   uid_t cuid;
   gid_t cgid;
   size_t ngroups;
   gid_t *groups;
+  int fd2;             /* copyFd: the file written (rootfd is the one read) */
+  int64_t capbase;     /* copyFd: the host id of the container's root (-1: no user namespace) */
 } req_t;
 
 /* ---- pool thread side: syscalls only, no napi ---- */
 
 static int resolve_long(int rootfd, const char *path, uint64_t flags, uint64_t mode);
 
-static int resolve_in_root(int rootfd, const char *path, uint64_t flags, uint64_t mode) {
-  if (strlen(path) >= PATH_MAX) return resolve_long(rootfd, path, flags, mode);
+static int openat2_in_root(int rootfd, const char *path, uint64_t flags, uint64_t mode) {
   struct open_how how = {
       .flags = flags, .mode = mode, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
   for (int i = 0; i < RESOLVE_RETRIES; i++) {
@@ -141,6 +148,40 @@ static int resolve_in_root(int rootfd, const char *path, uint64_t flags, uint64_
     if (errno != EAGAIN) return -1;
   }
   return -1; /* errno is EAGAIN */
+}
+
+/*
+ * The caller's fsuid while this pool thread acts as a caller (creds_enter), else -1.
+ * A path is then walked with the daemon's filesystem ids (fsuid 0 gives the thread its
+ * filesystem capabilities back for the walk, still confined by RESOLVE_IN_ROOT), and only
+ * what is done at its end is the caller's: the file opened (reopened as the caller through
+ * /proc/self/fd, its permissions checked for it), the name made or removed in its directory,
+ * the file's own attributes (execute_op: through its fd). The kernel has already checked the
+ * caller's own walk to that name on the tree (default_permissions), which may start from a
+ * cwd or an open directory below a directory the caller cannot search: the overlay, whose own
+ * lookups are the mounter's, then lets it act there, and so must the tree.
+ */
+static __thread long acting_uid = -1;
+
+static int resolve_in_root(int rootfd, const char *path, uint64_t flags, uint64_t mode) {
+  if (strlen(path) >= PATH_MAX) return resolve_long(rootfd, path, flags, mode);
+  /* a creating open is done whole as the caller: what it makes is the caller's */
+  if (acting_uid < 0 || (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) return openat2_in_root(rootfd, path, flags, mode);
+  syscall(SYS_setfsuid, 0);
+  int fd = openat2_in_root(rootfd, path, (flags & (O_DIRECTORY | O_NOFOLLOW)) | O_PATH | O_CLOEXEC, 0);
+  int e = errno;
+  syscall(SYS_setfsuid, (uid_t)acting_uid);
+  if (fd < 0 || (flags & O_PATH)) {
+    errno = e;
+    return fd;
+  }
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  int out = open(proc, (int)(flags & ~(uint64_t)O_NOFOLLOW), (mode_t)mode);
+  e = errno;
+  close(fd);
+  errno = e;
+  return out;
 }
 
 /*
@@ -251,6 +292,7 @@ static gid_t daemon_groups[256];
 static long daemon_ngroups = -1;
 
 static void creds_leave(void) {
+  acting_uid = -1;
   syscall(SYS_setfsuid, 0);
   syscall(SYS_setfsgid, 0);
   if (daemon_ngroups >= 0) syscall(SYS_setgroups, (size_t)daemon_ngroups, daemon_groups);
@@ -278,6 +320,7 @@ static int creds_enter(req_t *r) {
     errno = EPERM;
     return -1;
   }
+  acting_uid = (long)r->cuid;
   return 0;
 }
 
@@ -350,7 +393,8 @@ static void do_chmod(req_t *r, int pfd, const char *name) {
    * check and the call are not atomic, but neither follows a link, so a swap in between
    * can at worst change a symlink's unused mode bits, never a file outside. */
   struct stat st;
-  if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+  int ef = name[0] ? 0 : AT_EMPTY_PATH; /* the file itself (execute_op, on_target) */
+  if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW | ef) < 0) {
     fail(r, "fstatat");
     return;
   }
@@ -362,10 +406,10 @@ static void do_chmod(req_t *r, int pfd, const char *name) {
   /* The kernel's request to drop set-id bits (only_clears_setid): the daemon's credentials. */
   int as_daemon = r->as_caller && only_clears_setid(st.st_mode, r->mode);
   if (as_daemon) creds_leave();
-  int res = syscall(SYS_fchmodat2, pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW);
+  int res = syscall(SYS_fchmodat2, pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW | ef);
   /* Before Linux 6.6: glibc's fchmodat(AT_SYMLINK_NOFOLLOW) opens the name O_PATH without
    * following and chmods that very inode through /proc/self/fd: also race-free. */
-  if (res < 0 && errno == ENOSYS) res = fchmodat(pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW);
+  if (res < 0 && errno == ENOSYS && !ef) res = fchmodat(pfd, name, r->mode & 07777, AT_SYMLINK_NOFOLLOW);
   int err = errno;
   if (as_daemon && creds_enter(r) < 0) {
     /* never reached in practice: the caller's ids were taken a moment ago */
@@ -380,7 +424,7 @@ static void do_truncate(req_t *r, int pfd, const char *name) {
   /* Looked at first so that a device or FIFO is never opened (opening one can have
    * effects), then checked again on the open fd, which is what gets truncated. */
   struct stat st;
-  if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+  if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH)) < 0) {
     fail(r, "fstatat");
     return;
   }
@@ -399,7 +443,14 @@ static void do_truncate(req_t *r, int pfd, const char *name) {
     fail(r, "truncate");
     return;
   }
-  int fd = openat(pfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  int fd;
+  if (name[0]) {
+    fd = openat(pfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  } else { /* the file itself: reopened through its fd, as the caller */
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+    fd = open(proc, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  }
   if (fd < 0) {
     fail(r, "openat");
     return;
@@ -574,7 +625,7 @@ static void do_resolve(req_t *r) {
  * and none can be set (EPERM), as in passthrough_ll.
  */
 static void do_xattr(req_t *r, int pfd, const char *name) {
-  int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  int fd = name[0] ? openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC) : fcntl(pfd, F_DUPFD_CLOEXEC, 0);
   if (fd < 0) {
     fail(r, "openat");
     return;
@@ -630,12 +681,105 @@ static void do_xattr(req_t *r, int pfd, const char *name) {
 }
 
 /*
- * The mode of a file made through the tree arrives with the caller's umask already applied
- * (the kernel masks it before FUSE passes it on: libfuse 2 never asks for FUSE_CAP_DONT_MASK),
- * so the daemon's own umask must not cut it again (`umask 0; mkdir -m 777 d` gave 0755).
+ * copyFd (image commit, src/drivers/images/commit.ts): the whole of one file made from
+ * another, both already open (each through its own confined root; no path is resolved
+ * here): the data (copy_file_range, else sendfile: both stay in the kernel), then owner,
+ * mode (after chown, which clears set-id bits and file capabilities), the extended
+ * attributes an image keeps (user.*, security.capability: keepXattr in commit.ts), and last
+ * the times (futimens: to the nanosecond). One pool job instead of one per step.
+ */
+static int keep_xattr(const char *name) {
+  return strncmp(name, "user.", 5) == 0 || strcmp(name, "security.capability") == 0;
+}
+
+/*
+ * A file capability as the host reads it from a container in a user namespace: v3, with the
+ * host id of the namespace's root (capbase) as its rootid. In an image it is v2 (the root of
+ * whatever namespace runs it, as an imported image's): same bits, no rootid. A v3 of another
+ * root is not this container's to give and is left out (0); a v2, or anything without a user
+ * namespace, is kept as read (1).
+ */
+static int unshift_cap(const req_t *r, char *value, ssize_t *vlen) {
+  if (r->capbase < 0 || *vlen != (ssize_t)XATTR_CAPS_SZ_3) return 1;
+  uint32_t magic, rootid;
+  memcpy(&magic, value, 4);
+  magic = le32toh(magic);
+  if ((magic & VFS_CAP_REVISION_MASK) != VFS_CAP_REVISION_3) return 1;
+  memcpy(&rootid, value + XATTR_CAPS_SZ_2, 4);
+  if ((int64_t)le32toh(rootid) != r->capbase) return 0;
+  magic = htole32((magic & ~(uint32_t)VFS_CAP_REVISION_MASK) | VFS_CAP_REVISION_2);
+  memcpy(value, &magic, 4);
+  *vlen = XATTR_CAPS_SZ_2;
+  return 1;
+}
+
+static void do_copyfd(req_t *r) {
+  int in = r->rootfd, out = r->fd2;
+  int cfr = 1;
+  for (;;) {
+    ssize_t n;
+    if (cfr) {
+      n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+        cfr = 0; /* across file systems (overlay to the state dir's): sendfile, from the same offsets */
+        continue;
+      }
+    } else {
+      n = sendfile(out, in, NULL, 1 << 30);
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(r, cfr ? "copy_file_range" : "sendfile");
+      return;
+    }
+    if (n == 0) break;
+    r->size += n;
+  }
+  if (fchown(out, r->uid, r->gid) < 0) { fail(r, "fchown"); return; }
+  if (fchmod(out, r->mode & 07777) < 0) { fail(r, "fchmod"); return; }
+  /* 64 KiB each at most: on the heap, not on a pool thread's stack. */
+  char *names = malloc(XATTR_LIST_MAX), *value = malloc(XATTR_SIZE_MAX);
+  if (!names || !value) {
+    free(names);
+    free(value);
+    errno = ENOMEM;
+    fail(r, "malloc");
+    return;
+  }
+  ssize_t len = flistxattr(in, names, XATTR_LIST_MAX);
+  int ok = len >= 0 || errno == ENOTSUP || errno == EOPNOTSUPP;
+  if (!ok) fail(r, "flistxattr");
+  for (ssize_t off = 0; ok && len > 0 && off < len; off += (ssize_t)strlen(names + off) + 1) {
+    const char *name = names + off;
+    if (!keep_xattr(name)) continue;
+    ssize_t vlen = fgetxattr(in, name, value, XATTR_SIZE_MAX);
+    if (vlen < 0) {
+      if (errno == ENODATA) continue; /* removed since it was listed */
+      ok = 0;
+      fail(r, "fgetxattr");
+    } else if (strcmp(name, "security.capability") == 0 && !unshift_cap(r, value, &vlen)) {
+      continue;
+    } else if (fsetxattr(out, name, value, (size_t)vlen, 0) < 0) {
+      ok = 0;
+      fail(r, "fsetxattr");
+    }
+  }
+  free(names);
+  free(value);
+  if (!ok) return;
+  if (futimens(out, r->times) < 0) fail(r, "futimens");
+}
+
+/*
+ * The mode of a file made through the tree arrives unmasked, with the caller's umask beside it
+ * (the binding asks for FUSE_CAP_DONT_MASK, docs/fuse.md item 13): the call is made with that
+ * umask (r->cumask), so that the file system applies it, or in its place the default ACL of a
+ * directory that has one, as for a local caller. Calls without one (the daemon's own, or a
+ * kernel that masked the mode already) take umask 0: the mode as given, never cut again by the
+ * daemon's own umask (`umask 0; mkdir -m 777 d` gave 0755).
  * umask is a process's, shared by every thread: the pool thread takes an fs_struct of its own
  * once (unshare(CLONE_FS); the daemon never changes its cwd, so nothing else differs), then
- * sets umask 0 for the one creating call and puts the old one back, so that Node's own fs
+ * sets the umask for the one creating call and puts the old one back, so that Node's own fs
  * calls, which share the pool, keep the daemon's umask. Should unshare be refused, the
  * daemon's umask applies as before. Returns the umask to restore, or -1.
  */
@@ -645,7 +789,7 @@ static int umask_off(const req_t *r) {
                 (r->op == OP_OPEN && ((r->flags & O_CREAT) || (r->flags & O_TMPFILE) == O_TMPFILE));
   if (!creates) return -1;
   if (own_fs_struct == 0) own_fs_struct = unshare(CLONE_FS) == 0 ? 1 : -1;
-  return own_fs_struct == 1 ? (int)umask(0) : -1;
+  return own_fs_struct == 1 ? (int)umask(r->cumask >= 0 ? (mode_t)r->cumask : 0) : -1;
 }
 
 static void umask_back(int old) {
@@ -727,6 +871,15 @@ static void execute_op(req_t *r) {
     if (close(r->rootfd) < 0) fail(r, "close");
     return;
   }
+  if (r->op == OP_COPYFD) {
+    if (r->fd2 < 0) {
+      errno = EBADF;
+      fail(r, "copyFd");
+      return;
+    }
+    do_copyfd(r);
+    return;
+  }
   if (r->op == OP_OPEN && r->follow) {
     do_open(r, -1, NULL);
     return;
@@ -740,13 +893,38 @@ static void execute_op(req_t *r) {
     return;
   }
   if (r->op == OP_RESOLVE) {
+    /* A symlink's target resolved to present it (src/fs/nodes/confine.ts): a path the
+     * kernel has not walked for the caller, so walked whole as the caller (acting_uid off:
+     * resolve_in_root then asks the caller's search permission on every directory). */
+    long acting = acting_uid;
+    acting_uid = -1;
     do_resolve(r);
+    acting_uid = acting;
     return;
   }
 
   char name[NAME_MAX + 1], name2[NAME_MAX + 1];
-  int pfd = open_parent(r, r->path, name);
+  /* A caller's request on a file itself rather than on a name in a directory: the file is
+   * reached by the daemon's walk (resolve_in_root), its last name not followed, and acted on
+   * through that fd (name "": AT_EMPTY_PATH), as the caller: no search permission on its
+   * directory is asked, as the kernel asks none for a caller whose cwd it is. */
+  int on_target = acting_uid >= 0 &&
+                  (r->op == OP_ACCESS || r->op == OP_LSTAT || r->op == OP_READLINK || r->op == OP_CHMOD || r->op == OP_CHOWN ||
+                   r->op == OP_UTIMENS || r->op == OP_TRUNCATE || r->op == OP_GETXATTR || r->op == OP_LISTXATTR ||
+                   r->op == OP_SETXATTR || r->op == OP_REMOVEXATTR);
+  int pfd;
+  if (on_target) {
+    name[0] = '\0';
+    pfd = resolve_in_root(r->rootfd, r->path[0] ? r->path : ".", O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (pfd < 0) {
+      fail(r, "openat2");
+      return;
+    }
+  } else {
+    pfd = open_parent(r, r->path, name);
+  }
   if (pfd < 0) return;
+  int ef = name[0] ? 0 : AT_EMPTY_PATH;
   int pfd2 = -1;
   if (r->op == OP_RENAME || r->op == OP_LINK) {
     pfd2 = open_parent(r, r->path2, name2);
@@ -760,10 +938,10 @@ static void execute_op(req_t *r) {
   switch (r->op) {
   case OP_OPEN: do_open(r, pfd, name); break;
   case OP_ACCESS: /* the effective ids (AT_EACCESS): the ones a request acts with */
-    if (faccessat(pfd, name, (int)r->mode, AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0) fail(r, "access");
+    if (faccessat(pfd, name, (int)r->mode, AT_EACCESS | AT_SYMLINK_NOFOLLOW | ef) < 0) fail(r, "access");
     break;
   case OP_LSTAT:
-    if (fstatat(pfd, name, &r->st, AT_SYMLINK_NOFOLLOW) < 0) fail(r, "lstat");
+    if (fstatat(pfd, name, &r->st, AT_SYMLINK_NOFOLLOW | ef) < 0) fail(r, "lstat");
     break;
   case OP_MKDIR:
     if (mkdirat(pfd, name, r->mode) < 0) fail(r, "mkdir");
@@ -794,10 +972,10 @@ static void execute_op(req_t *r) {
     break;
   case OP_CHMOD: do_chmod(r, pfd, name); break;
   case OP_CHOWN:
-    if (fchownat(pfd, name, r->uid, r->gid, AT_SYMLINK_NOFOLLOW) < 0) fail(r, "lchown");
+    if (fchownat(pfd, name, r->uid, r->gid, AT_SYMLINK_NOFOLLOW | ef) < 0) fail(r, "lchown");
     break;
   case OP_UTIMENS:
-    if (utimensat(pfd, name, r->times, AT_SYMLINK_NOFOLLOW) < 0) fail(r, "utimensat");
+    if (utimensat(pfd, name, r->times, AT_SYMLINK_NOFOLLOW | ef) < 0) fail(r, "utimensat");
     break;
   case OP_TRUNCATE: do_truncate(r, pfd, name); break;
   case OP_MKNOD:
@@ -901,6 +1079,9 @@ static napi_value result_value(napi_env env, req_t *r) {
     if (napi_create_int32(env, r->fd, &v) != napi_ok) return NULL;
     return v;
   case OP_LSTAT: return stat_object(env, &r->st);
+  case OP_COPYFD:
+    if (napi_create_double(env, (double)r->size, &v) != napi_ok) return NULL;
+    return v;
   case OP_STATFS: return statfs_object(env, &r->sfs);
   case OP_READLINK:
     if (napi_create_string_utf8(env, r->path2, (size_t)r->linklen, &v) != napi_ok) return NULL;
@@ -1014,6 +1195,25 @@ static int get_caller(napi_env env, napi_value v, req_t *r) {
   return 0;
 }
 
+/*
+ * The optional argument after the caller: the umask to make a file with (a number), for a
+ * caller whose modes come unmasked (the binding asks for FUSE_CAP_DONT_MASK): the file
+ * system then applies it, or a directory's default ACL in its place, as for a local caller.
+ * undefined: none (umask 0, the mode as given). Returns 0, or -1 with a JS exception pending.
+ */
+static int get_umask(napi_env env, napi_value v, req_t *r) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined || t == napi_null) return 0;
+  uint32_t m;
+  if (t != napi_number || napi_get_value_uint32(env, v, &m) != napi_ok) {
+    napi_throw_type_error(env, NULL, "a umask must be a number");
+    return -1;
+  }
+  r->cumask = (int)(m & 0777);
+  return 0;
+}
+
 /* Copy a JS string into a fixed buffer. Too long: ENAMETOOLONG; an embedded NUL would
  * silently shorten the path in C: EINVAL (Node's fs refuses it the same way). Errno-like
  * refusals go to r->err and come back as a rejected promise; a wrong type throws. */
@@ -1078,7 +1278,7 @@ static const size_t arg_count[] = {
     [OP_SYMLINK] = 3,  [OP_READLINK] = 2, [OP_CHMOD] = 3,   [OP_CHOWN] = 4,   [OP_UTIMENS] = 6,
     [OP_TRUNCATE] = 3, [OP_STATFS] = 2,  [OP_MKNOD] = 4,   [OP_GETXATTR] = 3, [OP_LISTXATTR] = 2,
     [OP_SETXATTR] = 5, [OP_REMOVEXATTR] = 3, [OP_MKFIFO] = 2,
-    [OP_MOUNT_OVERLAY] = 2, [OP_UMOUNT] = 2, [OP_RESOLVE] = 2, [OP_ACCESS] = 3,
+    [OP_MOUNT_OVERLAY] = 2, [OP_UMOUNT] = 2, [OP_RESOLVE] = 2, [OP_ACCESS] = 3, [OP_COPYFD] = 8,
 };
 
 /* Returns 0, or -1 with a JS exception pending. */
@@ -1110,6 +1310,22 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
   }
   if (get_int(env, a[0], &r->rootfd) < 0) return -1;
   if (r->op == OP_CLOSE) return 0;
+  if (r->op == OP_COPYFD) { /* (fromFd, toFd, uid, gid, mode, mtimeSec, mtimeNsec, capBase): atime = mtime */
+    uint32_t id;
+    int64_t t;
+    if (get_int(env, a[1], &r->fd2) < 0) return -1;
+    if (get_id(env, a[2], &id, r) < 0) return -1;
+    r->uid = id;
+    if (get_id(env, a[3], &id, r) < 0) return -1;
+    r->gid = id;
+    if (get_u32(env, a[4], &id) < 0) return -1;
+    r->mode = id;
+    if (get_i64(env, a[5], &t) < 0) return -1;
+    r->times[0].tv_sec = r->times[1].tv_sec = (time_t)t;
+    if (get_i64(env, a[6], &t) < 0) return -1;
+    r->times[0].tv_nsec = r->times[1].tv_nsec = (long)t;
+    return get_i64(env, a[7], &r->capbase);
+  }
   if (r->op == OP_SYMLINK) { /* (rootFd, target, rel) */
     if (get_str(env, a[1], r->path2, sizeof r->path2, r) < 0) return -1;
     return get_str(env, a[2], r->path, sizeof r->path, r);
@@ -1197,8 +1413,8 @@ static int parse_args(napi_env env, req_t *r, size_t argc, napi_value *a) {
 }
 
 static napi_value start(napi_env env, napi_callback_info info, enum op op, const char *what) {
-  size_t argc = 7;
-  napi_value argv[7], promise, resource;
+  size_t argc = 8;
+  napi_value argv[8], promise, resource;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   req_t *r = calloc(1, sizeof *r);
   if (!r) {
@@ -1208,10 +1424,13 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op, const
   r->op = op;
   r->fd = -1;
   r->rootfd = -1;
+  r->fd2 = -1;
+  r->cumask = -1;
   /* Operations on a root fd may name a caller after their own arguments (get_caller). */
-  int rooted = op != OP_OPENROOT && op != OP_MKFIFO && op != OP_MOUNT_OVERLAY && op != OP_UMOUNT;
+  int rooted = op != OP_OPENROOT && op != OP_MKFIFO && op != OP_MOUNT_OVERLAY && op != OP_UMOUNT && op != OP_COPYFD;
   if (parse_args(env, r, argc, argv) < 0 ||
-      (rooted && argc > arg_count[op] && get_caller(env, argv[arg_count[op]], r) < 0)) {
+      (rooted && argc > arg_count[op] && get_caller(env, argv[arg_count[op]], r) < 0) ||
+      (rooted && argc > arg_count[op] + 1 && get_umask(env, argv[arg_count[op] + 1], r) < 0)) {
     free(r->value);
     free(r->groups);
     free(r);
@@ -1272,12 +1491,19 @@ OP_FN(js_setxattr, OP_SETXATTR)
 OP_FN(js_removexattr, OP_REMOVEXATTR)
 OP_FN(js_resolve, OP_RESOLVE)
 OP_FN(js_access, OP_ACCESS)
+OP_FN(js_copyFd, OP_COPYFD)
 OP_FN(js_mkfifo, OP_MKFIFO)
 OP_FN(js_mountOverlay, OP_MOUNT_OVERLAY)
 OP_FN(js_umount, OP_UMOUNT)
 
 napi_value js_idmapMount(napi_env env, napi_callback_info info); /* idmap.c */
 napi_value js_sdNotify(napi_env env, napi_callback_info info);   /* notify.c */
+/* hostmount.c */
+napi_value js_bindOpen(napi_env env, napi_callback_info info);
+napi_value js_bindAttach(napi_env env, napi_callback_info info);
+napi_value js_bindDetach(napi_env env, napi_callback_info info);
+napi_value js_xfsGrow(napi_env env, napi_callback_info info);
+napi_value js_attachConnect(napi_env env, napi_callback_info info); /* seqpacket.c */
 
 static napi_value init(napi_env env, napi_value exports) {
 #define FN(name) {#name, NULL, js_##name, NULL, NULL, NULL, napi_enumerable, NULL}
@@ -1286,8 +1512,9 @@ static napi_value init(napi_env env, napi_value exports) {
       FN(rmdir),    FN(unlink),   FN(rename), FN(link), FN(symlink),  FN(readlink),
       FN(chmod),    FN(chown),    FN(utimens), FN(truncate), FN(statfs), FN(mknod),
       FN(getxattr), FN(listxattr), FN(setxattr), FN(removexattr), FN(mkfifo),
-      FN(mountOverlay), FN(umount), FN(resolve), FN(access),
-      FN(idmapMount), FN(sdNotify),
+      FN(mountOverlay), FN(umount), FN(resolve), FN(access), FN(copyFd),
+      FN(idmapMount), FN(sdNotify), FN(bindOpen), FN(bindAttach), FN(bindDetach),
+      FN(xfsGrow), FN(attachConnect),
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)
     return NULL;

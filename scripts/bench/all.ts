@@ -31,6 +31,7 @@ const BENCHES: Bench[] = [
   { id: 'scale', n: 6, title: 'scale', args: (q) => [scaleN(q), 8], timeoutMin: 60 },
   { id: 'metadata', n: 7, title: 'metadata: find, ls -lR, du, tar', args: (q) => [q ? 3 : 7], timeoutMin: 15 },
   { id: 'metrics', n: 8, title: 'metrics with many containers', args: (q) => [scaleN(q)], timeoutMin: 30 },
+  { id: 'commit', n: 9, title: 'image commit of a 100 MiB layer', args: (q) => [q ? 3 : 7], timeoutMin: 15 },
 ];
 
 interface Outcome { ok: boolean; text: string; seconds: number }

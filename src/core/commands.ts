@@ -18,6 +18,7 @@ import type { ImageStore } from '../drivers/images/store.js';
 import { logger } from '../util/log.js';
 import { commOf } from '../util/proc.js';
 import { requestLine, type Caller } from '../model/caller.js';
+import { commitContainer, type CommitImages } from './commit.js';
 
 const log = logger('ctl');
 
@@ -78,7 +79,7 @@ export interface CommandTargets {
   readonly registry: Pick<Registry, 'get'>;
   readonly events: EventLog;
   readonly lifecycle: Pick<Lifecycle, 'create' | 'destroy'>;
-  readonly images: Pick<ImageStore, 'import' | 'remove'>;
+  readonly images: Pick<ImageStore, 'import' | 'remove'> & CommitImages;
 }
 
 /** One handler per command kind of a table: a missing or misnamed one is a compile error. */
@@ -101,6 +102,11 @@ const GLOBAL_HANDLERS: Handlers<GlobalCommand, CommandTargets> = {
   'image import': async (c, w) => {
     await w.images.import(c.name, c.path, (line) => void w.events.append(line));
     await w.events.append(`image imported ${c.name}`);
+    return OK;
+  },
+  'image commit': async (c, w) => {
+    await commitContainer(w.registry, w.images, c.name, c.container, (line) => void w.events.append(line));
+    await w.events.append(`image committed ${c.name} from ${c.container}`);
     return OK;
   },
   'image remove': async (c, w) => {

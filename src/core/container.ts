@@ -22,6 +22,8 @@ export class Container {
   readonly events: EventLog;
   /** Set while a destroy is under way, so that a second destroy joins it. */
   destroying?: Promise<void>;
+  /** Set while an image commit copies its files, frozen (core/commit.ts); settles (never rejects) when it ends. */
+  committing?: Promise<void>;
 
   readonly procs: ProcessTable;
 
@@ -79,5 +81,7 @@ export function recordFrom(name: string, options: CreateOptions, image: string, 
     cgroupsPath,
     ...(imageConfig && Object.keys(imageConfig).length ? { imageConfig } : {}),
     ...(options.rlimits && Object.keys(options.rlimits).length ? { rlimits: options.rlimits } : {}),
+    ...(options.joins !== undefined ? { joins: options.joins } : {}),
+    ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
   };
 }

@@ -45,6 +45,8 @@ export interface GraceTargets {
   destroy(name: string, reason: string): Promise<void>;
   /** Collect the uses the fs layer has not reported yet (those the FUSE binding answered itself). */
   probe(): void;
+  /** Whether other containers join its namespaces (a CRI pod with containers): that holds the clock as a running process does. */
+  joined?(name: string): boolean;
   now?(): number;
 }
 
@@ -69,8 +71,8 @@ export class GraceCheck {
     const destroyed: string[] = [];
     for (const c of [...this.t.all()]) {
       if (c.state !== 'active' || c.record.grace === undefined) continue;
-      if (GraceCheck.busy(c)) {
-        c.touch(); // a running process holds the clock: the grace time counts from its end
+      if (GraceCheck.busy(c) || this.t.joined?.(c.name)) {
+        c.touch(); // a running process (or a container in its namespaces) holds the clock: the grace time counts from its end
         continue;
       }
       if (!graceDue(this.now(), c.lastUse, c.record.grace)) continue;

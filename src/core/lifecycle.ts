@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import { BadRequest, Busy, NotFound, q } from '../errors.js';
 import type { CreateOptions } from '../model/settings.js';
 import type { Limit } from '../model/limits.js';
-import { isValidName } from '../ctl/values.js';
+import { isValidName, isValidHostname } from '../ctl/values.js';
 import { writeFileAtomic, randomHex, exists, removeTree } from '../util/files.js';
 import { logger } from '../util/log.js';
 import type { OciRuntime } from '../drivers/runtime/oci.js';
@@ -21,9 +21,13 @@ import { DEFAULT_IMAGE, type ImageStore } from '../drivers/images/store.js';
 import { Container, recordFrom, type ContainerRecord } from './container.js';
 import { EventLog } from './events.js';
 import type { Network } from './network.js';
-import { saveRecord, loadRecord, decodeRecord } from './record.js';
+import { saveRecord, loadRecord, decodeRecord, type RecordFile } from './record.js';
 import { checkRlimits, hostRlimitCeiling } from '../drivers/runtime/rlimits.js';
+import { propertiesAtCreate } from './properties.js';
 import { endAllMonitors } from '../drivers/monitor/conmon.js';
+import { RootfsResolver } from '../drivers/rootfs/resolver.js';
+import { makeLayerFs, mountLayerFs, unmountLayerFs } from '../drivers/rootfs/disklayer.js';
+import { attachAll, checkHost, mountPolicy, type MountPolicy } from './mounts.js';
 import path from 'node:path';
 import type { Registry } from './registry.js';
 import type { StatePaths, ContainerPaths } from './paths.js';
@@ -48,7 +52,7 @@ async function checkPassable(dir: string): Promise<void> {
 /** What a life cycle needs of the OCI runtime (OciRuntime; a fake in core unit tests). */
 export type ContainerRuntime = Pick<OciRuntime, 'binary' | 'root' | 'runDetached' | 'state' | 'delete' | 'list'>;
 /** What it needs of the image store. */
-export type LifecycleImages = Pick<ImageStore, 'isChanging' | 'has' | 'rootfs' | 'config'>;
+export type LifecycleImages = Pick<ImageStore, 'isChanging' | 'has' | 'rootfs' | 'config'> & Partial<Pick<ImageStore, 'guard'>>;
 /** What it needs of the network. */
 export type LifecycleNetwork = Pick<Network, 'allocate' | 'release' | 'checkPorts' | 'setup' | 'nsPath' | 'teardown' | 'adopt' | 'reapply'>;
 
@@ -91,9 +95,13 @@ export class Lifecycle {
   private readonly host: LifecycleHost;
   private readonly claims: LifecycleHost['claims'];
 
+  /** The checks of bind mounts' host paths (core/mounts.ts). */
+  readonly mountPolicy: MountPolicy;
+
   constructor(private readonly d: LifecycleDeps) {
     this.host = d.host ?? realLifecycleHost();
     this.claims = this.host.claims;
+    this.mountPolicy = mountPolicy(d.paths.root, () => d.images.guard);
   }
 
   /** Id ranges of creates under way (not in the registry yet). */
@@ -137,14 +145,21 @@ export class Lifecycle {
     const { registry, images, paths } = this.d;
     const image = options.image ?? DEFAULT_IMAGE;
     const name = requested ?? this.generateName();
-    const net = options.net ?? 'bridge';
     const s = options.settings;
+    const pod = options.joins !== undefined ? this.joinable(options.joins, options) : undefined;
+    // A joining container has no network of its own: it is in its pod's namespace.
+    const net = pod ? 'none' : options.net ?? 'bridge';
+    if (pod) options = { ...options, net, privileged: !pod.record.idmap };
+    if (options.hostname !== undefined && !isValidHostname(options.hostname)) throw new BadRequest(`bad hostname ${q(options.hostname)}`);
+    if (pod && options.hostname !== undefined) throw new BadRequest('the hostname is that of the container joined');
     if (net === 'none' && (s.ports || s.rules || s.rate)) throw new BadRequest('ports, rules and rate need net=bridge');
     // Values were parsed by ctl/; the ports are checked before anything is made (a refused one changes nothing).
     if (s.ports) this.d.network.checkPorts(name, s.ports);
     if (options.rlimits) checkRlimits(options.rlimits, hostRlimitCeiling());
+    for (const m of s.mounts ?? []) await checkHost(m, this.mountPolicy); // a refused host path changes nothing
     if (s['pids.max'] === undefined && this.d.defaultPidsMax !== 'max') s['pids.max'] = this.d.defaultPidsMax;
     registry.reserve(name, image); // synchronous: a second create of this name fails with EEXIST
+    if (pod) this.joining.set(name, pod.name); // from here on the pod cannot be destroyed under it
     const cp = paths.container(name);
     let idmap: IdRange | undefined;
     try {
@@ -152,18 +167,23 @@ export class Lifecycle {
       // a directory without a record, which the next start sweeps with all it holds (the id
       // claim included; a claim of no directory would stay in /run until it went stale).
       await fs.mkdir(cp.dir, { recursive: true, mode: 0o700 });
-      if (!options.privileged) idmap = await this.allocateIds(cp.dir);
+      // A joining container shares its pod's user namespace, so its id range (claimed by the pod).
+      if (pod) idmap = pod.record.idmap;
+      else if (!options.privileged) idmap = await this.allocateIds(cp.dir);
       const address = net === 'bridge' ? this.d.network.allocate(name) : undefined;
       if (images.isChanging(image)) throw new Busy(`image ${q(image)} is being imported or removed`);
       if (!(await images.has(image))) throw new NotFound(`no such image ${q(image)}`);
       // The image's run configuration is copied into the record: the container keeps it whatever becomes of the image.
       const imageConfig = await images.config(image);
-      const record = recordFrom(name, options, image, cgroupsPathFor(this.d.instance, name), address, idmap, imageConfig);
+      // Its labels are the default properties; the create's own prop. options win.
+      const props = propertiesAtCreate(imageConfig.Labels, options.properties);
+      const record = recordFrom(name, { ...options, properties: props.properties }, image, cgroupsPathFor(this.d.instance, name), address, idmap, imageConfig);
       const pid = await this.build(record, cp);
       await saveRecord(cp, record);
       const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
       registry.add(c);
       await c.events.append(`created image=${image} pid=${pid}`);
+      if (props.skipped.length > 0) await c.events.append(`labels not made properties: ${props.skipped.map((k) => JSON.stringify(k)).join(' ')}`);
       await this.d.events.append(`created ${name}`);
       log('created %s (pid %d)', name, pid);
       return c;
@@ -173,17 +193,44 @@ export class Lifecycle {
     } finally {
       registry.release(name);
       this.d.network.release(name);
-      if (idmap) this.idsInFlight.delete(idmap.base);
+      if (idmap && !pod) this.idsInFlight.delete(idmap.base);
+      this.joining.delete(name);
     }
+  }
+
+  /** The container `podName` as one to join: active, and not itself joining another. */
+  private joinable(podName: string, options: CreateOptions): Container {
+    const pod = this.d.registry.get(podName);
+    if (pod.state !== 'active') throw new BadRequest(`container ${q(podName)} is being destroyed`);
+    if (pod.record.joins !== undefined) throw new BadRequest(`container ${q(podName)} joins ${q(pod.record.joins)}: join that one`);
+    const s = options.settings;
+    if (options.net !== undefined || s.ports || s.rules || s.rate || options.privileged !== undefined) {
+      throw new BadRequest('net, ports, rules, rate and privileged are those of the container joined');
+    }
+    return pod;
+  }
+
+  /** Creates under way that join a container: their name → the container joined. */
+  private readonly joining = new Map<string, string>();
+
+  /** The containers that join `name`'s namespaces, made or being made. */
+  joiners(name: string): string[] {
+    const made = this.d.registry.all().filter((c) => c.record.joins === name).map((c) => c.name);
+    const making = [...this.joining].filter(([, pod]) => pod === name).map(([n]) => n);
+    return [...new Set([...made, ...making])].sort();
   }
 
   /** Mount the overlay, write the bundle and start the idle init; returns its pid. */
   private async build(record: ContainerRecord, cp: ContainerPaths, adopting = false): Promise<number> {
     await fs.mkdir(cp.bundle, { recursive: true, mode: 0o700 });
-    if (record.idmap) {
+    // A joining container's namespaces are those of its pod's init, as it runs now.
+    const joinPid = record.joins !== undefined ? this.d.registry.get(record.joins).initPid : undefined;
+    if (record.idmap && joinPid === undefined) {
       // Claimed at create; again after a reboot (/run is empty then). A conflict cannot move
       // the range (the layer's files are in it): it is logged.
       if (!(await this.claims.claim(record.idmap.base, cp.dir))) log('%s: id range %d is claimed by another tree', record.name, record.idmap.base);
+    }
+    if (record.idmap) {
       // The runtime sets up the root from inside the user namespace, as the container's root:
       // every directory above the overlay must let it pass. The state dir and containers/
       // let anyone pass (search only, no listing, as Docker's root with userns-remap); the
@@ -194,15 +241,22 @@ export class Lifecycle {
       await this.host.chown(cp.dir, 0, record.idmap.base);
       await fs.chmod(cp.dir, 0o710);
     }
+    // disk.max: the layer on a file system of its own, as large as the limit (disklayer.ts).
+    const disk = record.settings['disk.max'];
+    if (typeof disk === 'number') {
+      if (!(await exists(cp.layerImage))) await makeLayerFs(cp.layerImage, disk);
+      await mountLayerFs(cp.layerImage, cp.layer);
+    }
+    const own = typeof disk === 'number';
     await this.host.mountOverlay({
-      lower: this.d.images.rootfs(record.image), upper: cp.upper, work: cp.work, merged: cp.rootfs,
+      lower: this.d.images.rootfs(record.image), upper: own ? cp.layerUpper : cp.upper, work: own ? cp.layerWork : cp.work, merged: cp.rootfs,
       ...(record.idmap ? { idmap: record.idmap, idmapAt: cp.idmappedLower } : {}),
     });
     // A container in a user namespace gets its network after the start: the runtime makes
     // its netns, owned by its user namespace, and the daemon attaches it (spec.ts says why).
     if (!record.idmap) await this.d.network.setup(record, { adopting });
     const spec = buildSpec({
-      hostname: record.name,
+      hostname: record.hostname ?? record.name,
       rootfs: cp.rootfs,
       initBinary: this.d.initBinary,
       cgroupsPath: record.cgroupsPath,
@@ -211,10 +265,21 @@ export class Lifecycle {
       seccomp: record.seccomp !== 'unconfined',
       ...(record.idmap ? { idmap: record.idmap } : {}),
       ...(record.net === 'bridge' && !record.idmap ? { netnsPath: this.d.network.nsPath(record.name) } : {}),
+      ...(joinPid !== undefined ? { joinPid } : {}),
     });
     await writeFileAtomic(cp.config, JSON.stringify(spec, null, 2) + '\n', 0o600);
     const pid = await this.d.runtime.runDetached(record.name, cp.bundle);
     if (record.idmap) await this.d.network.setup(record, { adopting, initPid: pid });
+    // Bind mounts are attached into the running init's namespace, at create as live (mounts.ts),
+    // so that both take the same checks and the same walk of the container's path.
+    if (record.settings.mounts?.length) {
+      const root = RootfsResolver.open(cp.rootfs);
+      try {
+        await attachAll({ pid, root: () => root, ...(record.idmap ? { idmap: record.idmap } : {}) }, record.settings.mounts, this.mountPolicy);
+      } finally {
+        await (await root.catch(() => undefined))?.close();
+      }
+    }
     return pid;
   }
 
@@ -226,10 +291,15 @@ export class Lifecycle {
   destroy(name: string, reason?: string): Promise<void> {
     const c = this.d.registry.get(name);
     const why = reason ? ` (${reason})` : '';
+    // Its namespaces are theirs too: they go first (a CRI pod's containers are removed before it).
+    const joiners = this.joiners(name);
+    if (!c.destroying && joiners.length) return Promise.reject(new Busy(`containers join the namespaces of ${q(name)}: ${joiners.join(' ')}`));
     c.destroying ??= (async () => {
       c.state = 'destroying';
       await c.events.append(`destroying${why}`);
       try {
+        // A commit under way copies from the overlay: the teardown waits for it (core/commit.ts).
+        await c.committing;
         await c.closeRootfs();
         await this.teardown(name, c.paths, c.record.cgroupsPath, c.record);
         c.procs.endAll();
@@ -257,6 +327,7 @@ export class Lifecycle {
     await this.d.network.teardown(name, record);
     await this.host.unmountOverlay(cp.rootfs);
     await this.host.unmountOverlay(cp.idmappedLower); // attached only during a start; read-only, so rm can never reach the image
+    if (await exists(cp.layerImage)) await unmountLayerFs(cp.layer); // after the overlay, which holds it
     await removeTree(cp.dir); // a container's upper dir may be deeper than PATH_MAX
     await this.claims.release(cp.dir, record?.idmap?.base);
   }
@@ -268,6 +339,7 @@ export class Lifecycle {
    */
   async adoptAll(): Promise<void> {
     await fs.mkdir(this.d.paths.containers, { recursive: true, mode: 0o700 });
+    const found: Array<{ name: string; cp: ContainerPaths; file: RecordFile }> = [];
     for (const name of await fs.readdir(this.d.paths.containers)) {
       const cp = this.d.paths.container(name);
       const file = isValidName(name) ? await loadRecord(cp).catch((e: unknown) => {
@@ -279,8 +351,16 @@ export class Lifecycle {
         await this.teardown(name, cp).catch((e: unknown) => log('sweep %s: %s', name, e));
         continue;
       }
+      found.push({ name, cp, file });
+    }
+    // The containers others join first: a joiner started again needs its pod's init.
+    found.sort((a, b) => Number(a.file.joins !== undefined) - Number(b.file.joins !== undefined));
+    for (const { name, cp, file } of found) {
       try {
         const record = decodeRecord(file); // a value it cannot take: kept on disk, not adopted (below)
+        // A daemon killed during an image commit left the container frozen (core/commit.ts);
+        // thawed first: the runtime says "paused" of a frozen one, which revive() would restart.
+        await cgroupOf(this.d.cgroupHost, record.cgroupsPath).thaw().catch((e: unknown) => log('thawing %s: %s', name, e)); // no cgroup or freezer: nothing frozen
         const pid = await this.revive(record, cp);
         const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
         if (await exists(cp.changing)) await this.reapply(c);

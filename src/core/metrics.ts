@@ -1,5 +1,5 @@
 /**
- * The metrics of containers (docs/interface.md §5.9): `metrics` at the top of the tree and
+ * The metrics of containers (docs/interface.md §5.12): `metrics` at the top of the tree and
  * `containers/NAME/metrics`, in the Prometheus text exposition format (version 0.0.4), which
  * node_exporter's textfile collector and any scraper read.
  *
@@ -8,9 +8,9 @@
  * synchronously (drivers/cgroups/files.ts, usage()), and the traffic of every container
  * comes from one read of /proc/net/dev (core/network.ts, countersOf()).
  *
- * Disk use of the writable layer is not reported yet: walking the upper directory costs
- * as much as a `du`, per container; a quota's own counter (issue 14, disk.max) is the cheap
- * source, and goes in as one more family here.
+ * Disk use of the writable layer is reported for containers with a `disk.max` (their layer is
+ * a file system of its own: one statfs). A container without one has no disk samples: the
+ * only source would be a walk of its upper directory, a `du` per container per read.
  */
 import type { CgroupUsage } from '../drivers/cgroups/files.js';
 import type { LinkCounters } from '../drivers/network/host.js';
@@ -23,7 +23,12 @@ export interface ContainerSample {
   name: string;
   usage: CgroupUsage;
   net?: LinkCounters;
+  /** Its own layer's use and size (absent: no disk.max). */
+  disk?: DiskSample;
 }
+
+/** A layer's use: bytes and inodes in use, and its size (`disk.max`). */
+export interface DiskSample { bytes: number; inodes: number; limit: number }
 
 interface Family {
   name: string;
@@ -83,6 +88,21 @@ export const FAMILIES: readonly Family[] = [
     help: 'Packets sent by the container on its network interface.',
     value: (s) => s.net?.txPackets,
   },
+  {
+    name: 'wardenfs_container_fs_usage_bytes', type: 'gauge',
+    help: 'Bytes in use on the container\'s own writable layer (containers with a disk.max only).',
+    value: (s) => s.disk?.bytes,
+  },
+  {
+    name: 'wardenfs_container_fs_inodes', type: 'gauge',
+    help: 'Inodes in use on the container\'s own writable layer (containers with a disk.max only).',
+    value: (s) => s.disk?.inodes,
+  },
+  {
+    name: 'wardenfs_container_fs_limit_bytes', type: 'gauge',
+    help: 'The size of the container\'s own writable layer (its disk.max), in bytes.',
+    value: (s) => s.disk?.limit,
+  },
 ];
 
 /** A label value as the text format writes it: backslash, double quote and newline escaped. */
@@ -116,14 +136,30 @@ export interface Measured {
 }
 
 /** The samples of these containers now: their cgroups one by one, their traffic in one read. */
-export function sample<C extends Measured>(containers: readonly C[], traffic: (records: Array<C['record']>) => Map<string, LinkCounters>): ContainerSample[] {
+export function sample<C extends Measured>(
+  containers: readonly C[],
+  traffic: (records: Array<C['record']>) => Map<string, LinkCounters>,
+  disk: (c: C) => DiskSample | undefined = () => undefined,
+): ContainerSample[] {
   const net = traffic(containers.map((c) => c.record));
   return containers.map((c) => {
     const s: ContainerSample = { name: c.name, usage: usageOf(c) };
     const n = net.get(c.name);
     if (n) s.net = n;
+    const d = diskOf(c, disk);
+    if (d) s.disk = d;
     return s;
   });
+}
+
+/** A layer that cannot be read now (being destroyed) has no disk values, as a cgroup. */
+function diskOf<C extends Measured>(c: C, disk: (c: C) => DiskSample | undefined): DiskSample | undefined {
+  try {
+    return disk(c);
+  } catch (e) {
+    log('disk use of %s: %s', c.name, e);
+    return undefined;
+  }
 }
 
 /** A container whose cgroup cannot be read (being destroyed; removed under the daemon) has no values: never a failed read of the whole file. */

@@ -11,6 +11,8 @@
  *     events                        the container's events
  *     bundle/config.json            the OCI bundle (root.path = rootfs below)
  *     upper/ work/                  the container's own overlay layer
+ *     layer.img                     with disk.max: the layer's own file system (XFS image, drivers/rootfs/disklayer.ts)
+ *     layer/upper/ layer/work/      … mounted on layer/, holding the overlay layer instead of upper/ and work/
  *     lower/                        where the image's idmapped mount is attached while the overlay is mounted (user namespace)
  *     rootfs/                       the merged overlay mount
  *     changing                      a settings change under way (core/changes.ts)
@@ -42,6 +44,10 @@ export class ContainerPaths {
   get work(): string { return path.join(this.dir, 'work'); }
   get rootfs(): string { return path.join(this.dir, 'rootfs'); }
   get idmappedLower(): string { return path.join(this.dir, 'lower'); }
+  get layerImage(): string { return path.join(this.dir, 'layer.img'); }
+  get layer(): string { return path.join(this.dir, 'layer'); }
+  get layerUpper(): string { return path.join(this.dir, 'layer', 'upper'); }
+  get layerWork(): string { return path.join(this.dir, 'layer', 'work'); }
   /** There while a change of the settings is under way (core/changes.ts). */
   get changing(): string { return path.join(this.dir, 'changing'); }
 }

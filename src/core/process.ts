@@ -4,10 +4,11 @@
  * output, `wait`): they are promises settled when the output grows or the process ends,
  * never a blocked thread.
  */
-import { promises as fs, watch, type FSWatcher } from 'node:fs';
+import { watch, type FSWatcher } from 'node:fs';
 import { signalName } from '../ctl/values.js';
 import type { ProcMeta } from '../model/records.js';
 import type { ProcPaths } from '../drivers/monitor/paths.js';
+import type { StdinSink, TtyLog } from '../drivers/monitor/terminal.js';
 import { logger } from '../util/log.js';
 
 const log = logger('procs');
@@ -45,8 +46,12 @@ export class Proc {
   status: ProcStatus = { state: 'running' };
   pid: number;
   conmonPid: number;
-  stdin?: fs.FileHandle;
+  stdin?: StdinSink;
   stdinClosed = false;
+  /** A process with a terminal: the copy of its terminal's log into stdout (drivers/monitor/terminal.ts). */
+  tty?: TtyLog;
+  /** inotify on the terminal's log while the process runs: each change is copied at once. */
+  ttyWatcher?: FSWatcher;
   /** Settled once, when the process has ended. */
   readonly ended: Promise<void>;
   private markEnded!: () => void;
@@ -70,6 +75,8 @@ export class Proc {
     for (const set of this.waiters.values()) for (const wake of set) wake();
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
+    this.ttyWatcher?.close();
+    this.ttyWatcher = undefined;
     void this.stdin?.close().catch((e: unknown) => log('closing the stdin of %s: %s', this.id, e)); // it has ended: nobody to tell
     this.stdin = undefined;
   }

@@ -13,6 +13,7 @@ import { checkRlimits, hostRlimitCeiling } from '../drivers/runtime/rlimits.js';
 import { mergeRlimits, type Rlimits } from '../model/rlimits.js';
 import { ProcPaths } from '../drivers/monitor/paths.js';
 import { startProcess, readExit, reopenStdin, endHolder } from '../drivers/monitor/conmon.js';
+import { TtyLog, connectAttach, resizeTerminal, readWinsize, writeWinsize } from '../drivers/monitor/terminal.js';
 import { aliveWith, isAlive, parentOf, procStat, readPid } from '../drivers/monitor/procfs.js';
 import { run } from '../util/exec.js';
 import { readJson, writeFileAtomic, randomHex, sleep, exists, isErrno, READ_NOFOLLOW, WRITE_NOFOLLOW } from '../util/files.js';
@@ -50,6 +51,8 @@ export interface ProcessHost {
   rootfs(): Promise<RootfsResolver>;
   /** The end of a process restarts the container's grace clock (core/grace.ts): it counts from there. */
   touch?(): void;
+  /** Set while an image commit has the container frozen (core/commit.ts): a run waits for its end. */
+  readonly committing?: Promise<void>;
   /** `destroying` once a destroy has begun (core/container.ts); absent: active. */
   readonly state?: 'active' | 'destroying';
 }
@@ -165,6 +168,8 @@ export class ProcessTable {
   }
 
   async run(asked: RunOptions): Promise<string> {
+    // A frozen container cannot exec (the runtime refuses): the run starts after the commit.
+    if (this.c.committing) await this.c.committing;
     if (asked.id !== undefined && this.taken(asked.id)) throw new Exists(`process ${q(asked.id)} exists`);
     // The image's Entrypoint, Cmd, WorkingDir and User fill in what the run leaves out.
     const o = runDefaults(asked, this.c.record.imageConfig ?? {});
@@ -179,7 +184,10 @@ export class ProcessTable {
       if (o.id === undefined) await fs.writeFile(this.counterFile, String(this.nextAuto), { flag: WRITE_NOFOLLOW });
       await fs.rm(p.dir, { recursive: true, force: true });
       await fs.mkdir(p.dir, { mode: 0o700 }); // fresh: never an existing dir or a link to one
-      const meta: ProcMeta = { id, argv: o.argv, uuid: `${randomHex(8)}-${this.c.name}-${id}`.slice(0, 64), started: new Date().toISOString() };
+      const meta: ProcMeta = {
+        id, argv: o.argv, uuid: `${randomHex(8)}-${this.c.name}-${id}`.slice(0, 64), started: new Date().toISOString(),
+        ...(o.tty ? { tty: true } : {}),
+      };
       await writeFileAtomic(p.meta, JSON.stringify(meta) + '\n');
       const root = await this.c.rootfs();
       if (o.dir) await checkDir(root, o.dir);
@@ -192,13 +200,17 @@ export class ProcessTable {
         argv: o.argv, env: [...(this.c.record.imageConfig?.Env ?? []), ...this.c.record.env, ...o.env], cwd: o.dir,
         user: { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids }, home: u.home, ...(u.name ? { userName: u.name } : {}),
         rlimits,
+        ...(o.tty ? { terminal: o.tty } : {}),
       });
+      if (o.tty) await writeWinsize(p, o.tty.rows, o.tty.cols);
       const started = await (this.d.start ?? startProcess)({
         paths: p, containerId: this.c.name, uuid: meta.uuid,
         runtimeBinary: this.d.runtime.binary, runtimeRoot: this.d.runtime.root, processSpec: spec,
+        ...(o.tty ? { tty: true } : {}),
       });
       const proc = new Proc(meta, p, started.pid, started.conmonPid);
       proc.stdin = started.stdin;
+      if (o.tty) this.followTerminal(proc);
       this.procs.set(id, proc);
       this.track(proc);
       await this.c.events.append(`process ${id} started pid=${started.pid}`);
@@ -220,6 +232,28 @@ export class ProcessTable {
     } finally {
       this.reserved.delete(id);
     }
+  }
+
+  /**
+   * A terminal's output: conmon writes it to its log, the daemon copies it into stdout as it
+   * comes (inotify on the log, and the periodic check as the safety net).
+   */
+  private followTerminal(proc: Proc): void {
+    proc.tty ??= new TtyLog(proc.paths);
+    const pump = (): void => {
+      void proc.tty!.pump().catch((e: unknown) => log('terminal of %s: %s', proc.id, e)); // the next change or check tries again
+    };
+    if (proc.running && !proc.ttyWatcher) {
+      try {
+        proc.ttyWatcher = watch(proc.paths.dir, { persistent: false }, (_event, file) => {
+          if (file === 'tty.log') pump();
+        });
+        proc.ttyWatcher.on('error', () => undefined); // the periodic check copies anyway
+      } catch {
+        // The periodic check copies anyway.
+      }
+    }
+    pump();
   }
 
   /** Notice the end: conmon renames `exit` into the process's directory. */
@@ -263,6 +297,9 @@ export class ProcessTable {
       // The events line (and its marker) before the status that readers of `wait` and
       // `status` see: a script that read `wait` finds the line in events, and a daemon
       // killed in between writes it at restart rather than twice.
+      // conmon has drained the terminal into its log before it wrote the exit: all of it
+      // is in stdout before readers see the end.
+      if (proc.tty) await proc.tty.pump().catch((e: unknown) => log('terminal of %s: %s', proc.id, e));
       await this.report(proc, found, status);
       proc.finish(status);
     } finally {
@@ -381,7 +418,7 @@ export class ProcessTable {
           off += bytesWritten;
           delay = 1;
         } catch (e) {
-          if (isErrno(e, 'EPIPE')) throw new BrokenPipe(`process ${q(id)} does not read stdin any more`);
+          if (isErrno(e, 'EPIPE', 'ECONNRESET', 'ENOTCONN')) throw new BrokenPipe(`process ${q(id)} does not read stdin any more`);
           if (!isErrno(e, 'EAGAIN')) throw e;
           if (!proc.running) throw new BrokenPipe(`process ${q(id)} has ended`);
           if (!held && budget) {
@@ -403,15 +440,38 @@ export class ProcessTable {
     return data.length;
   }
 
-  /** closein: the process reads EOF once what was written is read. */
+  /**
+   * closein: the process reads EOF once what was written is read. A terminal has no end of
+   * input: closein types its end-of-file character (Ctrl-D), which ends the input of a
+   * program reading a line at its start, and no more is written to it.
+   */
   async closeStdin(id: string): Promise<void> {
     const proc = this.get(id);
     if (proc.stdinClosed) return;
+    if (proc.tty && proc.running && proc.stdin) {
+      await proc.stdin.write(Buffer.from([0x04]), 0, 1).catch((e: unknown) => log('Ctrl-D to %s: %s', proc.id, e)); // gone meanwhile: nothing to end
+    }
     proc.stdinClosed = true;
     await fs.writeFile(proc.paths.stdinClosed, '', { flag: WRITE_NOFOLLOW });
     await proc.stdin?.close().catch((e: unknown) => log('closing the stdin of %s: %s', proc.id, e)); // stdinClosed is written: readers see EOF
     proc.stdin = undefined;
-    await endHolder(proc.paths);
+    if (!proc.tty) await endHolder(proc.paths);
+  }
+
+  /** procs/NAME/ID/winsize: the terminal's size as last set (EINVAL for a process without one). */
+  async winsize(id: string): Promise<{ rows: number; cols: number }> {
+    const proc = this.get(id);
+    if (!proc.tty) throw new BadRequest(`process ${q(id)} has no terminal`);
+    const size = await readWinsize(proc.paths);
+    if (!size) throw new SystemFailure(`process ${q(id)}: its terminal's size is not recorded`);
+    return size;
+  }
+
+  /** Resize the terminal (SIGWINCH inside). */
+  async resize(id: string, size: { rows: number; cols: number }): Promise<void> {
+    const proc = this.get(id);
+    if (!proc.tty) throw new BadRequest(`process ${q(id)} has no terminal`);
+    if (!proc.running || !(await resizeTerminal(proc.paths, size.rows, size.cols))) throw new BadRequest(`process ${q(id)} is not running`);
   }
 
   /**
@@ -441,13 +501,20 @@ export class ProcessTable {
       const proc = new Proc(meta, p, pid, conmonPid);
       proc.stdinClosed = await exists(p.stdinClosed);
       this.procs.set(id, proc);
+      if (meta.tty) proc.tty = new TtyLog(p);
       const exit = await readExit(p);
+      // What the terminal showed while the daemon was down (all of it, for one that has ended).
+      if (proc.tty) await proc.tty.pump().catch((e: unknown) => log('terminal of %s: %s', id, e));
       if (exit !== undefined) {
         proc.finish(statusFromExit(exit));
         if (!(await exists(p.reported))) found.push({ proc, at: (await fs.stat(p.exit).catch(() => undefined))?.mtimeMs ?? 0 }); // no time: oldest
         continue;
       }
-      if (!proc.stdinClosed) proc.stdin = await reopenStdin(p);
+      if (!proc.stdinClosed) {
+        proc.stdin = proc.tty
+          ? (() => { try { return connectAttach(p); } catch (e) { log('terminal of %s: %s', id, e); return undefined; } })() // unreachable: writes fail with EPIPE
+          : await reopenStdin(p);
+      }
       live.push(proc);
     }
     found.sort((a, b) => a.at - b.at || byId(a.proc.id, b.proc.id));
@@ -455,6 +522,7 @@ export class ProcessTable {
     for (const proc of live) {
       await this.refresh(proc, true); // a monitor that died while the daemon was down
       if (proc.running) this.track(proc);
+      if (proc.running && proc.tty) this.followTerminal(proc);
     }
   }
 
@@ -463,6 +531,7 @@ export class ProcessTable {
     await this.prune();
     for (const proc of this.procs.values()) {
       if (!proc.running) continue;
+      if (proc.tty) await proc.tty.pump().catch((e: unknown) => log('terminal of %s: %s', proc.id, e)); // the next check tries again
       await this.refresh(proc);
       proc.poke();
       await this.capOutput(proc);

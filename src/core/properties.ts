@@ -5,7 +5,7 @@
  * container.json and logged in the container's events.
  */
 import { describe } from '../errors.js';
-import { parseProperty, propertiesFrom, parseGrace, formatGrace, type Properties } from '../ctl/props.js';
+import { parseProperty, propertiesFrom, parseGrace, formatGrace, sortedProperties, parsePropertyKey, parsePropertyValue, MAX_PROPERTIES, type Properties } from '../ctl/props.js';
 import { saveRecord } from './record.js';
 import type { Container } from './container.js';
 
@@ -56,6 +56,33 @@ export function setGrace(c: Container, text: string): Promise<void> {
     await recorded(c, () => put(after), () => put(before), `grace ${formatGrace(after)}`);
     c.touch();
   });
+}
+
+/**
+ * A container's properties at create: its image's `Labels` as defaults, the create's own
+ * `prop.` options over them. A label that cannot be a property (a key or value the grammar
+ * refuses: docs/interface.md §5.9) is left out and named in `skipped`, as are labels past
+ * MAX_PROPERTIES (by key order); the create's own always fit (its parser bounds them).
+ */
+export function propertiesAtCreate(labels: Record<string, string> | undefined, own: Properties | undefined): { properties: Properties; skipped: string[] } {
+  const out: Properties = {};
+  const skipped: string[] = [];
+  const ownCount = Object.keys(own ?? {}).length;
+  let room = MAX_PROPERTIES - ownCount;
+  for (const k of Object.keys(labels ?? {}).sort()) {
+    if (own && Object.hasOwn(own, k)) continue;
+    try {
+      parsePropertyKey(k);
+      parsePropertyValue(k, labels![k]!);
+    } catch {
+      skipped.push(k);
+      continue;
+    }
+    if (room <= 0) { skipped.push(k); continue; }
+    out[k] = labels![k]!;
+    room--;
+  }
+  return { properties: sortedProperties({ ...out, ...(own ?? {}) }), skipped };
 }
 
 /** What the lookup uses of a container. */

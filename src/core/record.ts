@@ -1,7 +1,7 @@
 /**
  * container.json, the record of a container on disk: the one place where the typed record
  * (core/container.ts) becomes text and back. Ports, rules and the rate are kept as their
- * canonical lines, as every earlier daemon wrote them, so that a restarted daemon adopts the
+ * canonical lines (and the bind mounts too), as every earlier daemon wrote them, so that a restarted daemon adopts the
  * records of any earlier one and an earlier one adopts these (properties and the grace time
  * are optional keys: an earlier daemon ignores them, a record without them has none). `saveRecord` is the one writer of
  * container.json (create, limit and network changes), `loadRecord` its reader (adoption).
@@ -10,15 +10,17 @@ import { parsePortForward, parseEgressRule, parseRate } from '../ctl/net-values.
 import { parseProperty, propertiesFrom, MAX_GRACE } from '../ctl/props.js';
 import { BadRequest } from '../errors.js';
 import { formatPortForward, formatEgressRule, formatRate } from '../model/net.js';
+import { formatBindMount } from '../model/mounts.js';
+import { parseBindMount } from '../ctl/mount-values.js';
 import type { Settings } from '../model/settings.js';
 import { formatRlimit, type Rlimits } from '../model/rlimits.js';
-import { parseRlimit, parseRlimitName } from '../ctl/values.js';
+import { parseRlimit, parseRlimitName, isValidName, isValidHostname } from '../ctl/values.js';
 import { writeFileAtomic, readJson } from '../util/files.js';
 import type { ContainerRecord } from './container.js';
 import type { ContainerPaths } from './paths.js';
 
 /** The settings as container.json holds them. */
-export type SettingsFile = Omit<Settings, 'ports' | 'rules' | 'rate'> & { ports?: string[]; rules?: string[]; rate?: string };
+export type SettingsFile = Omit<Settings, 'ports' | 'rules' | 'rate' | 'mounts'> & { ports?: string[]; rules?: string[]; rate?: string; mounts?: string[] };
 
 /** The rlimits as container.json holds them: `{ "nofile": "1024:4096" }`, each value in canonical form. */
 export type RlimitsFile = Record<string, string>;
@@ -33,6 +35,7 @@ export function encodeRecord(r: ContainerRecord): string {
     if (k === 'ports') settings[k] = r.settings.ports!.map(formatPortForward);
     else if (k === 'rules') settings[k] = r.settings.rules!.map(formatEgressRule);
     else if (k === 'rate') settings[k] = formatRate(r.settings.rate!);
+    else if (k === 'mounts') settings[k] = r.settings.mounts!.map(formatBindMount);
     else settings[k] = v;
   }
   const rlimits = r.rlimits && Object.fromEntries(Object.entries(r.rlimits).map(([k, v]) => [k, formatRlimit(v)]));
@@ -41,11 +44,12 @@ export function encodeRecord(r: ContainerRecord): string {
 
 /** The typed record of a container.json's contents; throws BadRequest on a value it cannot parse. */
 export function decodeRecord(f: RecordFile): ContainerRecord {
-  const { ports, rules, rate, ...limits } = f.settings;
+  const { ports, rules, rate, mounts, ...limits } = f.settings;
   const settings: Settings = { ...limits };
   if (ports) settings.ports = ports.map((l) => parsePortForward(l));
   if (rules) settings.rules = rules.map((l) => parseEgressRule(l));
   if (rate) settings.rate = parseRate(rate); // an empty one (an early `rate=`) is none
+  if (mounts) settings.mounts = mounts.map((l) => parseBindMount(l));
   const { rlimits: rf, ...rest } = f;
   const r: ContainerRecord = { ...rest, settings };
   if (rf) {
@@ -62,6 +66,8 @@ export function decodeRecord(f: RecordFile): ContainerRecord {
     if (typeof f.properties !== 'object' || f.properties === null) throw new BadRequest('bad properties in the record');
     r.properties = propertiesFrom(Object.entries(f.properties).map(([k, v]) => parseProperty(`${k}=${String(v)}`)));
   }
+  if (f.hostname !== undefined && (typeof f.hostname !== 'string' || !isValidHostname(f.hostname))) throw new BadRequest(`bad hostname ${JSON.stringify(f.hostname)} in the record`);
+  if (f.joins !== undefined && (typeof f.joins !== 'string' || !isValidName(f.joins))) throw new BadRequest(`bad joins ${JSON.stringify(f.joins)} in the record`);
   if (f.grace !== undefined && !(Number.isInteger(f.grace) && f.grace >= 1 && f.grace <= MAX_GRACE)) throw new BadRequest(`bad grace ${JSON.stringify(f.grace)} in the record`);
   return r;
 }

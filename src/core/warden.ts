@@ -23,6 +23,7 @@ import { Network } from './network.js';
 import { detectCgroupHost, type CgroupHost } from '../drivers/cgroups/host.js';
 import { removeTree } from '../util/files.js';
 import { renderMetrics, sample } from './metrics.js';
+import { layerFsUseSync } from '../drivers/rootfs/disklayer.js';
 import type { Container } from './container.js';
 
 export interface WardenOptions {
@@ -91,6 +92,7 @@ export class Warden {
     find: (name) => this.registry.find(name),
     destroy: (name, reason) => this.lifecycle.destroy(name, reason),
     probe: () => this.useProbe?.(),
+    joined: (name) => this.lifecycle.joiners(name).length > 0,
   });
 
   private constructor(readonly options: WardenOptions, runtimeBinary: string, initBinary: string, readonly cgroupHost: CgroupHost) {
@@ -135,7 +137,10 @@ export class Warden {
   /** The metrics text (core/metrics.ts) of every container, by name, or of one. */
   metrics(only?: Container): string {
     const cs = only ? [only] : this.registry.names().map((n) => this.registry.find(n)).filter((c): c is Container => c !== undefined);
-    return renderMetrics(sample(cs, (records) => this.network.countersOf(records)));
+    return renderMetrics(sample(cs, (records) => this.network.countersOf(records), (c) => {
+      const limit = c.record.settings['disk.max'];
+      return typeof limit === 'number' ? { ...layerFsUseSync(c.paths.layer), limit } : undefined;
+    }));
   }
 
   stop(): void {

@@ -9,7 +9,7 @@ import { BadRequest } from '../errors.js';
 import { row, parseMessage, usageText, renderGrammar, type Cmdtab, type CommandOf } from './cmdtab.js';
 import {
   parseName, parseLimit, parseSignal,
-  parseUser, parseEnv, parseSeconds, parseBool, parseRlimitName, parseRlimit,
+  parseUser, parseEnv, parseSeconds, parseBool, parseRlimitName, parseRlimit, parseSize, parseIntIn, TERM_MAX, DEFAULT_TERM,
 } from './values.js';
 import { RLIMIT_NAMES, type Rlimits } from '../model/rlimits.js';
 import type { Settings, SettingKey, CreateOptions } from '../model/settings.js';
@@ -17,6 +17,7 @@ import type { RunOptions } from '../model/records.js';
 import { putLimit } from '../model/limits.js';
 import { parsePortForward, parseEgressRule, parseRate } from './net-values.js';
 import { parsePropertyKey, parsePropertyValue, parseGrace, propertiesFrom } from './props.js';
+import { parseBindMount, checkBindMounts } from './mount-values.js';
 
 // What create takes is the model's (src/model/settings.ts).
 export type { Settings, SettingKey, NetMode, SeccompMode, CreateOptions } from '../model/settings.js';
@@ -31,7 +32,7 @@ export const QUOTING_USAGE = [
 
 /** Setting keys: the writable files under cgroup/ and net/ (docs/interface.md, cgroup/ and net/). */
 export const SETTING_KEYS: readonly SettingKey[] = [
-  'memory.max', 'cpu.max', 'cpu.weight', 'pids.max', 'ports', 'rules', 'rate',
+  'memory.max', 'cpu.max', 'cpu.weight', 'pids.max', 'ports', 'rules', 'rate', 'disk.max',
 ];
 
 function isSettingKey(k: string): k is SettingKey {
@@ -46,6 +47,8 @@ export function applySetting(settings: Settings, key: SettingKey, value: string)
     case 'rules': (settings.rules ??= []).push(parseEgressRule(value)); break;
     // An empty `rate=` has always meant none given.
     case 'rate': if (value !== '') settings.rate = parseRate(value); else delete settings.rate; break;
+    case 'mounts': (settings.mounts ??= []).push(parseBindMount(value)); break;
+    case 'disk.max': settings['disk.max'] = parseDiskMax(value); break;
   }
 }
 
@@ -68,10 +71,20 @@ function splitKeyValue(token: string): [string, string] | undefined {
 const RLIMIT_USAGE = `    rlimit.NAME=N|unlimited|SOFT:HARD   NAME: ${RLIMIT_NAMES.join(' ')}`;
 
 /** The keys `create` takes besides the settings. */
-const CREATE_KEYS = ['image', 'net', 'env', 'seccomp', 'privileged', 'grace', 'prop.KEY'] as const;
+const CREATE_KEYS = ['image', 'net', 'env', 'seccomp', 'privileged', 'grace', 'prop.KEY', 'mount'] as const;
 
 /** `prop.KEY=VALUE` in a create: the prefix of a property's key. */
 const PROP_PREFIX = 'prop.';
+
+/** `disk.max`: a size (K, M, G) of at least 300M, or max (docs/interface.md). */
+export function parseDiskMax(value: string): number | 'max' {
+  const v = parseSize(value);
+  if (v !== 'max' && v < DISK_MIN) throw new BadRequest(`bad disk.max ${JSON.stringify(value)}: at least 300M (the smallest XFS)`);
+  return v;
+}
+
+/** The smallest disk.max: the smallest XFS mkfs.xfs makes (the layer's own file system). */
+export const DISK_MIN = 300 * 1024 * 1024;
 
 interface CreateArgs { name?: string; options: CreateOptions }
 
@@ -104,16 +117,21 @@ function parseCreate(args: string[]): CreateArgs {
     } else if (key.startsWith(PROP_PREFIX)) {
       const k = parsePropertyKey(key.slice(PROP_PREFIX.length));
       props.push([k, parsePropertyValue(k, val)]);
-    } else if (isSettingKey(key)) applySetting(options.settings, key, val);
+    } else if (key === 'mount') applySetting(options.settings, 'mounts', val);
+    else if (isSettingKey(key)) applySetting(options.settings, key, val);
     else if (takeRlimit(key, val, options)) continue;
     else throw new BadRequest(`unknown option ${JSON.stringify(key)}`);
   }
   if (props.length > 0) options.properties = propertiesFrom(props);
+  if (options.settings.mounts) checkBindMounts(options.settings.mounts);
   return name === undefined ? { options } : { name, options };
 }
 
 function parseRun(args: string[], usage: () => BadRequest): RunOptions {
   const opts: RunOptions = { env: [], argv: [] };
+  let tty: boolean | undefined;
+  let rows: number | undefined;
+  let cols: number | undefined;
   let i = 0;
   for (; i < args.length; i++) {
     const token = args[i]!;
@@ -130,10 +148,17 @@ function parseRun(args: string[], usage: () => BadRequest): RunOptions {
     else if (key === 'entrypoint') {
       if (val.includes('\0')) throw new BadRequest('bad entrypoint: a NUL character');
       opts.entrypoint = val;
-    } else if (takeRlimit(key, val, opts)) continue;
+    } else if (key === 'tty') {
+      if (val !== '0' && val !== '1') throw new BadRequest(`bad tty ${JSON.stringify(val)}: want 1 or 0`);
+      tty = val === '1';
+    } else if (key === 'rows') rows = parseIntIn(val, 1, TERM_MAX, 'rows');
+    else if (key === 'cols') cols = parseIntIn(val, 1, TERM_MAX, 'cols');
+    else if (takeRlimit(key, val, opts)) continue;
     else break; // the first token that is not a known option starts the program (docs/interface.md)
   }
   opts.argv = args.slice(i);
+  if (tty) opts.tty = { rows: rows ?? DEFAULT_TERM.rows, cols: cols ?? DEFAULT_TERM.cols };
+  else if (rows !== undefined || cols !== undefined) throw new BadRequest('rows= and cols= need tty=1');
   // No program: the image's Entrypoint and Cmd (core/program.ts).
   if (opts.argv[0] === '') throw usage();
   return opts;
@@ -156,6 +181,7 @@ export const GLOBAL_CTL = {
       more: [
         '    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all',
         '    prop.KEY=VALUE (repeatable; looked up in by-property/)   grace=DURATION|none (90s 5m 1h30m: destroyed after that long with no process and no use)',
+        '    mount=HOSTPATH:PATH[:ro|:rw] (repeatable; read-only unless :rw)   disk.max=SIZE (K M G, at least 300M) or max',
         RLIMIT_USAGE,
       ],
       summary: 'make a container, without NAME a generated one (c-XXXXXX); returns once it can run processes',
@@ -178,6 +204,12 @@ export const GLOBAL_CTL = {
       },
     }),
     row({
+      verb: 'image commit', args: 'NEWNAME CONTAINER', min: 2, max: 2,
+      summary: "save the container's files (its image and what it changed) as a new image NEWNAME, with its image's config; the container is frozen meanwhile",
+      reply: '`ok`',
+      parse: ([name, container]) => ({ name: parseName(name!, 'image name'), container: parseName(container!, 'container name') }),
+    }),
+    row({
       verb: 'image remove', args: 'NAME', min: 1, max: 1,
       summary: 'remove an image; EBUSY while a container uses it',
       reply: '`ok`',
@@ -192,7 +224,7 @@ export const CONTAINER_CTL = {
   footer: QUOTING_USAGE,
   rows: [
     row({
-      verb: 'run', args: '[id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [rlimit.NAME=VALUE ...] [entrypoint=PROG] [--] [PROGRAM [ARG ...]]', min: 0, max: Infinity,
+      verb: 'run', args: '[id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [rlimit.NAME=VALUE ...] [entrypoint=PROG] [tty=1 [rows=R] [cols=C]] [--] [PROGRAM [ARG ...]]', min: 0, max: Infinity,
       more: [RLIMIT_USAGE],
       summary: "start a process; options end at `--` or at the first word that is not a known KEY=VALUE option; without a program, the image's Entrypoint and Cmd; with an Entrypoint, the words are its arguments; without id= the ids are 1, 2, 3 …",
       reply: 'the process id',
@@ -232,7 +264,7 @@ export const PROCESS_CTL = {
     }),
     row({
       verb: 'closein', args: '', min: 0, max: 0,
-      summary: "close the process's stdin (it reads EOF)",
+      summary: "close the process's stdin (it reads EOF; a terminal gets Ctrl-D typed first)",
       reply: '`ok`',
       parse: () => ({}),
     }),

@@ -14,6 +14,11 @@ export type { CpuMax, Max } from '../model/limits.js';
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 /** Names of containers, images and processes (docs/interface.md §3). */
+/** A hostname: RFC 1123 labels (letters, digits, inner hyphens) joined by dots, at most 63 bytes in all (a UTS name holds 64 with its NUL). */
+export function isValidHostname(h: string): boolean {
+  return h.length <= 63 && /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(h);
+}
+
 export function isValidName(name: string): boolean {
   return NAME_RE.test(name);
 }
@@ -54,6 +59,17 @@ export function parseIntIn(text: string, lo: number, hi: number, what: string): 
   const v = Number(t);
   if (v < lo || v > hi) throw new BadRequest(`bad ${what} ${JSON.stringify(text)}: want a number from ${lo} to ${hi}`);
   return v;
+}
+
+/** A terminal's rows and columns (conmon takes 1 to 1000 of each). */
+export const TERM_MAX = 1000;
+export const DEFAULT_TERM = { rows: 24, cols: 80 } as const;
+
+/** `ROWS COLS` (procs/NAME/ID/winsize): two numbers from 1 to 1000. */
+export function parseWinsize(text: string): { rows: number; cols: number } {
+  const parts = text.trim().split(/\s+/);
+  if (parts.length !== 2) throw new BadRequest(`bad winsize ${JSON.stringify(text.trim())}: want ROWS COLS (1 to ${TERM_MAX} each)`);
+  return { rows: parseIntIn(parts[0]!, 1, TERM_MAX, 'rows'), cols: parseIntIn(parts[1]!, 1, TERM_MAX, 'cols') };
 }
 
 export const DEFAULT_CPU_PERIOD = 100000;

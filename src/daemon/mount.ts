@@ -16,6 +16,8 @@ import { trustStateDir } from './statedir.js';
 import { logger } from '../util/log.js';
 import { mountDev, type MountGuard } from '../drivers/images/source.js';
 import { takeNotifySocket } from './notify.js';
+import { CriServer } from '../cri/server.js';
+import { version } from '../usage.js';
 
 const log = logger('daemon');
 
@@ -23,6 +25,10 @@ export interface MountOptions extends WardenOptions {
   mountpoint: string;
   /** Other host users may enter the tree (docs/security.md, "Other users"); root alone by default. */
   allowOther?: boolean;
+  /** Serve CRI on this unix socket too (docs/cri.md). */
+  criSocket?: string;
+  /** CRI PullImage's directory of OCI layouts keyed by reference. */
+  imageMirror?: string;
 }
 
 function inside(child: string, parent: string): boolean {
@@ -100,6 +106,20 @@ export async function runMount(opts: MountOptions): Promise<void> {
     return undefined;
   });
 
+  // The CRI face serves the same Warden, once the tree is mounted (what kubelet makes shows there at once).
+  let cri: CriServer | undefined;
+  if (opts.criSocket) {
+    cri = new CriServer(warden, { socket: path.resolve(opts.criSocket), ...(opts.imageMirror ? { imageMirror: path.resolve(opts.imageMirror) } : {}), version: version() });
+    try {
+      await cri.start();
+    } catch (e) {
+      await adapter.unmount().catch((ue: unknown) => log('unmount after a failed CRI start: %s', ue));
+      await release(warden.paths.pidFile);
+      throw e;
+    }
+    progress(`serving CRI on ${opts.criSocket}`);
+  }
+
   let stopping = false;
   const stop = async (why: string): Promise<void> => {
     if (stopping) return;
@@ -108,6 +128,7 @@ export async function runMount(opts: MountOptions): Promise<void> {
     progress(`${why}: unmounting ${mountpoint}`);
     clearInterval(watch);
     warden.stop();
+    await cri?.stop().catch((e: unknown) => log('stopping CRI: %s', e));
     await adapter.unmount();
     await release(warden.paths.pidFile);
     process.exit(0);

@@ -29,6 +29,9 @@ export const MOUNT_OPTIONS = [
   'fsname=wardenfs', 'subtype=wardenfs',
   // st_ino is the file's own number (tagged by its device, src/fs/ino.ts), not libfuse's node id
   'use_ino',
+  // reads of rootfs files are answered with their fd (the binding's read_buf): libfuse splices
+  // the data from the file into /dev/fuse without copying it through the daemon (docs/fuse.md)
+  'splice_write',
 ];
 
 /**
@@ -70,13 +73,16 @@ const DIR_STAT = (): Stat => {
  * Handle numbers: JavaScript's own handles count up from 1 below WANTS_FLUSH (and carry
  * that bit when their node has work to do at close); a handle
  * with a real fd (a rootfs file) is numbered PASSTHROUGH | fd, the bit the patched binding
- * reads to do everything on that handle itself, the close included (fuse-native.c,
- * WARDENFS_PASSTHROUGH): such handles never come back here. Both kinds stay positive
- * int32, as the binding carries them.
+ * reads to do everything on that handle itself, the close included: such handles never come
+ * back here. Both kinds stay positive int32, as the binding carries them. The bits are
+ * declared once, in the binding (fuse-native.c, WARDENFS_*), and read from it here; the
+ * binding's own handles (snapshot, dir) are above 32 bits, never a number given here
+ * (test/unit/handlebits.test.ts checks the layout).
  */
-const PASSTHROUGH = 0x40000000;
+export const HANDLE_BITS = Fuse.HANDLE_BITS;
+const PASSTHROUGH = HANDLE_BITS.passthrough;
 /** Set on a handle whose node wants FLUSH (Handle.flush); the binding answers every other FLUSH itself. */
-const WANTS_FLUSH = 0x20000000;
+const WANTS_FLUSH = HANDLE_BITS.wantsFlush;
 
 function split(p: string): string[] {
   return p.split('/').filter(Boolean);
@@ -170,7 +176,8 @@ export class FuseAdapter {
       const fuse = this.fuse;
       if (!fuse || this.nativeRoots.has(prefix) || root.fd < 0) return;
       try {
-        fuse.registerRoot(prefix, root.fd, sub.ids?.base ?? 0, sub.ids?.size ?? 0, sub.readOnly);
+        // idBase with idSize 0 (--allow-other: host ids shown): what root makes still goes to the container's root
+        fuse.registerRoot(prefix, root.fd, sub.ids?.base ?? sub.owner ?? 0, sub.ids?.size ?? 0, sub.readOnly);
       } catch (e) {
         log('register %s: %s', prefix, (e as Error).message);
         return;

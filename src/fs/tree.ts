@@ -10,10 +10,10 @@ import { quoteAll } from '../ctl/tokenize.js';
 import { statusLine, type Proc } from '../core/process.js';
 import { streamFile, streamNowFile } from './nodes/stream.js';
 import { waitFile, stdinFile } from './nodes/process.js';
-import { parseName } from '../ctl/values.js';
+import { parseName, parseWinsize } from '../ctl/values.js';
 import { formatPortForward, formatEgressRule, formatRate } from '../model/net.js';
 import { NotPermitted, Busy, q, describe } from '../errors.js';
-import { tableDir, dynamicDir } from './nodes/dir.js';
+import { tableDir, dynamicDir, type Entry } from './nodes/dir.js';
 import { textFile } from './nodes/text.js';
 import { generatedFile } from './nodes/generated.js';
 import { ctlFile } from './nodes/ctl.js';
@@ -40,6 +40,9 @@ function refuser(events: EventLog, prefix = '') {
     await events.error(message);
   };
 }
+import { setMounts } from '../core/mounts.js';
+import { setDiskMax, diskMaxText, diskCurrentText } from '../core/disk.js';
+import { formatBindMount } from '../model/mounts.js';
 
 function procDir(w: Warden, c: Container, p: Proc): DirNode {
   const files = tableDir(() => [
@@ -53,6 +56,11 @@ function procDir(w: Warden, c: Container, p: Proc): DirNode {
     ['stderr.now', streamNowFile(p, 'stderr')],
     ['stdin', stdinFile((data, abort) => c.procs.writeStdin(p.id, data, abort, w.readers))],
     ['ctl', ctlFile((text, who) => w.commands.process(c.name, p.id, text, who), PROCESS_USAGE, refuser(c.events, `process ${p.id}: `))],
+    // A process with a terminal (run tty=1): its size, `ROWS COLS`; a write resizes it.
+    ...(p.tty ? [['winsize', valueFile(async () => {
+      const { rows, cols } = await c.procs.winsize(p.id);
+      return `${rows} ${cols}\n`;
+    }, (text) => c.procs.resize(p.id, parseWinsize(text)))] as Entry] : []),
   ]);
   // Unlinking a file of procs/ID is how `rm -r procs/ID` begins: a no-op for an ended
   // process (rmdir then forgets it), EBUSY while it runs (so nothing at all happens).
@@ -113,6 +121,9 @@ function containerDir(w: Warden, c: Container): DirNode {
     ['cgroup', cgroupDir(c)],
     ['net', netDir(w, c)],
     ['metrics', textFile(() => w.metrics(c), { sizeAtStat: false })],
+    ['mounts', tableFile({ key: `${c.name}/mounts`, lines: () => (c.record.settings.mounts ?? []).map(formatBindMount), set: (lines) => setMounts(c, lines, w.lifecycle.mountPolicy), refuse: (m) => c.events.error(m) })],
+    ['disk.max', valueFile(async () => diskMaxText(c), (text) => setDiskMax(c, text))],
+    ['disk.current', textFile(() => diskCurrentText(c))],
     ['rootfs', rootfs],
     ['properties', tableFile({ key: `${c.name}/properties`, lines: () => formatProperties(c.record.properties ?? {}), set: (lines) => setProperties(c, lines), refuse: (m) => c.events.error(m) })],
     ['grace', valueFile(async () => `${formatGrace(c.record.grace)}\n`, (text) => setGrace(c, text))],

@@ -14,6 +14,16 @@ export interface Caller {
   readonly pid: number;
   /** Supplementary groups of a non-root caller ([] for root: it needs none). */
   readonly groups: readonly number[];
+  /**
+   * The caller's umask, for what it makes (the binding asks the kernel for FUSE_CAP_DONT_MASK:
+   * modes come unmasked, docs/rootfs.md); absent or 0: the mode is taken as given.
+   */
+  readonly umask?: number;
+}
+
+/** Whether a view of a tree for `c` differs from the daemon's own: another user, or a umask to apply. */
+export function needsView(c: Caller | undefined): boolean {
+  return !actsAsDaemon(c) || (c?.umask ?? 0) !== 0;
 }
 
 /** Whether a request is done with the daemon's own credentials: a root caller, or none known. */

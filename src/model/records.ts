@@ -39,6 +39,13 @@ export interface ContainerRecord {
   imageConfig?: ImageConfig;
   /** `create rlimit.NAME=`: the default rlimits of its processes (absent: none, or an older record). */
   rlimits?: Rlimits;
+  /**
+   * The container whose network, IPC and UTS namespaces (and user namespace: its id range) it
+   * joins, as a CRI container joins its pod sandbox (docs/cri.md); absent: its own.
+   */
+  joins?: string;
+  /** Its hostname (UTS namespace) when not its name: a CRI pod's `hostname` (docs/cri.md). */
+  hostname?: string;
 }
 
 /** What a process was started as (procs/ID/meta.json). */
@@ -47,6 +54,8 @@ export interface ProcMeta {
   argv: string[];
   uuid: string;
   started: string;
+  /** The process has a terminal (`run tty=1`): its output is conmon's terminal log, its stdin the attach socket. */
+  tty?: boolean;
 }
 
 /** `user=`: a name or number, and optionally a group (names are looked up in the container's files). */
@@ -64,4 +73,9 @@ export interface RunOptions {
   argv: string[];
   /** `entrypoint=`: replaces the image's Entrypoint ('' clears it); with it, the image's Cmd is not used either (Docker's rule). */
   entrypoint?: string;
+  /** `tty=1 [rows=R] [cols=C]`: a pseudo-terminal of that size (docs/processes.md, Terminals). */
+  tty?: TermSize;
 }
+
+/** A terminal's size (`procs/NAME/ID/winsize`, `ROWS COLS`). */
+export interface TermSize { rows: number; cols: number }

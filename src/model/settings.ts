@@ -6,12 +6,17 @@
 import type { Limits } from './limits.js';
 import type { PortForward, EgressRule, Rate } from './net.js';
 import type { Rlimits } from './rlimits.js';
+import type { BindMount } from './mounts.js';
 
 /** Limits and network settings a container takes at create time or through its files, parsed (ctl/). */
 export interface Settings extends Limits {
   ports?: PortForward[];
   rules?: EgressRule[];
   rate?: Rate | 'max';
+  /** Bind mounts from the host (`mount=`, containers/NAME/mounts). */
+  mounts?: BindMount[];
+  /** The size of the container's own layer, in bytes (`disk.max`; absent or 'max': none). */
+  'disk.max'?: number | 'max';
 }
 export type SettingKey = keyof Settings;
 
@@ -34,4 +39,12 @@ export interface CreateOptions {
   grace?: number;
   /** `rlimit.NAME=`: the default rlimits of every process run in it (absent: none given). */
   rlimits?: Rlimits;
+  /**
+   * Join the network, IPC and UTS namespaces of this container (and its user namespace, so
+   * its id range and its privilege) instead of having its own: a CRI container in its pod
+   * (docs/cri.md). `net`, `ports`, `rules`, `rate` and `privileged` are then the pod's.
+   */
+  joins?: string;
+  /** The hostname when not the container's name (a CRI pod's); checked by the caller (isValidHostname). */
+  hostname?: string;
 }

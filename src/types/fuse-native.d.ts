@@ -81,7 +81,10 @@ declare module 'fuse-native' {
     // Added by wardenfs's patch: who made the request being handled (fuse_get_context(); groups:
     // a non-root caller's supplementary groups, from fuse_getgroups()), while an operation's
     // handler runs synchronously; null otherwise.
-    caller(): { uid: number; gid: number; pid: number; groups: number[] } | null;
+    caller(): { uid: number; gid: number; pid: number; umask: number; groups: number[] } | null;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
+    // Added by wardenfs's patch: the bits of handle numbers the binding reads, declared in
+    // fuse-native.c only (WARDENFS_*) and exported from there (docs/fuse.md).
+    static readonly HANDLE_BITS: Readonly<{ passthrough: number; wantsFlush: number; snapshot: bigint; dir: bigint }>;
   }
 }

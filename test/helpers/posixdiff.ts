@@ -7,7 +7,10 @@
  * size) and which of its times (atime, mtime, ctime) the step changed.
  *
  * The operations are done by a small C program (test/fixtures/posixops.c, one line a step),
- * spawned as root or — one parameter, `as` — as any uid/gid.
+ * spawned as root or — one parameter, `as` — as any uid/gid with any supplementary groups
+ * (setpriv). Such a caller need not reach either side by path: the runner gets its base
+ * directory (and another container's, for `{O}`) as descriptors opened by root and passed on,
+ * so the state dir above the overlay can stay root's.
  */
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -35,11 +38,18 @@ export interface PosixCase {
   treeTimes?: Record<number, Record<string, string>>;
   /** Not run against a container's root inside (a documented difference, asserted by a test of its own). */
   notInside?: string;
+  /**
+   * Where the steps start (a directory relative to the case directory, made by the setup):
+   * the runner is given it as its base, opened by root, and so needs no search permission on
+   * the directories above it, as a process whose cwd is there (watched paths are relative to it).
+   */
+  start?: string;
   /** Paths whose atime is not compared (documented: a symlink's, which the tree reads to stat it). */
   noAtime?: string[];
 }
 
-export interface Caller { uid: number; gid: number }
+/** A caller: its uid, gid and supplementary groups (none when absent). */
+export interface Caller { uid: number; gid: number; groups?: number[] }
 
 export interface Sides {
   /** The container's overlay mount (host path). */
@@ -81,9 +91,9 @@ function splitStat(words: string[]): StatFields {
 
 const STAT_OPS = new Set(['stat', 'lstat', 'fstat']);
 
-/** Runs `lines` in `base`; one StepOut per line. */
-export async function runOps(bin: string, base: string, lines: string[], opts: { tick?: number; as?: Caller } = {}): Promise<StepOut[]> {
-  return parseOps(await hostRunner(bin, opts.as)(base, lines, opts.tick ?? 0), base, lines);
+/** Runs `lines` in `base`; one StepOut per line. `other`: the directory `{O}` names (see OTHER_FD). */
+export async function runOps(bin: string, base: string, lines: string[], opts: { tick?: number; as?: Caller; other?: string } = {}): Promise<StepOut[]> {
+  return parseOps(await spawnOps(bin, base, lines, opts.tick ?? 0, opts.as, opts.other), base, lines);
 }
 
 /** posixops as a host process (as root, or as `as`). */
@@ -91,20 +101,34 @@ export function hostRunner(bin: string, as?: Caller): Runner {
   return (base, lines, tick) => spawnOps(bin, base, lines, tick, as);
 }
 
-async function spawnOps(bin: string, base: string, lines: string[], tick: number, as?: Caller): Promise<string> {
-  const child = spawn(bin, [base, String(tick)], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    ...(as ? { uid: as.uid, gid: as.gid } : {}),
-  });
+/** For a caller other than root, `{O}` stands for this path: another container's root, passed as fd 4. */
+export const OTHER_FD = '/proc/self/fd/4';
+
+async function spawnOps(bin: string, base: string, lines: string[], tick: number, as?: Caller, other?: string): Promise<string> {
+  // as another user: root opens the directories, the runner starts in them by descriptor
+  // (fd 3; its own /proc/self/fd entries are reachable whatever its ids)
+  const fds = as ? [await fs.open(base, 'r'), ...(other ? [await fs.open(other, 'r')] : [])] : [];
+  try {
+    return await spawnWith(bin, as ? '/proc/self/fd/3' : base, lines, tick, as, fds.map((f) => f.fd));
+  } finally {
+    for (const f of fds) await f.close();
+  }
+}
+
+async function spawnWith(bin: string, base: string, lines: string[], tick: number, as: Caller | undefined, fds: number[]): Promise<string> {
+  const groups = as?.groups?.length ? [`--groups=${as.groups.join(',')}`] : ['--clear-groups'];
+  const child = as
+    ? spawn('setpriv', [`--reuid=${as.uid}`, `--regid=${as.gid}`, ...groups, '--', bin, base, String(tick)], { stdio: ['pipe', 'pipe', 'pipe', ...fds] })
+    : spawn(bin, [base, String(tick)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   const exited = new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code) => resolve(code));
   });
-  child.stdin.end(lines.map((l) => l + '\n').join(''));
+  child.stdin!.end(lines.map((l) => l + '\n').join(''));
   const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   const code = await exited.finally(() => clearTimeout(timer));
   if (code !== 0) throw new Error(`posixops ${base} exited ${code}: ${err}`);
@@ -183,21 +207,24 @@ export async function runCase(bin: string, sides: Sides, c: PosixCase, as?: Call
       if (bad.length) throw new Error(`${c.name}: setup failed: ${bad.map((s) => `${s.line} → ${s.result}`).join('; ')}`);
     }
   };
-  const subst = (line: string, side: 'a' | 'b', onOverlay: boolean): string => {
-    const other = side === 'a' || onOverlay ? sides.otherOverlay : sides.otherTree;
-    return other ? line.replaceAll('{O}', path.join(other, rel(side))) : line;
+  const otherOf = (side: 'a' | 'b', onOverlay: boolean) => (side === 'a' || onOverlay ? sides.otherOverlay : sides.otherTree);
+  const subst = (line: string, side: 'a' | 'b', onOverlay: boolean, viaFd = false): string => {
+    const other = otherOf(side, onOverlay);
+    return other ? line.replaceAll('{O}', path.join(viaFd ? OTHER_FD : other, rel(side))) : line;
   };
   await prep('a');
   await prep('b');
   const lines = ['watch ' + (c.watch ?? ['.']).join(' '), ...c.steps];
   const opts = { tick: c.times ? TICK_MS : 0, ...(as ? { as } : {}) };
-  const linesA = lines.map((l) => subst(l, 'a', true));
-  const linesB = lines.map((l) => subst(l, 'b', false));
+  const linesA = lines.map((l) => subst(l, 'a', true, !!as));
+  const linesB = lines.map((l) => subst(l, 'b', false, !!as));
+  const otherA = as ? otherOf('a', true) : undefined;
+  const otherB = as ? otherOf('b', false) : undefined;
   const [a, b] = await Promise.all([
     sides.inside
       ? sides.inside('/' + rel('a'), linesA, opts.tick).then((out) => parseOps(out, rel('a'), linesA))
-      : runOps(bin, path.join(sides.overlay, rel('a')), linesA, opts),
-    runOps(bin, path.join(sides.tree, rel('b')), linesB, opts),
+      : runOps(bin, path.join(sides.overlay, rel('a'), c.start ?? ''), linesA, { ...opts, ...(otherA ? { other: otherA } : {}) }),
+    runOps(bin, path.join(sides.tree, rel('b'), c.start ?? ''), linesB, { ...opts, ...(otherB ? { other: otherB } : {}) }),
   ]);
   const short = (p: string) => (p.length > 60 ? `${p.slice(0, 24)}…(${p.length} bytes)…${p.slice(-24)}` : p);
   const diffs: string[] = [];

@@ -108,6 +108,7 @@ test.serial('dpkg-deb shows the launcher, the unit, the man page, the conffile a
   t.is(entry('etc/default/wardenfs'), '-rw-r--r--');
   t.is(entry('usr/lib/wardenfs/node_modules/fuse-native/build/Release/fuse.node'), '-rw-r--r--');
   t.is(entry('usr/lib/wardenfs/native/rootfs/build/Release/rootfs.node'), '-rw-r--r--');
+  t.is(entry('usr/lib/wardenfs/proto/runtime-v1.proto'), '-rw-r--r--', 'the CRI face\'s .proto (src/cri/server.ts)');
   t.is(entry('usr/share/doc/wardenfs/copyright'), '-rw-r--r--');
   // no dev dependency, no test, no prebuilt (unpatched) binding, no bundled libfuse
   for (const bad of ['node_modules/ava/', 'node_modules/typescript/', 'dist/test/', 'fuse-native/prebuilds/', 'libfuse.so', '/mnt/']) {

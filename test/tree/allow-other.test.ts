@@ -222,7 +222,7 @@ test.serial('without --allow-other no other user can enter the tree', async (t) 
   const r = await execa('setpriv', [`--reuid=${ALICE.uid}`, `--regid=${ALICE.gid}`, '--clear-groups', 'ls', closed.mnt], { reject: false });
   t.not(r.exitCode, 0);
   t.regex(r.stderr, /Permission denied/);
-  t.deepEqual((await fs.readdir(closed.mnt)).sort(), ['by-property', 'containers', 'ctl', 'events', 'images', 'procs', 'rootfs']);
+  t.deepEqual((await fs.readdir(closed.mnt)).sort(), ['by-property', 'containers', 'ctl', 'events', 'images', 'metrics', 'procs', 'rootfs']);
   // root-only mode keeps the container's view of owners
   await closed.ctl(closed.p('ctl'), 'create view');
   t.is((await fs.stat(closed.p('rootfs', 'view', 'tmp'))).uid, 0);

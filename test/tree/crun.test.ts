@@ -40,3 +40,17 @@ test('rlimit.NAME= under crun: the container defaults and a run\'s override, as 
   t.regex(over, /^Max open files +100 +100 /m);
   t.regex(over, /^Max file size +1048576 +unlimited /m);
 });
+
+test('a terminal under crun: run tty=1, winsize, keystrokes', async (t) => {
+  const tree = new Tree('crun-tty', { args: ['--runtime', 'crun'] });
+  t.teardown(() => tree.cleanup());
+  await tree.start();
+  await tree.ctl(tree.p('ctl'), 'create ct');
+  const proc = (id: string, f: string) => tree.p('containers', 'ct', 'procs', id, f);
+  const id = await tree.ctl(tree.p('containers', 'ct', 'ctl'), `run tty=1 rows=20 cols=70 -- sh -c 'tty; stty size; read l; stty size; echo "got $l"'`);
+  for (let i = 0; i < 100 && !/20 70\r\n/.test(await fs.readFile(proc(id, 'stdout.now'), 'utf8')); i++) await sleep(50);
+  await fs.writeFile(proc(id, 'winsize'), '21 71\n');
+  await fs.writeFile(proc(id, 'stdin'), 'hi\r');
+  t.is(await fs.readFile(proc(id, 'wait'), 'utf8'), 'exited 0\n');
+  t.regex(await fs.readFile(proc(id, 'stdout'), 'utf8'), /^\/dev\/pts\/\d+\r\n20 70\r\nhi\r\n21 71\r\ngot hi\r\n$/);
+});

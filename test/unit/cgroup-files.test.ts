@@ -69,3 +69,30 @@ test('cpu.weight round-trips through v1 shares for every weight', async (t) => {
   t.is(weightToShares(10000), 262144);
   t.is(sharesToWeight(1024), 39);
 });
+
+test('freeze: v2 writes cgroup.freeze and waits for cgroup.events to say frozen; thaw writes 0', async (t) => {
+  const dir = await fakeDir({ 'cgroup.freeze': '0\n', 'cgroup.events': 'populated 1\nfrozen 0\n' });
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  const cg = new V2Cgroup(dir);
+  let done = false;
+  const freezing = cg.freeze().then(() => { done = true; });
+  await new Promise((r) => setTimeout(r, 100));
+  t.is(await fs.readFile(path.join(dir, 'cgroup.freeze'), 'utf8'), '1');
+  t.false(done, 'waits until the kernel says frozen');
+  await fs.writeFile(path.join(dir, 'cgroup.events'), 'populated 1\nfrozen 1\n');
+  await freezing;
+  await cg.thaw();
+  t.is(await fs.readFile(path.join(dir, 'cgroup.freeze'), 'utf8'), '0');
+});
+
+test('freeze: v1 writes freezer.state FROZEN (then THAWED); without a freezer hierarchy it fails plainly', async (t) => {
+  const freezer = await fakeDir({ 'freezer.state': 'THAWED\n' });
+  t.teardown(() => fs.rm(freezer, { recursive: true, force: true }));
+  const cg = new V1Cgroup({ memory: freezer, cpu: freezer, cpuacct: freezer, pids: freezer, freezer });
+  await cg.freeze();
+  t.is(await fs.readFile(path.join(freezer, 'freezer.state'), 'utf8'), 'FROZEN');
+  await cg.thaw();
+  t.is(await fs.readFile(path.join(freezer, 'freezer.state'), 'utf8'), 'THAWED');
+  const none = new V1Cgroup({ memory: freezer, cpu: freezer, cpuacct: freezer, pids: freezer });
+  await t.throwsAsync(none.freeze(), { message: /freezer is not mounted/ });
+});

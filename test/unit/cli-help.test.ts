@@ -49,6 +49,13 @@ test('a bad command line exits 2 with the command\'s usage; an option of another
   const none = await cli();
   t.is(none.exitCode, 2);
   t.regex(none.stderr, /^wardenfs: no command\n/);
+  // The CRI options: absolute paths, the mirror only with a socket; refused before anything starts.
+  const mirror = await cli('mount', '/mnt/x', '--image-mirror', '/srv/m');
+  t.is(mirror.exitCode, 2);
+  t.regex(mirror.stderr, /^wardenfs: --image-mirror needs --cri-socket\nusage:\n  wardenfs mount /);
+  const rel = await cli('mount', '/mnt/x', '--cri-socket', 'cri.sock');
+  t.is(rel.exitCode, 2);
+  t.regex(rel.stderr, /^wardenfs: bad --cri-socket cri\.sock: want an absolute path\n/);
 });
 
 test('the man page is made from the same tables: every command, option and exit code', async (t) => {

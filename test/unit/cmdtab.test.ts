@@ -11,16 +11,18 @@ import { BadRequest } from '../../src/errors.js';
 
 test('the usage texts are the ones cat ctl has always shown', (t) => {
   t.is(GLOBAL_USAGE, [
-    'create [NAME] [KEY=VALUE ...]   keys: image net env seccomp privileged grace prop.KEY memory.max cpu.max cpu.weight pids.max ports rules rate rlimit.NAME',
+    'create [NAME] [KEY=VALUE ...]   keys: image net env seccomp privileged grace prop.KEY mount memory.max cpu.max cpu.weight pids.max ports rules rate disk.max rlimit.NAME',
     '    ports=[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   rules=allow PROTO DEST[/PREFIX] [PORT[-PORT]] (PROTO tcp udp icmp all) or allow all',
     '    prop.KEY=VALUE (repeatable; looked up in by-property/)   grace=DURATION|none (90s 5m 1h30m: destroyed after that long with no process and no use)',
+    '    mount=HOSTPATH:PATH[:ro|:rw] (repeatable; read-only unless :rw)   disk.max=SIZE (K M G, at least 300M) or max',
     '    rlimit.NAME=N|unlimited|SOFT:HARD   NAME: as core cpu data fsize locks memlock msgqueue nice nofile nproc rss rtprio rttime sigpending stack',
     'destroy NAME',
     'image import NAME PATH',
+    'image commit NEWNAME CONTAINER',
     'image remove NAME',
   ].join('\n') + '\n' + QUOTING_USAGE);
   t.is(CONTAINER_USAGE, [
-    'run [id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [rlimit.NAME=VALUE ...] [entrypoint=PROG] [--] [PROGRAM [ARG ...]]',
+    'run [id=ID] [dir=DIR] [user=USER[:GROUP]] [env=K=V ...] [rlimit.NAME=VALUE ...] [entrypoint=PROG] [tty=1 [rows=R] [cols=C]] [--] [PROGRAM [ARG ...]]',
     '    rlimit.NAME=N|unlimited|SOFT:HARD   NAME: as core cpu data fsize locks memlock msgqueue nice nofile nproc rss rtprio rttime sigpending stack',
     'kill ID [SIGNAL]',
     'stop [SECONDS]',

@@ -14,19 +14,26 @@ test.after.always(async () => {
   for (const d of dirs) await fs.rm(path.dirname(d), { recursive: true, force: true });
 });
 
-async function setup(): Promise<Core & { commands: Commands; imported: string[] }> {
+async function setup(): Promise<Core & { commands: Commands; imported: string[]; committed: string[] }> {
   const d = tempStateDir();
   dirs.push(d);
   const c = await core(d);
   const imported: string[] = [];
+  const committed: string[] = [];
   const commands = new Commands({
     registry: c.registry, events: c.events, lifecycle: c.lifecycle,
     images: {
       async import(name: string) { imported.push(name); },
       async remove() {},
+      async has(name: string) { return name === 'taken'; },
+      isChanging: () => false,
+      async commit(name: string, from: { container: string }) {
+        committed.push(`${name} ${from.container}`);
+        return { entries: 0, shared: 0, copied: 0, bytes: 0, skipped: 0 };
+      },
     },
   });
-  return { ...c, commands, imported };
+  return { ...c, commands, imported, committed };
 }
 
 const read = (f: string) => fs.readFile(f, 'utf8').catch(() => '');
@@ -102,4 +109,16 @@ test('each message is named in events with its caller before its effects; withou
   // no caller (a core caller of its own): no line
   await commands.global('create three');
   t.notRegex(await read(paths.events), /: create three$/m);
+});
+
+test('image commit: ENOENT for no such container, EEXIST for a taken name, both logged; nothing committed', async (t) => {
+  const { commands, paths, committed } = await setup();
+  const none = await t.throwsAsync(commands.global('image commit new ghost'));
+  t.is((none as { errno?: string }).errno, 'ENOENT');
+  t.is(await commands.global('create web'), 'web');
+  const taken = await t.throwsAsync(commands.global('image commit taken web'));
+  t.is((taken as { errno?: string }).errno, 'EEXIST');
+  t.regex(await read(paths.events), /^error: no such container "?ghost"?$/m);
+  t.regex(await read(paths.events), /^error: image "?taken"? exists$/m);
+  t.deepEqual(committed, []);
 });

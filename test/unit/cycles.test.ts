@@ -30,3 +30,8 @@ test('drivers/ import nothing of ctl/; fs/ nothing of drivers/; model/ imports n
   t.deepEqual(importsOf('fs').filter((i) => / -> drivers\//.test(i)), []);
   t.deepEqual(importsOf('model').filter((i) => !/ -> model\//.test(i)), []);
 });
+
+test('cri/ is a face beside fs/: it imports nothing of fs/ or drivers/, and nothing but the daemon imports it', (t) => {
+  t.deepEqual(importsOf('cri').filter((i) => / -> (fs|drivers|daemon)\//.test(i)), []);
+  for (const dir of ['core', 'drivers', 'fs', 'ctl', 'model', 'util']) t.deepEqual(importsOf(dir).filter((i) => / -> cri\//.test(i)), [], dir);
+});

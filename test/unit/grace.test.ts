@@ -33,6 +33,7 @@ async function setup(world = new World(), dir = tempStateDir()) {
     find: (n) => k.registry.find(n),
     destroy: (n, reason) => k.lifecycle.destroy(n, reason),
     probe: () => { probes.push('probe'); },
+    joined: (n) => k.lifecycle.joiners(n).length > 0,
   };
   const logged: string[] = [];
   const grace = new GraceCheck(targets, (f, ...a) => logged.push([f, ...a.map(String)].join(' ')));
@@ -131,7 +132,7 @@ test('a run being started keeps it; one started while the check waited too (the 
 
 test('a run after the decision is refused cleanly, never half-started', async (t) => {
   const s = await setup();
-  const commands = new Commands({ registry: s.registry, events: s.events, lifecycle: s.lifecycle, images: { async import() {}, async remove() {} } });
+  const commands = new Commands({ registry: s.registry, events: s.events, lifecycle: s.lifecycle, images: { async import() {}, async remove() {}, async has() { return false; }, isChanging: () => false, async commit() { throw new Error('no commit here'); } } });
   const a = await s.make('a', 2);
   let started = 0;
   a.procs.run = async () => { started++; return '1'; };
@@ -216,4 +217,21 @@ test('a probe that fails: not destroyed on a guess, logged', async (t) => {
   t.deepEqual(await s.grace.tick(), []);
   t.deepEqual(s.registry.names(), ['a']);
   t.true(s.logged.some((l) => l.includes('binding gone')));
+});
+
+test('a container whose namespaces another joins (a CRI pod with containers) is in use: kept, no error every tick', async (t) => {
+  const s = await setup();
+  const pod = await s.make('pod', 2);
+  await s.lifecycle.create('app', { env: [], settings: {}, joins: 'pod' });
+  s.idle(pod, 10);
+  t.deepEqual(await s.grace.tick(), []);
+  t.deepEqual(s.registry.names(), ['app', 'pod']);
+  t.notRegex(await read(pod.events.file), /error/);
+  // Once its last joiner is gone, its grace time counts from then.
+  await s.lifecycle.destroy('app');
+  t.deepEqual(await s.grace.tick(), []);
+  s.idle(pod, 2);
+  t.deepEqual(await s.grace.tick(), ['pod']);
+  await s.settled(pod);
+  t.deepEqual(s.registry.names(), []);
 });

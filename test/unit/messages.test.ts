@@ -44,6 +44,10 @@ test('destroy and image messages', (t) => {
   t.deepEqual(parseGlobal('image remove alpine'), { verb: 'image remove', name: 'alpine' });
   t.throws(() => parseGlobal('destroy'), { instanceOf: BadRequest, message: 'usage: destroy NAME' });
   t.throws(() => parseGlobal('image import x'), { instanceOf: BadRequest, message: 'usage: image import NAME PATH' });
+  t.deepEqual(parseGlobal('image commit web2 web'), { verb: 'image commit', name: 'web2', container: 'web' });
+  t.throws(() => parseGlobal('image commit web2'), { instanceOf: BadRequest, message: 'usage: image commit NEWNAME CONTAINER' });
+  t.throws(() => parseGlobal('image commit ../x web'), { instanceOf: BadRequest });
+  t.throws(() => parseGlobal('image commit x we/b'), { instanceOf: BadRequest });
   t.throws(() => parseGlobal('image frob'), { instanceOf: BadRequest, message: 'unknown message "image frob"' });
 });
 
@@ -67,6 +71,19 @@ test('run: options end at -- or at the first token that is not an option', (t) =
   t.throws(() => parseContainer("run ''"), { instanceOf: BadRequest, message: /^usage: run/ });
   t.throws(() => parseContainer('run dir=relative ls'), { instanceOf: BadRequest, message: 'bad dir "relative": want an absolute path' });
   t.throws(() => parseContainer('run id=a/b ls'), { instanceOf: BadRequest, message: /^bad process id/ });
+});
+
+test('run tty=1 [rows=R] [cols=C]: a terminal, 24x80 unless sized; sizes only with tty=1', (t) => {
+  t.deepEqual(parseContainer('run tty=1 -- sh'), { verb: 'run', env: [], argv: ['sh'], tty: { rows: 24, cols: 80 } });
+  t.deepEqual(parseContainer('run tty=1 rows=50 cols=132 sh'), { verb: 'run', env: [], argv: ['sh'], tty: { rows: 50, cols: 132 } });
+  t.deepEqual(parseContainer('run cols=100 tty=1 vi'), { verb: 'run', env: [], argv: ['vi'], tty: { rows: 24, cols: 100 } });
+  t.deepEqual(parseContainer('run tty=0 sh'), { verb: 'run', env: [], argv: ['sh'] });
+  t.deepEqual(parseContainer('run -- tty=1 sh'), { verb: 'run', env: [], argv: ['tty=1', 'sh'] }, 'after -- it is the program');
+  t.throws(() => parseContainer('run tty=yes sh'), { instanceOf: BadRequest, message: 'bad tty "yes": want 1 or 0' });
+  t.throws(() => parseContainer('run rows=10 sh'), { instanceOf: BadRequest, message: 'rows= and cols= need tty=1' });
+  t.throws(() => parseContainer('run tty=0 cols=10 sh'), { instanceOf: BadRequest, message: 'rows= and cols= need tty=1' });
+  t.throws(() => parseContainer('run tty=1 rows=0 sh'), { instanceOf: BadRequest, message: 'bad rows "0": want a number from 1 to 1000' });
+  t.throws(() => parseContainer('run tty=1 cols=1001 sh'), { instanceOf: BadRequest, message: 'bad cols "1001": want a number from 1 to 1000' });
 });
 
 test('kill, stop, destroy', (t) => {
@@ -97,4 +114,46 @@ test('garbage never escapes as anything but BadRequest', (t) => {
       }
     }
   }
+});
+
+test('create parses mount= (repeatable, ro unless :rw) and disk.max', (t) => {
+  const c = parseGlobal('create m mount=/srv/a:/data mount=/srv/b:/b/c:rw mount=/etc/hosts:/etc/hosts:ro disk.max=2G');
+  t.deepEqual(c, {
+    verb: 'create', name: 'm',
+    options: {
+      env: [],
+      settings: {
+        mounts: [
+          { host: '/srv/a', path: '/data', rw: false },
+          { host: '/srv/b', path: '/b/c', rw: true },
+          { host: '/etc/hosts', path: '/etc/hosts', rw: false },
+        ],
+        'disk.max': 2 * 1024 ** 3,
+      },
+    },
+  });
+  t.deepEqual(parseGlobal('create disk.max=max'), { verb: 'create', options: { env: [], settings: { 'disk.max': 'max' } } });
+});
+
+test('bad mounts and disk limits are refused with the reason', (t) => {
+  const err = (m: string): string => t.throws(() => parseGlobal(m), { instanceOf: BadRequest })!.message;
+  t.is(err('create mount=srv:/data'), 'bad mount "srv:/data": the host path must be absolute');
+  t.is(err('create mount=/srv:data'), 'bad mount "/srv:data": the container path must be absolute');
+  t.is(err('create mount=/srv/../etc:/data'), 'bad mount "/srv/../etc:/data": no . or .. in the host path');
+  t.is(err('create mount=/srv:/a/./b'), 'bad mount "/srv:/a/./b": no . or .. in the container path');
+  t.is(err('create mount=/srv//x:/a'), 'bad mount "/srv//x:/a": the host path must be normalised (no // or trailing /)');
+  t.is(err('create mount=/srv:/a/'), 'bad mount "/srv:/a/": the container path must be normalised (no // or trailing /)');
+  t.is(err('create mount=/srv:/a:rx'), 'bad mount "/srv:/a:rx": the mode is ro or rw, not "rx"');
+  t.is(err('create mount=/srv'), 'bad mount "/srv": want HOST:PATH[:ro|:rw] (no \':\' in the paths)');
+  t.is(err('create mount=/a:/b:/c:ro'), 'bad mount "/a:/b:/c:ro": want HOST:PATH[:ro|:rw] (no \':\' in the paths)');
+  t.is(err('create mount=/srv:/'), 'bad mount "/srv:/": cannot mount over the container\'s /');
+  t.is(err('create mount=/srv:/proc/x'), 'bad mount "/srv:/proc/x": not under /proc, /sys, /dev (not the container\'s own files)');
+  t.is(err('create mount=/srv:/dev'), 'bad mount "/srv:/dev": not under /proc, /sys, /dev (not the container\'s own files)');
+  t.is(err('create mount=/a:/d mount=/b:/d/e'), 'mounts "/a:/d:ro" and "/b:/d/e:ro" overlap in the container: one path each, none under another');
+  t.is(err('create mount=/a:/d mount=/b:/d:rw'), 'mounts "/a:/d:ro" and "/b:/d:rw" overlap in the container: one path each, none under another');
+  t.is(err('create mounts=/a:/d'), 'unknown option "mounts"');
+  t.is(err('create disk.max=299M'), 'bad disk.max "299M": at least 300M (the smallest XFS)');
+  t.is(err('create disk.max=lots'), 'bad size "lots": want bytes, a number with K, M or G, or max');
+  // /devices is not /dev
+  t.deepEqual((parseGlobal('create mount=/srv:/devices') as { options: { settings: unknown } }).options.settings, { mounts: [{ host: '/srv', path: '/devices', rw: false }] });
 });

@@ -19,9 +19,10 @@ test('the text: HELP and TYPE per family, then one sample per container that has
   t.is(lines[3], 'wardenfs_container_cpu_usage_seconds_total{container="b"} 0.000007');
   t.true(text.includes('\nwardenfs_container_memory_peak_bytes{container="a"} 8192\n# HELP wardenfs_container_pids '));
   t.true(text.includes('\nwardenfs_container_network_transmit_packets_total{container="a"} 2\n'));
+  t.false(text.includes('wardenfs_container_fs_usage_bytes{'), 'no disk samples without a disk.max');
   t.false(text.includes('network_receive_bytes_total{container="b"}'));
   t.is(text.match(/^# TYPE /gm)!.length, FAMILIES.length);
-  t.true(text.endsWith('2\n'));
+  t.true(text.endsWith('# TYPE wardenfs_container_fs_limit_bytes gauge\n'));
   // Counters end in _total, as the conventions and promtool want.
   for (const f of FAMILIES) t.is(f.type === 'counter', f.name.endsWith('_total'), f.name);
 });

@@ -139,3 +139,28 @@ test('lookup: keys in use, values of a key, containers with a pair', (t) => {
   t.deepEqual(withProperty(cs, 'app', 'web'), ['a', 'b']);
   t.deepEqual(withProperty(cs, 'app', 'x'), []);
 });
+
+test('labels are default properties at create: the create\'s own win, bad ones and the excess are left out and named', async (t) => {
+  const { propertiesAtCreate } = await import('../../src/core/properties.js');
+  t.deepEqual(propertiesAtCreate(undefined, undefined), { properties: {}, skipped: [] });
+  const r = propertiesAtCreate({ role: 'base', 'org.example.tier': 'web', 'bad key': 'v', empty: '', slash: 'a/b' }, { role: 'mine', own: 'x' });
+  t.deepEqual(r.properties, { 'org.example.tier': 'web', own: 'x', role: 'mine' });
+  t.deepEqual(Object.keys(r.properties), ['org.example.tier', 'own', 'role']);
+  t.deepEqual(r.skipped, ['bad key', 'empty', 'slash']);
+  const many = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${String(i).padStart(3, '0')}`, 'v']));
+  const m = propertiesAtCreate(many, { mine: 'y' });
+  t.is(Object.keys(m.properties).length, 256);
+  t.is(m.properties.mine, 'y');
+  t.is(m.skipped.length, 45);
+  t.is(m.skipped[0], 'k255');
+});
+
+test('image commit: owners shift back from the container\'s host range; outside it, nobody', async (t) => {
+  const { unshiftId } = await import('../../src/drivers/images/commit.js');
+  t.is(unshiftId(1000), 1000);
+  const idmap = { base: 2 ** 30, size: 65536 };
+  t.is(unshiftId(2 ** 30, idmap), 0);
+  t.is(unshiftId(2 ** 30 + 1000, idmap), 1000);
+  t.is(unshiftId(2 ** 30 + 65536, idmap), 65534);
+  t.is(unshiftId(0, idmap), 65534);
+});

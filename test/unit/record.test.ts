@@ -35,3 +35,12 @@ test('rate max and no network settings round-trip; an empty rate is none', (t) =
 test('a value it cannot parse is a BadRequest (the container is then not adopted, and not swept)', (t) => {
   t.throws(() => decodeRecord({ ...earlier, settings: { ports: ['nope'] } }), { instanceOf: BadRequest });
 });
+
+test('bind mounts are kept as their canonical lines, disk.max as bytes', (t) => {
+  const f: RecordFile = { ...earlier, settings: { mounts: ['/srv/a:/data:ro', '/srv/b:/b:rw'], 'disk.max': 2147483648 } };
+  const r = decodeRecord(f);
+  t.deepEqual(r.settings.mounts, [{ host: '/srv/a', path: '/data', rw: false }, { host: '/srv/b', path: '/b', rw: true }]);
+  t.is(r.settings['disk.max'], 2147483648);
+  t.deepEqual(JSON.parse(encodeRecord(r)), f);
+  t.throws(() => decodeRecord({ ...earlier, settings: { mounts: ['relative:/x'] } }), { instanceOf: BadRequest });
+});

@@ -17,7 +17,7 @@ import { logger } from '../../util/log.js';
 const log = logger('cgroups');
 
 /**
- * A container's usage in numbers, for the metrics (docs/interface.md §5.9): what one read of
+ * A container's usage in numbers, for the metrics (docs/interface.md §5.12): what one read of
  * a few cgroup files gives. A field the kernel does not have (memory.peak before Linux 5.19 on
  * v2) or a file gone (the container is being destroyed) is absent.
  */
@@ -38,6 +38,29 @@ export interface Cgroup {
   oomKills(): Promise<number>;
   /** The host pids of every process in the cgroup (cgroup.procs): what really runs in the container. */
   procs(): Promise<number[]>;
+  /**
+   * Freeze every process of the cgroup (cgroup v2 `cgroup.freeze`, v1 `freezer.state`) and
+   * wait until the kernel says all are frozen; thaw() lets them go on. Used for a consistent
+   * copy of the container's files (image commit).
+   */
+  freeze(): Promise<void>;
+  thaw(): Promise<void>;
+}
+
+/** How long freeze() waits for the kernel to freeze every task before it gives up (thawing). */
+const FREEZE_TIMEOUT_MS = 10_000;
+
+/** Write `on`, then poll `frozen()` until true; on a timeout, write `off` and fail with EBUSY. */
+async function freezeAndWait(set: (v: boolean) => Promise<void>, frozen: () => Promise<boolean>): Promise<void> {
+  await set(true);
+  const until = Date.now() + FREEZE_TIMEOUT_MS;
+  for (let wait = 1; !(await frozen()); wait = Math.min(wait * 2, 50)) {
+    if (Date.now() > until) {
+      await set(false).catch((e: unknown) => log('thaw after a failed freeze: %s', e)); // the timeout is the failure to report
+      throw new Busy('the container could not be frozen (a task would not stop)');
+    }
+    await new Promise((r) => setTimeout(r, wait));
+  }
 }
 
 function pidList(text: string): number[] {
@@ -169,10 +192,22 @@ export class V2Cgroup implements Cgroup {
   async procs(): Promise<number[]> {
     return pidList(await readFile(this.f('cgroup.procs')));
   }
+
+  freeze(): Promise<void> {
+    return freezeAndWait(
+      (on) => writeFile(this.f('cgroup.freeze'), on ? '1' : '0'),
+      async () => keyValues(await readFile(this.f('cgroup.events'))).get('frozen') === '1',
+    );
+  }
+
+  thaw(): Promise<void> {
+    return writeFile(this.f('cgroup.freeze'), '0');
+  }
 }
 
 /** Directories of one container in the v1 hierarchies it needs. */
-export interface V1Dirs { memory: string; cpu: string; cpuacct: string; pids: string }
+/** `freezer`: absent when the host has no freezer hierarchy (then freeze() fails). */
+export interface V1Dirs { memory: string; cpu: string; cpuacct: string; pids: string; freezer?: string }
 
 /** cgroup v1 mapped onto the v2 names. */
 export class V1Cgroup implements Cgroup {
@@ -256,5 +291,19 @@ export class V1Cgroup implements Cgroup {
   /** runc puts a container in the same place in every hierarchy: the pids controller's list is the list. */
   async procs(): Promise<number[]> {
     return pidList(await readFile(path.join(this.dirs.pids, 'cgroup.procs')));
+  }
+
+  private freezerState(): string {
+    if (!this.dirs.freezer) throw new SystemFailure('the cgroup v1 freezer is not mounted: the container cannot be frozen');
+    return path.join(this.dirs.freezer, 'freezer.state');
+  }
+
+  async freeze(): Promise<void> {
+    const f = this.freezerState();
+    return freezeAndWait((on) => writeFile(f, on ? 'FROZEN' : 'THAWED'), async () => (await readFile(f)).trim() === 'FROZEN');
+  }
+
+  async thaw(): Promise<void> {
+    return writeFile(this.freezerState(), 'THAWED');
   }
 }

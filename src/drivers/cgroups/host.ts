@@ -11,7 +11,7 @@ import { V1Cgroup, V2Cgroup, type Cgroup } from './files.js';
 
 export type CgroupHost =
   | { version: 2; root: string }
-  | { version: 1; memory: string; cpu: string; cpuacct: string; pids: string };
+  | { version: 1; memory: string; cpu: string; cpuacct: string; pids: string; freezer?: string };
 
 function v1Mount(mounts: MountEntry[], controller: string): string | undefined {
   return mounts.find((m) => m.fsType === 'cgroup' && path.basename(m.mountPoint).split(',').includes(controller))?.mountPoint
@@ -34,7 +34,8 @@ export async function detectCgroupHost(): Promise<CgroupHost> {
     if (!m) throw new SystemFailure(`the cgroup v1 controller ${c} is not mounted`);
     return m;
   };
-  return { version: 1, memory, cpu: need('cpu'), cpuacct: need('cpuacct'), pids: need('pids') };
+  const freezer = v1Mount(mounts, 'freezer');
+  return { version: 1, memory, cpu: need('cpu'), cpuacct: need('cpuacct'), pids: need('pids'), ...(freezer ? { freezer } : {}) };
 }
 
 /** The cgroup of one container (its explicit cgroups path) on this host. */
@@ -45,5 +46,6 @@ export function cgroupOf(host: CgroupHost, cgroupsPath: string): Cgroup {
     cpu: path.join(host.cpu, cgroupsPath),
     cpuacct: path.join(host.cpuacct, cgroupsPath),
     pids: path.join(host.pids, cgroupsPath),
+    ...(host.freezer ? { freezer: path.join(host.freezer, cgroupsPath) } : {}),
   });
 }

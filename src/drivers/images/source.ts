@@ -24,24 +24,27 @@ export function within(child: string, parent: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
-function refuseUnder(p: string, source: string, guard?: MountGuard): void {
+function refuseUnder(p: string, source: string, guard: MountGuard | undefined, verb: string): void {
   if (guard?.paths.some((m) => within(p, m))) {
-    throw new BadRequest(`cannot import ${q(source)}: it is inside the tree's own mount`);
+    throw new BadRequest(`cannot ${verb} ${q(source)}: it is inside the tree's own mount`);
   }
 }
 
-/** The real path of `source` (absolute), refused if it is or leads under the mountpoint, or holds it. */
-export async function realSource(source: string, guard?: MountGuard): Promise<string> {
+/**
+ * The real path of `source` (absolute), refused if it is or leads under the mountpoint, or
+ * holds it. `verb` says what for in the errors (`import`, `mount`).
+ */
+export async function realSource(source: string, guard?: MountGuard, verb = 'import'): Promise<string> {
   const todo = path.resolve(source).split('/').filter(Boolean);
   let cur = '/';
   let links = 0;
-  refuseUnder(path.resolve(source), source, guard);
+  refuseUnder(path.resolve(source), source, guard, verb);
   while (todo.length) {
     const c = todo.shift()!;
     if (c === '.') continue;
     if (c === '..') { cur = path.dirname(cur); continue; }
     const next = path.join(cur, c);
-    refuseUnder(next, source, guard);
+    refuseUnder(next, source, guard, verb);
     let st;
     try {
       st = await fs.lstat(next);
@@ -50,7 +53,7 @@ export async function realSource(source: string, guard?: MountGuard): Promise<st
       throw e;
     }
     if (st.isSymbolicLink()) {
-      if (++links > 40) throw new BadRequest(`cannot import ${q(source)}: too many levels of symbolic links`);
+      if (++links > 40) throw new BadRequest(`cannot ${verb} ${q(source)}: too many levels of symbolic links`);
       const target = await fs.readlink(next);
       todo.unshift(...target.split('/').filter(Boolean));
       if (target.startsWith('/')) cur = '/';
@@ -60,7 +63,7 @@ export async function realSource(source: string, guard?: MountGuard): Promise<st
   }
   // A directory that holds the mountpoint would be walked into it.
   if (guard?.paths.some((m) => within(m, cur))) {
-    throw new BadRequest(`cannot import ${q(source)}: it holds the tree's own mount`);
+    throw new BadRequest(`cannot ${verb} ${q(source)}: it holds the tree's own mount`);
   }
   return cur;
 }

@@ -18,11 +18,16 @@ import { exportArchive } from './export.js';
 import { formatImageConfig } from './config.js';
 import { readJson } from '../../util/files.js';
 import { realSource, type MountGuard } from './source.js';
+import { commitRoot, type CommitSource, type CommitStats } from './commit.js';
+import { LRUCache } from 'lru-cache';
 import { RootfsResolver } from '../rootfs/resolver.js';
 
 const log = logger('images');
 
 export const DEFAULT_IMAGE = 'busybox';
+
+/** How many image roots stay open at once (ImageStore#resolver). */
+export const IMAGE_ROOTS_OPEN = 32;
 
 export interface ImageRecord {
   name: string;
@@ -42,14 +47,26 @@ export class ImageStore {
     return path.join(this.dir, name, 'rootfs');
   }
 
-  private readonly resolvers = new Map<string, Promise<RootfsResolver>>();
+  /**
+   * Open image roots, at most IMAGE_ROOTS_OPEN (each holds an fd and a detached mount, and the
+   * FUSE binding a duplicate of it): the least recently used is closed when another is opened
+   * (its registration with the binding ends with it; the next access opens it again). A call
+   * already running on an evicted root finishes first (RootfsResolver#close waits for it).
+   */
+  private readonly resolvers = new LRUCache<string, Promise<RootfsResolver>>({
+    max: IMAGE_ROOTS_OPEN,
+    dispose: (r, name, reason) => {
+      if (reason !== 'evict') return; // removed by remove(), which closes it itself
+      r.then((x) => x.close(), () => undefined).catch((e: unknown) => log('closing the root of image %s: %s', name, e));
+    },
+  });
 
   /** The confined, cached view of an image's root filesystem (closed when the image is removed). */
   resolver(name: string): Promise<RootfsResolver> {
     let r = this.resolvers.get(name);
     if (!r) {
       r = RootfsResolver.open(this.rootfs(name));
-      r.catch(() => this.resolvers.delete(name)); // the caller gets the failure through `r`; the next open tries again
+      r.catch(() => { if (this.resolvers.peek(name) === r) this.resolvers.delete(name); }); // the caller gets the failure through `r`; the next open tries again
       this.resolvers.set(name, r);
     }
     return r;
@@ -171,6 +188,42 @@ export class ImageStore {
         await root.close();
       }
     });
+  }
+
+  /**
+   * `image commit NAME CONTAINER`: the container's files (`from`, minus the original image's
+   * resolver and host path, which come from here) become image NAME, with `config`
+   * (the container's copy of its image's config). Built like an import: in a temporary
+   * directory, renamed into place, so that a failed or killed commit leaves no image.
+   * The caller keeps the container still (frozen) meanwhile.
+   */
+  async commit(
+    name: string,
+    from: Omit<CommitSource, 'lower' | 'lowerHost'> & { image: string; container: string },
+    config: ImageConfig | undefined,
+    progress: (line: string) => void = () => undefined,
+  ): Promise<CommitStats> {
+    const say = (line: string): void => {
+      log('commit %s: %s', name, line);
+      progress(`image commit ${name}: ${line}`);
+    };
+    let stats: CommitStats | undefined;
+    const t0 = Date.now();
+    await this.build(name, `container ${from.container}`, async (rootfs) => {
+      const dst = await RootfsResolver.open(rootfs);
+      try {
+        stats = await commitRoot(
+          { ...from, lower: await this.resolver(from.image), lowerHost: this.rootfs(from.image) },
+          dst, rootfs, (n) => { if (n % 5000 === 0) say(`${n} entries`); },
+        );
+      } finally {
+        await dst.close();
+      }
+      log('commit %s: copied in %d ms', name, Date.now() - t0);
+      say(`${stats.entries} entries, ${stats.shared} files shared with image ${from.image}, ${stats.copied} copied (${stats.bytes} bytes)${stats.skipped ? `, ${stats.skipped} devices or sockets skipped` : ''}`);
+      return config && Object.keys(config).length > 0 ? config : undefined;
+    });
+    return stats!;
   }
 
   private async build(name: string, source: string, fill: (rootfs: string) => Promise<ImageConfig | undefined | void>): Promise<void> {

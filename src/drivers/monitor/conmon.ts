@@ -30,6 +30,7 @@ import { makeFifo } from '../rootfs/addon.js';
 import { logger } from '../../util/log.js';
 import { ProcPaths } from './paths.js';
 import { isAlive, readPid, aliveWith, cmdline } from './procfs.js';
+import { TtyLog, connectAttach, type StdinSink } from './terminal.js';
 
 const log = logger('monitor');
 
@@ -45,14 +46,17 @@ export interface StartRequest {
   runtimeBinary: string;
   runtimeRoot: string;
   processSpec: Record<string, unknown>;
+  /** A terminal (the spec says `terminal: true` with its size): conmon's terminal mode (terminal.ts). */
+  tty?: boolean;
 }
 
 export interface Started {
   pid: number;
   conmonPid: number;
-  holderPid: number;
-  /** The daemon's own writer on the stdin FIFO (O_NONBLOCK). */
-  stdin: fs.FileHandle;
+  /** The stdin FIFO's holder; none for a terminal (conmon holds the terminal). */
+  holderPid?: number;
+  /** The daemon's own writer: on the stdin FIFO (O_NONBLOCK), or the terminal's attach socket (none when the process ended at once). */
+  stdin?: StdinSink;
 }
 
 /** Open a FIFO without blocking and without leaving O_NONBLOCK on the reader the process inherits. */
@@ -79,7 +83,7 @@ function spawnDetached(file: string, args: string[], stdio: Array<'ignore' | num
 }
 
 /** Spawn conmon and wait for the first conmon to return (it double-forks; the monitor lives on). */
-function spawnConmon(args: string[], stdio: number[], cwd: string): Promise<void> {
+function spawnConmon(args: string[], stdio: Array<number | 'ignore'>, cwd: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(CONMON, args, {
       cwd, // conmon writes ./oom here on an OOM kill
@@ -138,6 +142,7 @@ async function waitForPid(p: ProcPaths, conmonPid: number | undefined, deadline:
 }
 
 export async function startProcess(r: StartRequest): Promise<Started> {
+  if (r.tty) return startTerminal(r);
   const p = r.paths;
   await fs.mkdir(p.exitDir, { recursive: true });
   await fs.writeFile(p.spec, specJson(r.processSpec), { mode: 0o600, flag: CREATE_EXCL });
@@ -189,6 +194,81 @@ export async function startProcess(r: StartRequest): Promise<Started> {
   }
   log('started %s in %s: pid %d, conmon %d, holder %d', argv0, r.containerId, pid, conmonPid, holderPid);
   return { pid, conmonPid: conmonPid!, holderPid, stdin: writer };
+}
+
+/** The message of conmon's sync records (`{"data": -1, "message": "…"}` after a failed start). */
+async function syncMessage(p: ProcPaths): Promise<string | undefined> {
+  const text = await fs.readFile(p.sync, { encoding: 'utf8', flag: READ_NOFOLLOW }).catch(() => ''); // none: the default message
+  let said: string | undefined;
+  for (const line of text.split('\n')) {
+    try {
+      const m = (JSON.parse(line) as { message?: unknown }).message;
+      if (typeof m === 'string' && m.trim()) said = m.trim();
+    } catch { /* not a record (a partial line) */ }
+  }
+  return said;
+}
+
+/**
+ * A process with a terminal: conmon in terminal mode (`-t`) with its bundle dir (the
+ * process's dir: its attach socket and control FIFO are made there, `--full-attach` keeps
+ * the socket there too) and a k8s-file log that the daemon decodes (terminal.ts). No stdin
+ * FIFO and no holder: conmon holds the terminal's master as long as the process lives.
+ * conmon's own stdio is not the process's here: the runtime's messages go to the log.
+ */
+async function startTerminal(r: StartRequest): Promise<Started> {
+  const p = r.paths;
+  await fs.mkdir(p.exitDir, { recursive: true });
+  await fs.writeFile(p.spec, specJson(r.processSpec), { mode: 0o600, flag: CREATE_EXCL });
+  await TtyLog.init(p);
+  // The streams exist from the start, as the files a process without a terminal writes.
+  await Promise.all([p.stdout, p.stderr].map((f) => fs.writeFile(f, '', { mode: 0o600, flag: CREATE_EXCL })));
+  const sync = await fs.open(p.sync, APPEND_NOFOLLOW, 0o600);
+  const argv0 = String((r.processSpec.args as string[])[0]);
+  try {
+    await spawnConmon([
+      '--api-version',
+      '--cid', r.containerId,
+      '--cuuid', r.uuid,
+      '--runtime', r.runtimeBinary,
+      '--runtime-arg', '--root', '--runtime-arg', r.runtimeRoot,
+      '--exec', '--exec-process-spec', p.spec,
+      '--container-pidfile', p.pid,
+      '--conmon-pidfile', p.conmonPid,
+      '--exit-dir', p.exitDir,
+      '--persist-dir', p.dir,
+      '--bundle', p.dir,
+      '--full-attach',
+      '--terminal',
+      '--log-path', `k8s-file:${p.ttyLog}`,
+    ], ['ignore', 'ignore', 'ignore', sync.fd], p.dir);
+  } finally {
+    await sync.close();
+  }
+  const conmonPid = await readPid(p.conmonPid);
+  const pid = await waitForPid(p, conmonPid, Date.now() + 30_000);
+  let stdin: StdinSink | undefined;
+  let failure: Error | undefined;
+  if (pid) {
+    try {
+      // No socket any more: the process has ended already (conmon removes it as it exits).
+      stdin = connectAttach(p);
+    } catch (e) {
+      failure = new SystemFailure(`cannot connect to the terminal: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  if (!pid || failure) {
+    if (pid) killQuietly(pid);
+    if (conmonPid && (await isAlive(conmonPid))) killQuietly(conmonPid);
+    if (failure) throw failure;
+    // conmon sends the runtime's message on its sync fd (a file here): put it where
+    // startFailure reads it, the stderr of the process.
+    const said = await syncMessage(p);
+    if (said) await fs.appendFile(p.stderr, said.endsWith('\n') ? said : said + '\n', { flag: APPEND_NOFOLLOW });
+    throw await startFailure(p, argv0);
+  }
+  log('started %s in %s with a terminal: pid %d, conmon %d', argv0, r.containerId, pid, conmonPid);
+  return { pid, conmonPid: conmonPid!, stdin };
 }
 
 function killQuietly(pid: number): void {

@@ -23,4 +23,12 @@ export class ProcPaths {
   get reported(): string { return path.join(this.dir, 'exit.reported'); }
   /** conmon's marker: the container's cgroup had an OOM kill while this process ran. */
   get oom(): string { return path.join(this.dir, 'oom'); }
+  // A process with a terminal (docs/processes.md, Terminals): conmon's k8s-file log of the
+  // terminal, the daemon's position in it, conmon's attach socket and control FIFO (conmon
+  // makes both in its bundle dir, this dir), and the size last set.
+  get ttyLog(): string { return path.join(this.dir, 'tty.log'); }
+  get ttyPos(): string { return path.join(this.dir, 'tty.pos'); }
+  get attach(): string { return path.join(this.dir, 'attach'); }
+  get conmonCtl(): string { return path.join(this.dir, 'ctl'); }
+  get winsize(): string { return path.join(this.dir, 'winsize'); }
 }

@@ -15,7 +15,7 @@ import { BadHandle, BadRequest, q } from '../../errors.js';
 import { addon } from './addon.js';
 import type { Native, RawStat } from './native.js';
 import type { ConfinedRoot, RootStat, RootStatFs, TimeSpec } from '../../model/rootfs.js';
-import { actsAsDaemon, callerIds, type Caller } from '../../model/caller.js';
+import { actsAsDaemon, callerIds, needsView, type Caller } from '../../model/caller.js';
 
 export type { RootStatFs } from '../../model/rootfs.js';
 
@@ -86,10 +86,13 @@ export class RootfsResolver implements ConfinedRoot {
   readonly #s: RootState;
   /** The caller whose credentials every call takes ([uid, gid, ...groups]); none: the daemon's. */
   readonly #caller: Uint32Array | undefined;
+  /** The umask what this view makes takes (the caller's: modes come unmasked); none: 0. */
+  readonly #umask: number | undefined;
 
-  private constructor(state: RootState, readonly hostRoot: string, caller?: Uint32Array) {
+  private constructor(state: RootState, readonly hostRoot: string, caller?: Uint32Array, umask?: number) {
     this.#s = state;
     this.#caller = caller;
+    this.#umask = umask;
   }
 
   /** Opens `hostRoot` (a trusted host path: the daemon's own state dir) as the root: a
@@ -101,11 +104,14 @@ export class RootfsResolver implements ConfinedRoot {
   /**
    * The same root, every call done with `caller`'s credentials (fsuid, fsgid, groups, on
    * the pool thread that does it: native/rootfs/rootfs.c, creds_enter); a root caller, or
-   * none, gets this very resolver. Closing either closes the root.
+   * none, gets this very resolver (a view with the caller's umask when it has one: what it
+   * makes is made with that umask, or a default ACL in its place, by the file system).
+   * Closing either closes the root.
    */
   as(caller: Caller | undefined): ConfinedRoot {
-    if (actsAsDaemon(caller)) return this;
-    return new RootfsResolver(this.#s, this.hostRoot, callerIds(caller!));
+    if (!needsView(caller)) return this;
+    const umask = caller?.umask ? caller.umask & 0o777 : undefined;
+    return new RootfsResolver(this.#s, this.hostRoot, actsAsDaemon(caller) ? undefined : callerIds(caller!), umask);
   }
 
   /**
@@ -138,7 +144,7 @@ export class RootfsResolver implements ConfinedRoot {
    * a pool thread until a peer comes, and is then refused.
    */
   async open(rel: string, flags: number, mode = 0o666, opts: { follow?: boolean } = {}): Promise<number> {
-    return this.#run((n, fd, as) => n.open(fd, rel, flags, mode, opts.follow ?? false, as));
+    return this.#run((n, fd, as) => n.open(fd, rel, flags, mode, opts.follow ?? false, as, this.#umask));
   }
 
   /**
@@ -151,7 +157,7 @@ export class RootfsResolver implements ConfinedRoot {
   }
 
   async mkdir(rel: string, mode = 0o777): Promise<void> {
-    return this.#run((n, fd, as) => n.mkdir(fd, rel, mode, as));
+    return this.#run((n, fd, as) => n.mkdir(fd, rel, mode, as, this.#umask));
   }
 
   async rmdir(rel: string): Promise<void> {
@@ -231,7 +237,7 @@ export class RootfsResolver implements ConfinedRoot {
 
   /** FIFOs, sockets and devices (`mode` carries S_IF*), which node:fs cannot make. */
   async mknod(rel: string, mode: number, dev = 0): Promise<void> {
-    return this.#run((n, fd, as) => n.mknod(fd, rel, mode, dev, as));
+    return this.#run((n, fd, as) => n.mknod(fd, rel, mode, dev, as, this.#umask));
   }
 
   /**

@@ -50,6 +50,13 @@ export interface SpecInput {
   seccomp: boolean;
   /** The host ids of the container's ids 0…size-1 (a user namespace); absent: privileged, no user namespace. */
   idmap?: IdRange;
+  /**
+   * The init pid of a container whose user (when `idmap`: the same range), network, IPC and
+   * UTS namespaces this one joins (a CRI container in its pod, docs/cri.md). Then no hostname
+   * (the UTS namespace is the pod's: runc would set the pod's) and no network sysctls (the
+   * pod's netns has them already).
+   */
+  joinPid?: number;
 }
 
 /**
@@ -103,7 +110,9 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
   const mapping = m && [{ containerID: 0, hostID: m.base, size: m.size }];
   // In a user namespace the gids of ping_group_range are the container's (written by the
   // runtime from inside); the netns is the container's own (see lifecycle.ts).
-  const sysctl = m ? { ...NETNS_SYSCTLS, 'net.ipv4.ping_group_range': `0 ${m.size - 1}` } : NETNS_SYSCTLS;
+  const sysctl = input.joinPid !== undefined ? {} : m ? { ...NETNS_SYSCTLS, 'net.ipv4.ping_group_range': `0 ${m.size - 1}` } : NETNS_SYSCTLS;
+  const joined = (type: string, ns: string): Record<string, string> =>
+    (input.joinPid !== undefined ? { type, path: `/proc/${input.joinPid}/ns/${ns}` } : { type });
   return {
     ociVersion: '1.0.2',
     process: {
@@ -116,7 +125,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       noNewPrivileges: true,
     },
     root: { path: input.rootfs, readonly: false },
-    hostname: input.hostname,
+    ...(input.joinPid === undefined ? { hostname: input.hostname } : {}),
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc' },
       { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
@@ -135,11 +144,11 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       ...(mapping ? { uidMappings: mapping, gidMappings: mapping } : {}),
       ...(input.seccomp ? { seccomp: seccompSpec() } : {}),
       namespaces: [
-        ...(m ? [{ type: 'user' }] : []),
+        ...(m ? [joined('user', 'user')] : []),
         { type: 'pid' },
-        input.netnsPath ? { type: 'network', path: input.netnsPath } : { type: 'network' },
-        { type: 'ipc' },
-        { type: 'uts' },
+        input.netnsPath && input.joinPid === undefined ? { type: 'network', path: input.netnsPath } : joined('network', 'net'),
+        joined('ipc', 'ipc'),
+        joined('uts', 'uts'),
         { type: 'mount' },
       ],
       maskedPaths: [
@@ -161,6 +170,8 @@ export interface ProcessInput {
   home?: string;
   /** USER, when the container's /etc/passwd names the user. */
   userName?: string;
+  /** A pseudo-terminal of this size (the runtime makes it in the container's devpts and hands its master to conmon). */
+  terminal?: { rows: number; cols: number };
   /** setrlimit(2) limits, set by the runtime before the program starts (absent names: inherited). */
   rlimits?: Rlimits;
 }
@@ -200,7 +211,8 @@ export function buildProcessSpec(p: ProcessInput): Record<string, unknown> {
   const home = p.home ?? (root ? '/root' : '/');
   const user = p.user ? { uid: p.user.uid, gid: p.user.gid, ...(p.user.additionalGids?.length ? { additionalGids: p.user.additionalGids } : {}) } : { uid: 0, gid: 0 };
   return {
-    terminal: false,
+    terminal: p.terminal !== undefined,
+    ...(p.terminal ? { consoleSize: { height: p.terminal.rows, width: p.terminal.cols } } : {}),
     user,
     args: p.argv,
     env: mergeEnv([DEFAULT_PATH, 'TERM=xterm', `HOME=${home}`, ...(p.userName ? [`USER=${p.userName}`] : [])], p.env),

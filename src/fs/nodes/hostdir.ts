@@ -18,7 +18,7 @@ import type { ConfinedRoot, RootStat, TimeSpec } from '../../model/rootfs.js';
 import { wantsWrite, type NativeRoot, type Stat, type StatFs, type Subtree, type Used } from './types.js';
 import { containedLinkTarget } from './confine.js';
 import type { IdShift } from './idshift.js';
-import { actsAsDaemon, type Caller } from '../../model/caller.js';
+import { actsAsDaemon, needsView, type Caller } from '../../model/caller.js';
 import { treeIno } from '../ino.js';
 
 /**
@@ -64,7 +64,7 @@ export class HostDir implements Subtree {
   /** A container's root: requests below it are uses of the container (its grace clock). */
   use?: Used;
   readonly ids?: IdShift;
-  private readonly owner?: number;
+  readonly owner?: number;
 
   /**
    * `resolver` gives the (cached) resolver of the root; `key` names the tree for same-tree
@@ -80,7 +80,7 @@ export class HostDir implements Subtree {
    * credentials (docs/rootfs.md, "Callers"), and what it makes is its own, as on the overlay.
    */
   as(caller: Caller | undefined): Subtree {
-    if (actsAsDaemon(caller)) return this;
+    if (!needsView(caller)) return this;
     return new HostDir(this.resolver, this.key, this.readOnly, this.opts, caller);
   }
 

@@ -101,6 +101,8 @@ export interface Subtree {
   nativeRoot(): Promise<NativeRoot>;
   /** Owners the binding must show shifted when it answers for this subtree itself; none when undefined. */
   readonly ids?: IdRange;
+  /** The host id that owns what root makes there (the container's root; none: root keeps it). */
+  readonly owner?: number;
   /** Nothing under it may be written (an image): the binding's own opens refuse writing with EROFS. */
   readonly readOnly: boolean;
   /** As DirNode's: a request for a path below its root. */
