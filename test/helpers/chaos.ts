@@ -93,6 +93,9 @@ interface ContainerModel {
 
 class Violation extends Error {}
 
+/** The errors of an operation cut off by the daemon's death: it may or may not have taken effect. */
+const CUT_OFF = new Set(['ENOTCONN', 'ECONNABORTED']);
+
 /** An error code of a failed file operation (ENOTCONN while the daemon is down …). */
 function codeOf(e: unknown): string {
   return (e as NodeJS.ErrnoException)?.code ?? 'ERR';
@@ -196,8 +199,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
             m.sure = true;
             result.containersCreated++;
           } catch (e) {
-            // ENOTCONN: maybe made (the invariants tell); any other failure: not made.
-            if (codeOf(e) !== 'ENOTCONN' && !(e instanceof Violation)) containers.delete(name);
+            // Cut off by the kill (ENOTCONN, ECONNABORTED): maybe made, the invariants tell; any other failure: not made.
+            if (!CUT_OFF.has(codeOf(e)) && !(e instanceof Violation)) containers.delete(name);
             throw e;
           }
           return;
