@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import { BadRequest, Busy, NotFound, q } from '../errors.js';
 import type { CreateOptions } from '../model/settings.js';
+import type { Limit } from '../model/limits.js';
 import { isValidName, isValidHostname } from '../ctl/values.js';
 import { writeFileAtomic, randomHex, exists, removeTree } from '../util/files.js';
 import { logger } from '../util/log.js';
@@ -53,7 +54,7 @@ export type ContainerRuntime = Pick<OciRuntime, 'binary' | 'root' | 'runDetached
 /** What it needs of the image store. */
 export type LifecycleImages = Pick<ImageStore, 'isChanging' | 'has' | 'rootfs' | 'config'> & Partial<Pick<ImageStore, 'guard'>>;
 /** What it needs of the network. */
-export type LifecycleNetwork = Pick<Network, 'allocate' | 'release' | 'checkPorts' | 'setup' | 'nsPath' | 'teardown' | 'adopt'>;
+export type LifecycleNetwork = Pick<Network, 'allocate' | 'release' | 'checkPorts' | 'setup' | 'nsPath' | 'teardown' | 'adopt' | 'reapply'>;
 
 /** The host operations of a life cycle beside runtime, images and network: the real drivers unless a test passes fakes. */
 export interface LifecycleHost {
@@ -162,6 +163,10 @@ export class Lifecycle {
     const cp = paths.container(name);
     let idmap: IdRange | undefined;
     try {
+      // The directory before anything is claimed for it: a daemon killed from here on leaves
+      // a directory without a record, which the next start sweeps with all it holds (the id
+      // claim included; a claim of no directory would stay in /run until it went stale).
+      await fs.mkdir(cp.dir, { recursive: true, mode: 0o700 });
       // A joining container shares its pod's user namespace, so its id range (claimed by the pod).
       if (pod) idmap = pod.record.idmap;
       else if (!options.privileged) idmap = await this.allocateIds(cp.dir);
@@ -358,6 +363,7 @@ export class Lifecycle {
         await cgroupOf(this.d.cgroupHost, record.cgroupsPath).thaw().catch((e: unknown) => log('thawing %s: %s', name, e)); // no cgroup or freezer: nothing frozen
         const pid = await this.revive(record, cp);
         const c = new Container(record, cp, pid, this.procDeps, cgroupOf(this.d.cgroupHost, record.cgroupsPath));
+        if (await exists(cp.changing)) await this.reapply(c);
         await c.procs.adopt();
         // The forwards' host ports were held by the daemon that stopped: held again here.
         for (const m of await this.d.network.adopt(record)) await c.events.error(m);
@@ -367,6 +373,28 @@ export class Lifecycle {
         log('cannot adopt %s: %s', name, e);
       }
     }
+  }
+
+  /**
+   * A settings change was under way when the daemon died (core/changes.ts): the kernel may
+   * hold it while the record does not, or the other way round. The record is what a reboot
+   * brings back and what the tree shows: it is applied again, then the marker goes.
+   */
+  private async reapply(c: Container): Promise<void> {
+    log('%s: a settings change was cut off; applying the record again', c.name);
+    const s = c.record.settings;
+    const limits: Limit[] = [
+      { key: 'memory.max', value: s['memory.max'] ?? 'max' },
+      { key: 'pids.max', value: s['pids.max'] ?? 'max' },
+      { key: 'cpu.max', value: s['cpu.max'] ?? { quota: 'max', period: 100_000 } },
+    ];
+    // No weight recorded: the kernel's default is not one a weight can be written as on
+    // cgroup v1 (shares 1024), so the value is left as it is (docs/reliability.md).
+    if (s['cpu.weight'] !== undefined) limits.push({ key: 'cpu.weight', value: s['cpu.weight'] });
+    for (const l of limits) await c.cgroup.write(l);
+    await this.d.network.reapply(c.record);
+    await fs.rm(c.paths.changing, { force: true });
+    await c.events.append('settings applied again from the record (a change was cut off by the daemon\'s end)');
   }
 
   private async revive(record: ContainerRecord, cp: ContainerPaths): Promise<number> {

@@ -8,6 +8,7 @@ import { describe } from '../errors.js';
 import { parseLimit } from '../ctl/values.js';
 import { putLimit, type LimitKey } from '../model/limits.js';
 import { saveRecord } from './record.js';
+import { markedChange } from './changes.js';
 import type { Container } from './container.js';
 
 export type { LimitKey } from '../model/limits.js';
@@ -15,9 +16,11 @@ export type { LimitKey } from '../model/limits.js';
 export async function setLimit(c: Container, key: LimitKey, text: string): Promise<void> {
   try {
     const limit = parseLimit(key, text.trim());
-    await c.cgroup.write(limit);
-    putLimit(c.record.settings, limit);
-    await saveRecord(c.paths, c.record);
+    await markedChange(c.paths, async () => {
+      await c.cgroup.write(limit);
+      putLimit(c.record.settings, limit);
+      await saveRecord(c.paths, c.record);
+    });
     await c.events.append(`limit ${key}=${text.trim()}`);
   } catch (e) {
     await c.events.error(describe(e));

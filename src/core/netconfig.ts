@@ -9,15 +9,17 @@ import { formatPortForward, formatRate } from '../model/net.js';
 import type { Container } from './container.js';
 import type { Network } from './network.js';
 import { saveRecord } from './record.js';
+import { markedChange } from './changes.js';
 
 async function record(c: Container, line: string): Promise<void> {
   await saveRecord(c.paths, c.record);
   await c.events.append(line);
 }
 
+/** The change, marked on disk while under way (core/changes.ts); a failure goes to events. */
 async function logged<T>(c: Container, fn: () => Promise<T>): Promise<T> {
   try {
-    return await fn();
+    return await markedChange(c.paths, fn);
   } catch (e) {
     await c.events.error(describe(e));
     throw e;

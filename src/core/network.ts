@@ -150,6 +150,20 @@ export class Network {
   }
 
   /**
+   * After a settings change cut off by a daemon kill (core/changes.ts): the record's rules,
+   * forwards and rate applied again to the running container, whatever the kernel holds.
+   * The host ports are held by adopt(), from the same record.
+   */
+  async reapply(r: ContainerRecord): Promise<void> {
+    if (r.net !== 'bridge' || !r.address) return;
+    await this.ensureHost();
+    await setEgress(this.ns(r.name), r.settings.rules ?? []);
+    if (r.settings.ports?.length) await setForwards(this.names.table, r.name, r.address, r.settings.ports);
+    else await removeForwards(this.names.table, r.name);
+    await setRate(this.ns(r.name), r.settings.rate ?? 'max');
+  }
+
+  /**
    * Release a container's network. Idempotent; works from the name alone (reset, sweep).
    * With its record: nothing at all for net=none (it never had a namespace, link or
    * forwards), and the forwards removed as recorded (one nft run instead of three).

@@ -15,6 +15,7 @@
  *     layer/upper/ layer/work/      … mounted on layer/, holding the overlay layer instead of upper/ and work/
  *     lower/                        where the image's idmapped mount is attached while the overlay is mounted (user namespace)
  *     rootfs/                       the merged overlay mount
+ *     changing                      a settings change under way (core/changes.ts)
  */
 import path from 'node:path';
 
@@ -47,4 +48,6 @@ export class ContainerPaths {
   get layer(): string { return path.join(this.dir, 'layer'); }
   get layerUpper(): string { return path.join(this.dir, 'layer', 'upper'); }
   get layerWork(): string { return path.join(this.dir, 'layer', 'work'); }
+  /** There while a change of the settings is under way (core/changes.ts). */
+  get changing(): string { return path.join(this.dir, 'changing'); }
 }

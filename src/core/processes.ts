@@ -6,7 +6,7 @@
 import { promises as fs, closeSync, mkdirSync, statSync, constants as C, type FSWatcher } from 'node:fs';
 import { tryWatch } from '../util/watch.js';
 import path from 'node:path';
-import { BadRequest, Busy, Exists, NotFound, q, SystemFailure, BrokenPipe, interruptible } from '../errors.js';
+import { BadRequest, Busy, Exists, NotFound, q, SystemFailure, BrokenPipe, interruptible, WardenError } from '../errors.js';
 import type { RunOptions } from '../model/records.js';
 import { isValidName, type Signal } from '../ctl/values.js';
 import { buildProcessSpec } from '../drivers/runtime/spec.js';
@@ -55,6 +55,8 @@ export interface ProcessHost {
   touch?(): void;
   /** Set while an image commit has the container frozen (core/commit.ts): a run waits for its end. */
   readonly committing?: Promise<void>;
+  /** `destroying` once a destroy has begun (core/container.ts); absent: active. */
+  readonly state?: 'active' | 'destroying';
 }
 
 /** Ended processes kept per container (retention); older ones are forgotten as by rmdir. */
@@ -245,6 +247,11 @@ export class ProcessTable {
       if (o.id === undefined && this.nextAuto === Number(id) + 1) {
         this.nextAuto = Number(id);
         await fs.writeFile(this.counterFile, String(this.nextAuto), { flag: WRITE_NOFOLLOW }).catch((we: unknown) => log('counter of %s: %s', this.c.name, we)); // an id skipped at worst
+      }
+      // A destroy began while the process started: the runtime's failure (`exec failed`, EIO)
+      // says less than what happened, which a run arriving a moment later is told (EINVAL).
+      if (this.c.state === 'destroying' && (e instanceof SystemFailure || !(e instanceof WardenError))) {
+        throw new BadRequest(`container ${q(this.c.name)} is being destroyed`, { cause: e });
       }
       throw e;
     } finally {

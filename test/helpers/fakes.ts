@@ -117,6 +117,9 @@ export function fakeNetwork(w: World): LifecycleNetwork {
       w.links.delete(name);
       w.addresses.delete(name);
     },
+    async reapply(r: ContainerRecord) {
+      w.calls.push(`net.reapply ${r.name}`);
+    },
     async adopt(r: ContainerRecord) {
       w.calls.push(`net.adopt ${r.name}`);
       if (r.address) w.addresses.set(r.name, r.address);

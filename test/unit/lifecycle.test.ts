@@ -184,3 +184,48 @@ test('create copies the image\'s run configuration into the container\'s record,
   world.imageConfigs.delete('busybox');
   t.false('imageConfig' in (await lifecycle.create('plain', opts())).record);
 });
+
+test('restart: a settings change cut off by the daemon\'s end (marker on disk) is undone from the record; no marker, nothing applied', async (t) => {
+  const dir = stateDir();
+  const world = new World();
+  const first = await core(dir, world);
+  const cut = await first.lifecycle.create('cut', opts({ settings: { 'memory.max': 100 << 20, 'pids.max': 300 } }));
+  await first.lifecycle.create('calm', opts());
+  // The kernel got a new limit, the record did not: the daemon died in between (core/changes.ts).
+  await fs.writeFile(cut.paths.changing, '');
+  const cgroupRoot = path.join(path.dirname(dir), 'cgroup');
+  const cgDir = (name: string) => path.join(cgroupRoot, 'wardenfs', INSTANCE, name);
+  for (const name of ['cut', 'calm']) {
+    await fs.mkdir(cgDir(name), { recursive: true });
+    await fs.writeFile(path.join(cgDir(name), 'memory.max'), String(200 << 20));
+  }
+  world.calls.length = 0;
+  const second = await core(dir, world);
+  await second.lifecycle.adoptAll();
+  t.deepEqual(second.registry.names(), ['calm', 'cut']);
+  t.is(await fs.readFile(path.join(cgDir('cut'), 'memory.max'), 'utf8'), String(100 << 20), 'the record\'s limit again');
+  t.is(await fs.readFile(path.join(cgDir('cut'), 'pids.max'), 'utf8'), '300');
+  t.is(await fs.readFile(path.join(cgDir('cut'), 'cpu.max'), 'utf8'), 'max 100000');
+  t.true(world.calls.includes('net.reapply cut'), 'its network applied again');
+  t.false(await exists(cut.paths.changing), 'the marker is gone');
+  t.regex(await fs.readFile(cut.paths.events, 'utf8'), /^settings applied again from the record/m);
+  t.false(world.calls.includes('net.reapply calm'), 'no marker: nothing applied again');
+  t.is(await fs.readFile(path.join(cgDir('calm'), 'memory.max'), 'utf8'), String(200 << 20));
+});
+
+test('a create cut off right after its id claim (its clean-up never ran): the next start sweeps the claim', async (t) => {
+  const dir = stateDir();
+  const { world, lifecycle, paths } = await core(dir);
+  // The step after the claim fails, and so does the clean-up's first host step: what is
+  // left is what a daemon killed after the claim leaves.
+  world.failAt('allocate', 1);
+  world.failAt('runtime.delete', 1);
+  await t.throwsAsync(lifecycle.create('cut', opts()), { instanceOf: Injected });
+  t.is(world.claims.size, 1, 'the claim is held');
+  t.true(await exists(paths.container('cut').dir), 'its directory is there for the sweep');
+  const restarted = await core(dir, world);
+  await restarted.lifecycle.adoptAll();
+  t.deepEqual(restarted.registry.names(), []);
+  t.is(world.claims.size, 0, 'swept with its directory');
+  t.false(await exists(paths.container('cut').dir));
+});

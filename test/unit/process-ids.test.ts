@@ -14,6 +14,7 @@ import type { RootfsResolver } from '../../src/drivers/rootfs/resolver.js';
 import type { StartRequest, Started } from '../../src/drivers/monitor/conmon.js';
 import type { RunOptions } from '../../src/ctl/messages.js';
 import type { Rlimits } from '../../src/model/rlimits.js';
+import { BadRequest, SystemFailure } from '../../src/errors.js';
 
 const base = mkdtempSync(path.join(os.tmpdir(), 'wfs-procids-'));
 test.after.always(() => fs.rm(base, { recursive: true, force: true }));
@@ -167,4 +168,25 @@ test("rlimits: a run's over the container's reach the process spec; one the host
   await t.throwsAsync(procs.run(run({ rlimits: { nofile: { soft: 1, hard: 1 } } })), { message: /too few to start a process/ });
   t.is(monitor.specs.length, 2);
   t.is(await procs.run(run()), '3');
+});
+
+test('a start that fails because a destroy began meanwhile is told as such (EINVAL), not as the runtime\'s failure', async (t) => {
+  const { host, monitor } = await table();
+  const h = host as { state?: 'active' | 'destroying' };
+  let destroyDuringStart = true;
+  const procs = new ProcessTable(host, {
+    runtime: { binary: '/nonexistent/runc', root: '/nonexistent' }, outputCap: 1 << 20,
+    start: async (r) => {
+      if (h.state === 'active') return monitor.start(r);
+      if (destroyDuringStart) h.state = 'destroying'; // the destroy begins while runc exec runs …
+      throw new SystemFailure('exec failed: unable to start container process'); // … and the exec fails
+    },
+  });
+  await t.throwsAsync(procs.run(run()), { instanceOf: BadRequest, message: /is being destroyed/ });
+  // No destroy: the runtime's failure is what the caller hears.
+  h.state = undefined;
+  destroyDuringStart = false;
+  await t.throwsAsync(procs.run(run()), { instanceOf: SystemFailure });
+  h.state = 'active';
+  t.is(await procs.run(run()), '1', 'the failed runs gave their id on');
 });

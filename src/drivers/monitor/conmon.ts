@@ -30,13 +30,15 @@ import { isErrno, READ_NOFOLLOW, APPEND_NOFOLLOW, CREATE_EXCL, readSmallSync } f
 import { logger } from '../../util/log.js';
 import type { Steps } from '../../util/steps.js';
 import { ProcPaths } from './paths.js';
-import { isAlive, readPid, readPidSync, aliveWith } from './procfs.js';
+import { isAlive, readPid, readPidSync, aliveWith, cmdline } from './procfs.js';
 import { TtyLog, connectAttach, type StdinSink } from './terminal.js';
 import { spawnMonitor, releaseHeldWriter } from './own.js';
 
 const log = logger('monitor');
 
 export const CONMON = '/usr/bin/conmon';
+/** The stdin holder's program. */
+const HOLDER = '/usr/bin/tail';
 
 export interface StartRequest {
   paths: ProcPaths;
@@ -260,10 +262,32 @@ export async function endHolder(p: ProcPaths, uuid: string): Promise<void> {
   if (!holder && monitor) await releaseHeldWriter(monitor, uuid);
 }
 
+/** The holders (by their exact command line) that follow process `conmon`. */
+async function holdersOf(conmon: number): Promise<number[]> {
+  const want = [HOLDER, '-f', '/dev/null', `--pid=${conmon}`];
+  const out: number[] = [];
+  for (const name of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const argv = await cmdline(Number(name)).catch(() => [] as string[]);
+    if (argv.length === want.length && argv.every((a, i) => a === want[i])) out.push(Number(name));
+  }
+  return out;
+}
+
 /** Kill a process's monitor and holder (container destroy): both are recognised by their command lines. */
 export async function endMonitor(p: ProcPaths, uuid: string): Promise<void> {
   const conmon = await readPid(p.conmonPid);
-  if (conmon && (await aliveWith(conmon, uuid))) killQuietly(conmon);
+  const ours = conmon !== undefined && (await aliveWith(conmon, uuid));
+  if (ours) killQuietly(conmon);
+  // A process under conmon (a terminal, or one started by an earlier wardenfs) whose run was
+  // cut off by the daemon's end after its holder started and before holder.pid was written:
+  // the holder would end only at its next look at conmon (a second later), after the destroy
+  // has said everything is gone: found by its command line, when the conmon it follows is
+  // this process's (or gone: then no other's holder has that line). wardenfs's own monitor
+  // has no holder: it holds the writer itself (endHolder releases it).
+  if (conmon !== undefined && (await readPid(p.holderPid)) === undefined && (ours || !(await isAlive(conmon)))) {
+    for (const pid of await holdersOf(conmon)) killQuietly(pid);
+  }
   await endHolder(p, uuid);
 }
 
