@@ -17,6 +17,9 @@ import { benchMain, command, fmt, goal, median, mountTree, numArg, onCleanup, pr
 import { RawRuntime, spawnWait } from './raw.js';
 
 const RUNC = '/usr/sbin/runc';
+// Writers at once are fs writes on libuv's pool, 4 threads by default: room for all of them
+// (read by libuv at the pool's first use, which comes after this line).
+process.env.UV_THREADPOOL_SIZE ??= '16';
 const PAR = 8;
 
 interface Kind {

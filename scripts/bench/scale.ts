@@ -14,6 +14,9 @@ import path from 'node:path';
 import { benchMain, command, fmt, goal, median, mountTree, numArg, percentile, progress, rssMiB, timeMs, type BenchTree } from './common.js';
 
 const WINDOW = 10;
+// Writers at once are fs writes on libuv's pool, 4 threads by default: room for all of them
+// (read by libuv at the pool's first use, which comes after this line).
+process.env.UV_THREADPOOL_SIZE ??= '16';
 
 function sh(script: string): Promise<void> {
   return new Promise((resolve, reject) => {
