@@ -51,7 +51,9 @@ function runOne(b: Bench, args: Array<string | number>): Promise<Outcome> {
   const script = path.join(here, `${b.id}.js`);
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...args.map(String)], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
+    // UV_THREADPOOL_SIZE: room on libuv's pool for the benchmarks' writers at once (8), see scale.ts.
+    const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE || '16' };
+    const child = spawn(process.execPath, [script, ...args.map(String)], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT, env });
     current = child;
     let out = '';
     let errTail: string[] = [];

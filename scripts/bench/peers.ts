@@ -17,9 +17,10 @@ import { benchMain, command, fmt, goal, median, mountTree, numArg, onCleanup, pr
 import { RawRuntime, spawnWait } from './raw.js';
 
 const RUNC = '/usr/sbin/runc';
-// Writers at once are fs writes on libuv's pool, 4 threads by default: room for all of them
-// (read by libuv at the pool's first use, which comes after this line).
-process.env.UV_THREADPOOL_SIZE ??= '16';
+// Writers at once are fs writes on libuv's pool, 4 threads by default: all.ts starts every
+// benchmark with UV_THREADPOOL_SIZE=16 (it must be in the environment at start: the ESM loader
+// itself uses the pool). Run alone without it, at most 4 writes are in flight at once.
+if (!process.env.UV_THREADPOOL_SIZE) progress('UV_THREADPOOL_SIZE is not set: at most 4 writers at once (npm run bench sets 16)');
 const PAR = 8;
 
 interface Kind {
