@@ -276,6 +276,10 @@ export class Lifecycle {
    * teardown leaves a half-made container that the next start sweeps.
    */
   async teardown(name: string, cp: ContainerPaths, cgroupsPath = cgroupsPathFor(this.d.instance, name), record?: ContainerRecord): Promise<void> {
+    // The base of its id claim, from the record on disk when the caller has none (reset, a
+    // sweep): without it the release reads every claim on the host, which made a reset of N
+    // containers O(N²) (3000: ~1 s each; scripts/bench/notes.md).
+    const claimBase = record ? record.idmap?.base : await recordedClaimBase(cp);
     await fs.rm(cp.record, { force: true });
     await this.d.runtime.delete(name); // kills every process of the container
     await this.host.endAllMonitors(path.join(cp.dir, 'procs'));
@@ -285,7 +289,7 @@ export class Lifecycle {
     await this.host.unmountOverlay(cp.idmappedLower); // attached only during a start; read-only, so rm can never reach the image
     if (await exists(cp.layerImage)) await unmountLayerFs(cp.layer); // after the overlay, which holds it
     await removeTree(cp.dir); // a container's upper dir may be deeper than PATH_MAX
-    await this.claims.release(cp.dir, record?.idmap?.base);
+    await this.claims.release(cp.dir, claimBase);
   }
 
   /**
@@ -342,4 +346,10 @@ export class Lifecycle {
     }
     for (const name of names) await this.teardown(name, this.d.paths.container(name));
   }
+}
+
+/** The id-claim base a container's record names, if it is readable and a plain number (else: none). */
+async function recordedClaimBase(cp: ContainerPaths): Promise<number | undefined> {
+  const base = (await loadRecord(cp).catch(() => undefined))?.idmap?.base;
+  return Number.isSafeInteger(base) && base! >= 0 ? base : undefined;
 }

@@ -101,6 +101,20 @@ for (const step of destroySteps) {
   });
 }
 
+test('reset releases each id claim by the base its record names, not by reading every claim on the host', async (t) => {
+  const { world, lifecycle, paths } = await core(stateDir());
+  const a = await lifecycle.create('a', opts());
+  const b = await lifecycle.create('b', opts());
+  const p = await lifecycle.create('p', opts({ privileged: true }));
+  t.is(p.record.idmap, undefined);
+  await lifecycle.teardownAll();
+  const released = new Map(world.releases);
+  t.is(released.get(paths.container('a').dir), a.record.idmap!.base);
+  t.is(released.get(paths.container('b').dir), b.record.idmap!.base);
+  t.true(released.has(paths.container('p').dir) && released.get(paths.container('p').dir) === undefined, 'a privileged one has no base: every claim of its owner');
+  t.deepEqual([...world.claims], [], 'every claim released');
+});
+
 test('two destroys at once are one', async (t) => {
   const { world, registry, lifecycle } = await core(stateDir());
   await lifecycle.create('web', opts());
