@@ -207,6 +207,8 @@ async function main(): Promise<string> {
   } else {
     lines.push(goal('wardenfs ahead of Podman', false, 'Podman not measured'));
   }
+  lines.push('- Note: wardenfs\'s 8 creates at once are 8 writes to the one global `ctl`, which the kernel carries out one at a time ' +
+    '(a FUSE direct-I/O write holds the file\'s inode lock; docs/interface.md §4, scripts/bench/notes.md): they wait for each other.');
   for (const n of notes) lines.push(`- Note: ${n}.`);
   return lines.join('\n') + '\n';
 }

@@ -215,6 +215,8 @@ async function main(): Promise<string> {
   out.push(
     '',
     ...goals,
+    `- ${par} writers at once write to the one global \`ctl\`, which the kernel carries out one write at a time (docs/interface.md §4): ` +
+      'the parallel figures show what overlaps around those writes, not parallel creates.',
     '- net=bridge at this scale: every bridge container is one veth port on the tree\'s one Linux bridge, and the kernel caps a ' +
       'bridge at 1024 ports (BR_MAX_PORTS; port 0 is reserved, so 1023 containers), so 1000 bridge containers fit in one tree but ' +
       'not many more, and the default /16 `--subnet` has addresses for far more than that. ' +
