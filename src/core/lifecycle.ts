@@ -20,7 +20,7 @@ import { DEFAULT_IMAGE, type ImageStore } from '../drivers/images/store.js';
 import { Container, recordFrom, type ContainerRecord } from './container.js';
 import { EventLog } from './events.js';
 import type { Network } from './network.js';
-import { saveRecord, loadRecord, decodeRecord } from './record.js';
+import { saveRecord, loadRecord, decodeRecord, type RecordFile } from './record.js';
 import { checkRlimits, hostRlimitCeiling } from '../drivers/runtime/rlimits.js';
 import { propertiesAtCreate } from './properties.js';
 import { endAllMonitors } from '../drivers/monitor/conmon.js';
@@ -279,12 +279,15 @@ export class Lifecycle {
     // The base of its id claim, from the record on disk when the caller has none (reset, a
     // sweep): without it the release reads every claim on the host, which made a reset of N
     // containers O(N²) (3000: ~1 s each; scripts/bench/notes.md).
-    const claimBase = record ? record.idmap?.base : await recordedClaimBase(cp);
+    const onDisk = record ? undefined : await loadRecord(cp).catch(() => undefined);
+    const claimBase = record ? record.idmap?.base : claimBaseOf(onDisk);
     await fs.rm(cp.record, { force: true });
     await this.d.runtime.delete(name); // kills every process of the container
     await this.host.endAllMonitors(path.join(cp.dir, 'procs'));
     await this.host.removeCgroupDirs(cgroupsPath);
-    await this.d.network.teardown(name, record);
+    // A net=none container has nothing in the network; without a record in hand the one on
+    // disk says so (else two `nft` per container: a reset of 3000 spent most of its time there).
+    if (record || onDisk?.net !== 'none') await this.d.network.teardown(name, record);
     await this.host.unmountOverlay(cp.rootfs);
     await this.host.unmountOverlay(cp.idmappedLower); // attached only during a start; read-only, so rm can never reach the image
     if (await exists(cp.layerImage)) await unmountLayerFs(cp.layer); // after the overlay, which holds it
@@ -348,8 +351,8 @@ export class Lifecycle {
   }
 }
 
-/** The id-claim base a container's record names, if it is readable and a plain number (else: none). */
-async function recordedClaimBase(cp: ContainerPaths): Promise<number | undefined> {
-  const base = (await loadRecord(cp).catch(() => undefined))?.idmap?.base;
+/** The id-claim base a record file names, if it is a plain number (else: none). */
+function claimBaseOf(f: RecordFile | undefined): number | undefined {
+  const base = f?.idmap?.base;
   return Number.isSafeInteger(base) && base! >= 0 ? base : undefined;
 }

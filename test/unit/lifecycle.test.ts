@@ -115,6 +115,16 @@ test('reset releases each id claim by the base its record names, not by reading 
   t.deepEqual([...world.claims], [], 'every claim released');
 });
 
+test('reset does no network work for a net=none container (its record on disk says so)', async (t) => {
+  const { world, lifecycle } = await core(stateDir());
+  await lifecycle.create('n', opts({ net: 'none' }));
+  await lifecycle.create('br', opts());
+  await lifecycle.teardownAll();
+  t.false(world.calls.includes('net.teardown n'), world.calls.join(', '));
+  t.true(world.calls.includes('net.teardown br'), 'a bridge container\'s network is torn down');
+  t.true(world.empty);
+});
+
 test('two destroys at once are one', async (t) => {
   const { world, registry, lifecycle } = await core(stateDir());
   await lifecycle.create('web', opts());
