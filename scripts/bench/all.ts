@@ -32,6 +32,7 @@ const BENCHES: Bench[] = [
   { id: 'metadata', n: 7, title: 'metadata: find, ls -lR, du, tar', args: (q) => [q ? 3 : 7], timeoutMin: 15 },
   { id: 'metrics', n: 8, title: 'metrics with many containers', args: (q) => [scaleN(q)], timeoutMin: 30 },
   { id: 'commit', n: 9, title: 'image commit of a 100 MiB layer', args: (q) => [q ? 3 : 7], timeoutMin: 15 },
+  { id: 'peers', n: 10, title: 'peers: wardenfs, raw runc, Podman', args: (q) => [q ? 2 : 9], timeoutMin: 20 },
 ];
 
 interface Outcome { ok: boolean; text: string; seconds: number }
@@ -50,7 +51,9 @@ function runOne(b: Bench, args: Array<string | number>): Promise<Outcome> {
   const script = path.join(here, `${b.id}.js`);
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...args.map(String)], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
+    // UV_THREADPOOL_SIZE: room on libuv's pool for the benchmarks' writers at once (8), see scale.ts.
+    const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE || '16' };
+    const child = spawn(process.execPath, [script, ...args.map(String)], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT, env });
     current = child;
     let out = '';
     let errTail: string[] = [];
@@ -108,7 +111,7 @@ async function leftovers(): Promise<string[]> {
   for (const name of await fs.readdir(os.tmpdir())) if (name.startsWith('wfs-bench-')) found.push(`temp dir ${path.join(os.tmpdir(), name)}`);
   for (const h of await fs.readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
     for (const c of await fs.readdir(path.join('/sys/fs/cgroup', h)).catch(() => [] as string[])) {
-      if (c.startsWith('wfs-bench-raw-')) found.push(`cgroup ${path.join('/sys/fs/cgroup', h, c)}`);
+      if (c.startsWith('wfs-bench-raw-') || c.startsWith('wfs-bench-podman-') || c === 'libpod_parent') found.push(`cgroup ${path.join('/sys/fs/cgroup', h, c)}`);
     }
   }
   return found;

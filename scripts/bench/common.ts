@@ -79,7 +79,7 @@ export interface BenchTree { mnt: string; state: string; base: string; daemon: C
 /** Subnets of the benchmark trees: apart from the tests' 10.201–10.215 and the default 10.88. */
 const SUBNETS: Record<string, number> = {
   create: 230, 'create-crun': 231, run: 232, ctlfiles: 233, stdout: 234, rootfs: 235, scale: 236, 'scale-par': 237,
-  metadata: 238, metrics: 240, commit: 242,
+  metadata: 238, metrics: 240, commit: 242, peers: 243,
 };
 
 export async function mountTree(tag: string, args: string[] = []): Promise<BenchTree> {

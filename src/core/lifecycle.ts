@@ -320,16 +320,23 @@ export class Lifecycle {
    * teardown leaves a half-made container that the next start sweeps.
    */
   async teardown(name: string, cp: ContainerPaths, cgroupsPath = cgroupsPathFor(this.d.instance, name), record?: ContainerRecord): Promise<void> {
+    // The base of its id claim, from the record on disk when the caller has none (reset, a
+    // sweep): without it the release reads every claim on the host, which made a reset of N
+    // containers O(N²) (3000: ~1 s each; scripts/bench/notes.md).
+    const onDisk = record ? undefined : await loadRecord(cp).catch(() => undefined);
+    const claimBase = record ? record.idmap?.base : claimBaseOf(onDisk);
     await fs.rm(cp.record, { force: true });
     await this.d.runtime.delete(name); // kills every process of the container
     await this.host.endAllMonitors(path.join(cp.dir, 'procs'));
     await this.host.removeCgroupDirs(cgroupsPath);
-    await this.d.network.teardown(name, record);
+    // A net=none container has nothing in the network; without a record in hand the one on
+    // disk says so (else two `nft` per container: a reset of 3000 spent most of its time there).
+    if (record || onDisk?.net !== 'none') await this.d.network.teardown(name, record);
     await this.host.unmountOverlay(cp.rootfs);
     await this.host.unmountOverlay(cp.idmappedLower); // attached only during a start; read-only, so rm can never reach the image
     if (await exists(cp.layerImage)) await unmountLayerFs(cp.layer); // after the overlay, which holds it
     await removeTree(cp.dir); // a container's upper dir may be deeper than PATH_MAX
-    await this.claims.release(cp.dir, record?.idmap?.base);
+    await this.claims.release(cp.dir, claimBase);
   }
 
   /**
@@ -415,4 +422,10 @@ export class Lifecycle {
     }
     for (const name of names) await this.teardown(name, this.d.paths.container(name));
   }
+}
+
+/** The id-claim base a record file names, if it is a plain number (else: none). */
+function claimBaseOf(f: RecordFile | undefined): number | undefined {
+  const base = f?.idmap?.base;
+  return Number.isSafeInteger(base) && base! >= 0 ? base : undefined;
 }

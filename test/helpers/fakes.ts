@@ -36,6 +36,8 @@ export class World {
   readonly links = new Set<string>();
   readonly addresses = new Map<string, string>();
   readonly claims = new Map<number, string>();
+  /** Every claims.release: its owner and the base it named (undefined: every claim of the owner, read one by one). */
+  readonly releases: Array<[owner: string, base: number | undefined]> = [];
   /** The run configuration of each image (none: `{}`). */
   readonly imageConfigs = new Map<string, ImageConfig>();
   nextPid = 1000;
@@ -153,6 +155,7 @@ export function fakeHost(w: World): LifecycleHost {
       },
       async release(owner: string, base?: number) {
         w.step('claims.release', owner);
+        w.releases.push([owner, base]);
         for (const [b, o] of w.claims) if (o === owner && (base === undefined || b === base)) w.claims.delete(b);
       },
     },

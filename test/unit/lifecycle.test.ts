@@ -101,6 +101,30 @@ for (const step of destroySteps) {
   });
 }
 
+test('reset releases each id claim by the base its record names, not by reading every claim on the host', async (t) => {
+  const { world, lifecycle, paths } = await core(stateDir());
+  const a = await lifecycle.create('a', opts());
+  const b = await lifecycle.create('b', opts());
+  const p = await lifecycle.create('p', opts({ privileged: true }));
+  t.is(p.record.idmap, undefined);
+  await lifecycle.teardownAll();
+  const released = new Map(world.releases);
+  t.is(released.get(paths.container('a').dir), a.record.idmap!.base);
+  t.is(released.get(paths.container('b').dir), b.record.idmap!.base);
+  t.true(released.has(paths.container('p').dir) && released.get(paths.container('p').dir) === undefined, 'a privileged one has no base: every claim of its owner');
+  t.deepEqual([...world.claims], [], 'every claim released');
+});
+
+test('reset does no network work for a net=none container (its record on disk says so)', async (t) => {
+  const { world, lifecycle } = await core(stateDir());
+  await lifecycle.create('n', opts({ net: 'none' }));
+  await lifecycle.create('br', opts());
+  await lifecycle.teardownAll();
+  t.false(world.calls.includes('net.teardown n'), world.calls.join(', '));
+  t.true(world.calls.includes('net.teardown br'), 'a bridge container\'s network is torn down');
+  t.true(world.empty);
+});
+
 test('two destroys at once are one', async (t) => {
   const { world, registry, lifecycle } = await core(stateDir());
   await lifecycle.create('web', opts());
