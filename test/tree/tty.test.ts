@@ -123,8 +123,10 @@ test('exec -it: a human at a real pty runs commands, resizes, and gets the statu
     ['send', 'stty size; echo $((6*7))\r'],
     ['expect', '30 90\\r\\n42', 10],
     ['resize', 33, 101],
-    ['send', 'stty size\r'],
-    ['expect', '33 101', 10],
+    // The resize travels: SIGWINCH to the CLI, its write of winsize, conmon's resize of the
+    // container's pty. A `stty size` sent at once may run before it lands: wait for it inside.
+    ['send', 'until [ "$(stty size)" = "33 101" ]; do sleep 0.1; done; echo "re""sized $(stty size)"\r'],
+    ['expect', 'resized 33 101', 15],
     ['send', 'exit 3\r'],
   ], ['exec', '-it', c(), 'sh']);
   t.is(r.exitCode, 3, r.stderr + r.stdout);
