@@ -150,13 +150,18 @@ test('attach: Ctrl-] detaches and the process runs on; attach again and exit wit
   t.regex(first.stdout, /detached: wardenfs attach .* to come back/);
   const id = /attach \S+ (\S+) to come back/.exec(first.stdout)![1]!;
   t.is(await read(id, 'status'), 'running\n');
+  // A fresh prompt first: the session is attached before the command is typed.
   const second = await human(24, 80, [
+    ['send', '\r'],
+    ['expect', '# ', 15],
     ['send', 'echo two\r'],
     ['expect', 'two\\r\\n', 15],
     ['send', 'exit 4\r'],
   ], ['attach', c()]);
-  t.is(second.exitCode, 4, second.stderr);
-  t.is(await read(id, 'wait'), 'exited 4\n');
+  t.is(second.exitCode, 4, second.stderr + second.stdout);
+  // bounded: a shell that never got its `exit` must fail the test, not hang the file
+  const waited = await execa('timeout', ['20', 'cat', c('procs', id, 'wait')], { reject: false });
+  t.is(waited.stdout, 'exited 4');
   // attach with no running terminal: a clear error
   const none = await execa(process.execPath, [CLI, 'attach', c()], { reject: false });
   t.is(none.exitCode, 1);
