@@ -16,6 +16,9 @@ import { quote } from '../ctl/tokenize.js';
 import { BadRequest } from '../errors.js';
 import { SYSTEM_PATH } from '../util/exec.js';
 
+/** How often a session looks for new output when there is none (an interactive delay at most). */
+const POLL_MS = 20;
+
 /** The detach key: Ctrl-] (telnet's escape), as Docker's Ctrl-P Ctrl-Q would take two. */
 export const DETACH_KEY = 0x1d;
 
@@ -83,13 +86,26 @@ interface Io {
 
 const STD: Io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
 
-/** Copy a stream file of the tree to `out` from `pos` until EOF (the process has ended). */
+/**
+ * Copy a stream file of the tree to `out` from `pos` until EOF (the process has ended).
+ * Opened O_NONBLOCK (a read at the end of a running stream is EAGAIN, docs/interface.md §5.3)
+ * and polled: a read blocked in libuv's pool would hold the CLI's exit after a detach, as
+ * libuv joins its pool's threads when the process exits.
+ */
 async function follow(file: string, pos: number, out: NodeJS.WritableStream, stop: { stopped: boolean }): Promise<void> {
-  const fh = await fs.open(file, C.O_RDONLY);
+  const fh = await fs.open(file, C.O_RDONLY | C.O_NONBLOCK);
   try {
     const buf = Buffer.alloc(65536);
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (stop.stopped) return;
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await fh.read(buf, 0, buf.length, pos));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        continue;
+      }
       if (bytesRead === 0 || stop.stopped) return;
       pos += bytesRead;
       if (!out.write(Buffer.from(buf.subarray(0, bytesRead)))) await new Promise((r) => out.once('drain', r));
